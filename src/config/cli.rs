@@ -1,0 +1,208 @@
+//! The command line, as MirrorMaker users type it. These are raw values;
+//! [`crate::config::Config::from_args`] validates them.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser};
+
+/// kmirror: mirror Kafka topics between secured clusters without losing a record.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror",
+    version,
+    about = "Mirror Kafka topics from one or more source clusters to a target cluster, \
+             for Kerberos (SASL/GSSAPI) and TLS secured clusters, without losing a record.",
+    long_about = "Mirror Kafka topics from one or more source clusters to a target cluster, \
+                  for Kerberos (SASL/GSSAPI) and TLS secured clusters, without losing a record.\n\n\
+                  kmirror takes MirrorMaker's flags and .properties files unchanged:\n\n  \
+                  kmirror --consumer.config c.properties --producer.config p.properties \\\n          \
+                  --whitelist 'orders,payments.*' --num.streams 4\n\n\
+                  Records are copied byte for byte (key, value, headers, timestamp) to the topic of the same \
+                  name on the target; keyed records are partitioned by key (murmur2, as the Java client), so \
+                  per-key order survives. The producer always uses acks=all with one request in flight; a \
+                  source offset is committed only after the target has acknowledged every record before it. \
+                  The first failed send stops kmirror (non-zero exit) after committing only what was delivered.\n\n\
+                  Old ZooKeeper-era keys (zookeeper.connect, groupid, broker.list, producer.type, ...) are \
+                  refused with the modern key to use; Java-only keys are translated or ignored with a note.",
+    after_help = "Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure (send failure, \
+                  lost source data, authorization), 2 on a configuration error. Log level: RUST_LOG \
+                  (default: info)."
+)]
+pub struct Cli {
+    /// The mirror's options.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+}
+
+/// Options of a mirror run.
+#[derive(Debug, Clone, Args)]
+pub struct MirrorArgs {
+    /// Consumer properties file of a source cluster (Java client keys, e.g.
+    /// bootstrap.servers, group.id, security.protocol). Repeat the flag for
+    /// several source clusters; all are mirrored into the one target.
+    #[arg(long = "consumer.config", value_name = "FILE", action = ArgAction::Append, required = true)]
+    pub consumer_config: Vec<PathBuf>,
+
+    /// Producer properties file of the target cluster.
+    #[arg(long = "producer.config", value_name = "FILE", required = true)]
+    pub producer_config: PathBuf,
+
+    /// Topics to mirror: a Java-style regular expression matched against the
+    /// whole topic name; a comma means `|` ('orders,payments.*'). Internal
+    /// topics (names starting with __) are never included unless --include-internal.
+    #[arg(
+        long = "whitelist",
+        visible_alias = "include",
+        value_name = "REGEX",
+        required = true
+    )]
+    pub whitelist: String,
+
+    /// Topics not to mirror, even if the whitelist matches (same syntax).
+    #[arg(long = "blacklist", visible_alias = "exclude", value_name = "REGEX")]
+    pub blacklist: Option<String>,
+
+    /// Number of consumers per source cluster, all in the consumer group of
+    /// that cluster's group.id (more consumers, more parallelism; at most one
+    /// per partition does work).
+    #[arg(long = "num.streams", value_name = "N", default_value_t = 1)]
+    pub num_streams: usize,
+
+    /// Number of producers to the target. Records with the same key always
+    /// go through the same producer, so per-key order holds.
+    #[arg(long = "num.producers", value_name = "N", default_value_t = 1)]
+    pub num_producers: usize,
+
+    /// Records buffered between consumers and producers (read from the
+    /// source, not yet acknowledged by the target). Bounds memory.
+    #[arg(long = "queue.size", value_name = "N", default_value_t = 10000)]
+    pub queue_size: usize,
+
+    /// Interval between offset commits, in milliseconds. Offsets are also
+    /// committed when partitions are revoked and on shutdown.
+    #[arg(
+        long = "offset.commit.interval.ms",
+        value_name = "MS",
+        default_value_t = 60000
+    )]
+    pub offset_commit_interval_ms: u64,
+
+    /// Stop on the first failed send (after committing only what was
+    /// delivered). `false` drops the failed record as MirrorMaker did, with a
+    /// warning per record: that loses data.
+    #[arg(
+        long = "abort.on.send.failure",
+        visible_alias = "abort.on.send.fail",
+        value_name = "BOOL",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub abort_on_send_failure: bool,
+
+    /// Accepted for MirrorMaker compatibility; has no effect (kmirror always
+    /// uses the broker-based consumer).
+    #[arg(long = "new.consumer")]
+    pub new_consumer: bool,
+
+    /// Permit security.protocol=PLAINTEXT, and PLAIN/SCRAM over
+    /// SASL_PLAINTEXT. kmirror is for secured clusters: without this flag
+    /// they are refused.
+    #[arg(long)]
+    pub allow_plaintext: bool,
+
+    /// Mirror internal topics (names starting with __) too, if the whitelist matches them.
+    #[arg(long)]
+    pub include_internal: bool,
+
+    /// Create missing target topics with the source's partition count
+    /// (needs CREATE on the target). Without it a missing target topic is an error.
+    #[arg(long)]
+    pub create_topics: bool,
+
+    /// Write each record to the same partition number it has on the source,
+    /// instead of partitioning by key. Target topics must have at least as
+    /// many partitions.
+    #[arg(long)]
+    pub preserve_partitions: bool,
+
+    /// How often to look for new source topics matching the whitelist, in milliseconds.
+    #[arg(
+        long = "topic.refresh.interval.ms",
+        value_name = "MS",
+        default_value_t = 30000
+    )]
+    pub topic_refresh_interval_ms: u64,
+
+    /// How long a clean stop may take to flush in-flight records and commit,
+    /// in milliseconds.
+    #[arg(
+        long = "shutdown.timeout.ms",
+        value_name = "MS",
+        default_value_t = 30000
+    )]
+    pub shutdown_timeout_ms: u64,
+
+    /// Log format: `text` for people, `json` for machines.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrormaker_command_line_parses_unchanged() {
+        let cli = Cli::try_parse_from([
+            "kmirror",
+            "--consumer.config",
+            "c.properties",
+            "--producer.config",
+            "p.properties",
+            "--whitelist",
+            "orders,payments.*",
+            "--num.streams",
+            "4",
+        ])
+        .unwrap();
+        let m = cli.mirror;
+        assert_eq!(m.consumer_config, vec![PathBuf::from("c.properties")]);
+        assert_eq!(m.num_streams, 4);
+        assert_eq!(m.num_producers, 1);
+        assert_eq!(m.queue_size, 10000);
+        assert_eq!(m.offset_commit_interval_ms, 60000);
+        assert!(m.abort_on_send_failure);
+    }
+
+    #[test]
+    fn aliases_and_repeats() {
+        let cli = Cli::try_parse_from([
+            "kmirror",
+            "--consumer.config=a.properties",
+            "--consumer.config=b.properties",
+            "--producer.config=p.properties",
+            "--include=.*",
+            "--exclude=tmp.*",
+            "--abort.on.send.fail",
+            "false",
+            "--new.consumer",
+        ])
+        .unwrap();
+        let m = cli.mirror;
+        assert_eq!(m.consumer_config.len(), 2);
+        assert_eq!(m.blacklist.as_deref(), Some("tmp.*"));
+        assert!(!m.abort_on_send_failure);
+        assert!(m.new_consumer);
+        let cli = Cli::try_parse_from([
+            "kmirror",
+            "--consumer.config=a",
+            "--producer.config=p",
+            "--whitelist=x",
+            "--abort.on.send.failure",
+        ])
+        .unwrap();
+        assert!(cli.mirror.abort_on_send_failure);
+    }
+}

@@ -1,0 +1,375 @@
+//! Configuration in two stages: raw values from the command line
+//! ([`cli`]) and files ([`properties`], [`jaas`]), then one validated
+//! [`Config`] built by [`Config::from_args`], whose errors name the offending
+//! file, line and key.
+
+pub mod cli;
+pub mod jaas;
+pub mod properties;
+pub mod topics;
+pub mod translate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+
+use crate::security::{self, SecurityConfig, SecurityError, SecurityOptions};
+use cli::MirrorArgs;
+use properties::{PropertiesError, PropertiesFile};
+use topics::{FilterError, TopicFilter};
+use translate::{Note, Role, Setting, StartPolicy, TranslateError};
+
+/// A configuration error: names the file/flag/key and says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A properties file could not be read or parsed.
+    #[error(transparent)]
+    Properties(#[from] PropertiesError),
+    /// A property cannot be translated (ZooKeeper-era key, unsafe value).
+    #[error(transparent)]
+    Translate(#[from] TranslateError),
+    /// A whitelist/blacklist is not a valid regex.
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    /// A security setting is refused.
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+    /// A required key is missing from a properties file.
+    #[error("{path}: {key} is missing: {hint}")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// What to write.
+        hint: &'static str,
+    },
+    /// A command-line value is out of range.
+    #[error("{flag}: {message}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// librdkafka refused a property.
+    #[error("{path}:{line}: {key}: librdkafka does not accept this property: {reason}")]
+    Librdkafka {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when set by kmirror).
+        line: usize,
+        /// The key as the user wrote it.
+        key: String,
+        /// librdkafka's reason (never includes the value).
+        reason: String,
+    },
+}
+
+/// One cluster's client configuration, validated.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Human label: `source 1` or `target`.
+    pub label: String,
+    /// The properties file it came from.
+    pub path: PathBuf,
+    /// Consumer or producer.
+    pub role: Role,
+    /// `bootstrap.servers`.
+    pub bootstrap: String,
+    /// `group.id` (consumers only).
+    pub group_id: Option<String>,
+    /// Translated librdkafka settings (non-security).
+    pub settings: Vec<Setting>,
+    /// Security, applied by [`security::apply`].
+    pub security: SecurityConfig,
+    /// Start position of partitions without committed offsets.
+    pub start: StartPolicy,
+    /// Remarks made while translating, logged at start-up.
+    pub notes: Vec<Note>,
+}
+
+impl ClusterConfig {
+    /// Reads, translates and validates one properties file.
+    pub fn load(
+        label: String,
+        path: &Path,
+        role: Role,
+        sec: SecurityOptions,
+    ) -> Result<Self, ConfigError> {
+        let file = PropertiesFile::read(path)?;
+        let t = translate::translate(&file, role)?;
+        let bootstrap = t
+            .settings
+            .iter()
+            .rev()
+            .find(|s| s.key == "bootstrap.servers")
+            .map(|s| s.value.expose().trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or(ConfigError::Missing {
+                path: path.to_owned(),
+                key: "bootstrap.servers",
+                hint: "the brokers to connect to, e.g. bootstrap.servers=broker1:9092,broker2:9092",
+            })?;
+        if role == Role::Consumer && t.group_id.as_deref().is_none_or(|g| g.trim().is_empty()) {
+            return Err(ConfigError::Missing {
+                path: path.to_owned(),
+                key: "group.id",
+                hint: "the consumer group kmirror commits source offsets in, e.g. group.id=kmirror (processes sharing it share the work)",
+            });
+        }
+        let security = SecurityConfig::from_entries(path, &t.security, sec)?;
+        let cfg = ClusterConfig {
+            label,
+            path: path.to_owned(),
+            role,
+            bootstrap,
+            group_id: t.group_id.clone(),
+            settings: t.settings,
+            security,
+            start: t.start,
+            notes: t.notes,
+        };
+        cfg.validate_with_librdkafka()?;
+        Ok(cfg)
+    }
+
+    /// The user's settings plus security, as a librdkafka config. kmirror's
+    /// own no-loss settings are layered on top by the pipeline.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut cfg = ClientConfig::new();
+        cfg.set("client.id", "kmirror");
+        for s in &self.settings {
+            cfg.set(&s.key, s.value.expose());
+        }
+        security::apply(&mut cfg, &self.security);
+        cfg
+    }
+
+    /// Lets librdkafka check every key and value now, so a typo is reported
+    /// with the file and line instead of failing later.
+    fn validate_with_librdkafka(&self) -> Result<(), ConfigError> {
+        for s in &self.settings {
+            let mut one = ClientConfig::new();
+            one.set(&s.key, s.value.expose());
+            if let Err(e) = one.create_native_config() {
+                let reason = match &e {
+                    // The native error text is "Invalid value "X" for
+                    // configuration property "k"" or "No such configuration
+                    // property"; drop any quoted value so secrets never print.
+                    rdkafka::error::KafkaError::ClientConfig(_, desc, _, _) => {
+                        redact_quoted_value(desc, s)
+                    }
+                    other => other.to_string(),
+                };
+                return Err(ConfigError::Librdkafka {
+                    path: self.path.clone(),
+                    line: s.line,
+                    key: s.source_key.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn redact_quoted_value(desc: &str, s: &Setting) -> String {
+    let v = s.value.expose();
+    if v.is_empty() {
+        desc.to_string()
+    } else {
+        desc.replace(v, "<value>")
+    }
+}
+
+/// The validated configuration of a mirror run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Source clusters, in `--consumer.config` order.
+    pub sources: Vec<ClusterConfig>,
+    /// The target cluster.
+    pub target: ClusterConfig,
+    /// Which topics are mirrored.
+    pub filter: TopicFilter,
+    /// Consumers per source cluster (`--num.streams`, default 1).
+    pub num_streams: usize,
+    /// Producers to the target (`--num.producers`, default 1).
+    pub num_producers: usize,
+    /// Records in flight between consume and acknowledge (`--queue.size`, default 10000).
+    pub queue_size: usize,
+    /// Offset commit interval (`--offset.commit.interval.ms`, default 60 s).
+    pub commit_interval: Duration,
+    /// Stop on the first failed send (default true).
+    pub abort_on_send_failure: bool,
+    /// Create missing target topics.
+    pub create_topics: bool,
+    /// Keep source partition numbers.
+    pub preserve_partitions: bool,
+    /// New-topic discovery interval (default 30 s).
+    pub topic_refresh_interval: Duration,
+    /// Bound on a clean stop's flush and commit (default 30 s).
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Validates raw arguments and reads every file they name.
+    pub fn from_args(args: &MirrorArgs) -> Result<Config, ConfigError> {
+        let positive = |flag: &'static str, v: usize| {
+            if v == 0 {
+                Err(ConfigError::Flag {
+                    flag,
+                    message: "must be at least 1".into(),
+                })
+            } else {
+                Ok(v)
+            }
+        };
+        let num_streams = positive("--num.streams", args.num_streams)?;
+        let num_producers = positive("--num.producers", args.num_producers)?;
+        let queue_size = positive("--queue.size", args.queue_size)?;
+        if args.offset_commit_interval_ms == 0 {
+            return Err(ConfigError::Flag {
+                flag: "--offset.commit.interval.ms",
+                message: "must be at least 1 ms".into(),
+            });
+        }
+        let sec = SecurityOptions {
+            allow_plaintext: args.allow_plaintext,
+        };
+        let filter = TopicFilter::new(
+            &args.whitelist,
+            args.blacklist.as_deref(),
+            args.include_internal,
+        )?;
+        let mut sources = Vec::new();
+        for (i, path) in args.consumer_config.iter().enumerate() {
+            let label = if args.consumer_config.len() == 1 {
+                "source".to_string()
+            } else {
+                format!("source {}", i + 1)
+            };
+            sources.push(ClusterConfig::load(label, path, Role::Consumer, sec)?);
+        }
+        let target =
+            ClusterConfig::load("target".into(), &args.producer_config, Role::Producer, sec)?;
+        Ok(Config {
+            sources,
+            target,
+            filter,
+            num_streams,
+            num_producers,
+            queue_size,
+            commit_interval: Duration::from_millis(args.offset_commit_interval_ms),
+            abort_on_send_failure: args.abort_on_send_failure,
+            create_topics: args.create_topics,
+            preserve_partitions: args.preserve_partitions,
+            topic_refresh_interval: Duration::from_millis(args.topic_refresh_interval_ms.max(100)),
+            shutdown_timeout: Duration::from_millis(args.shutdown_timeout_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn args(c: &Path, p: &Path, extra: &[&str]) -> MirrorArgs {
+        let mut v = vec![
+            "kmirror".to_string(),
+            format!("--consumer.config={}", c.display()),
+            format!("--producer.config={}", p.display()),
+            "--whitelist=.*".to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        cli::Cli::try_parse_from(v).unwrap().mirror
+    }
+
+    #[test]
+    fn builds_from_mirrormaker_files() {
+        let d = tempfile::tempdir().unwrap();
+        let c = write(d.path(), "c.properties", "bootstrap.servers=a:9092\ngroup.id=mm\nauto.commit.enable=false\nsecurity.protocol=SASL_PLAINTEXT\n");
+        let p = write(d.path(), "p.properties", "bootstrap.servers=b:9092\nacks=-1\nretries=2147483647\nmax.in.flight.requests.per.connection=1\nblock.on.buffer.full=true\nsecurity.protocol=SASL_PLAINTEXT\n");
+        let cfg = Config::from_args(&args(&c, &p, &[])).unwrap();
+        assert_eq!(cfg.sources[0].bootstrap, "a:9092");
+        assert_eq!(cfg.sources[0].group_id.as_deref(), Some("mm"));
+        assert_eq!(cfg.target.bootstrap, "b:9092");
+        let cc = cfg.target.client_config();
+        assert_eq!(cc.get("security.protocol"), Some("SASL_PLAINTEXT"));
+        assert_eq!(cc.get("sasl.mechanisms"), Some("GSSAPI"));
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "p.properties",
+            "bootstrap.servers=b:9092\nsecurity.protocol=SSL\n",
+        );
+        let c = write(
+            d.path(),
+            "c.properties",
+            "zookeeper.connect=zk:2181\ngroup.id=mm\n",
+        );
+        let e = Config::from_args(&args(&c, &p, &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.properties:1: zookeeper.connect") && e.contains("bootstrap.servers"),
+            "{e}"
+        );
+        let c = write(
+            d.path(),
+            "c.properties",
+            "bootstrap.servers=a:9092\nsecurity.protocol=SSL\n",
+        );
+        let e = Config::from_args(&args(&c, &p, &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.properties: group.id is missing"), "{e}");
+        let c = write(
+            d.path(),
+            "c.properties",
+            "bootstrap.servers=a:9092\ngroup.id=g\n",
+        );
+        let e = Config::from_args(&args(&c, &p, &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("PLAINTEXT") && e.contains("--allow-plaintext"),
+            "{e}"
+        );
+        assert!(Config::from_args(&args(&c, &p, &["--allow-plaintext"])).is_ok());
+        let c = write(
+            d.path(),
+            "c.properties",
+            "bootstrap.servers=a:9092\ngroup.id=g\nfetch.wait.max.ms=banana\n",
+        );
+        let e = Config::from_args(&args(&c, &p, &["--allow-plaintext"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.properties:3: fetch.wait.max.ms"), "{e}");
+        let c = write(
+            d.path(),
+            "c.properties",
+            "bootstrap.servers=a:9092\ngroup.id=g\nno.such.key=1\n",
+        );
+        let e = Config::from_args(&args(&c, &p, &["--allow-plaintext"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.properties:3: no.such.key"), "{e}");
+        let e = Config::from_args(&args(&c, &p, &["--num.streams=0"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--num.streams"), "{e}");
+    }
+}

@@ -1,0 +1,530 @@
+//! The source side: one thread per consumer (`--num.streams` per source
+//! cluster), each forwarding records to the producers and committing the
+//! delivered prefix of its partitions.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::BaseRecord;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, Timestamp, TopicPartitionList};
+use tracing::{debug, info, warn};
+
+use super::errors::{self, Disposition};
+use super::producer::{ProducerPool, Token};
+use super::tracker::OffsetTracker;
+use super::{PartitionState, PipelineError, Shared, TopicSet};
+use crate::config::translate::StartPolicy;
+use crate::config::ClusterConfig;
+
+/// Timeout for group-coordinator calls made from the rebalance callback.
+const COORDINATOR_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Per-consumer state reachable from librdkafka's callbacks.
+pub(crate) struct MirrorConsumerContext {
+    cluster: String,
+    start: StartPolicy,
+    shared: Arc<Shared>,
+    /// Assigned partitions: topic → partition → state.
+    parts: Mutex<HashMap<String, HashMap<i32, Arc<PartitionState>>>>,
+    drain_timeout: Duration,
+}
+
+impl ClientContext for MirrorConsumerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(code) if errors::client_error_is_fatal(code) => {
+                self.shared.fail(PipelineError::Client {
+                    cluster: self.cluster.clone(),
+                    code,
+                    message: reason.to_string(),
+                })
+            }
+            _ => warn!(cluster = %self.cluster, "{error}: {reason}"),
+        }
+    }
+}
+
+impl ConsumerContext for MirrorConsumerContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Err(e) = self.on_assign(consumer, tpl) {
+                    self.shared.fail(e);
+                }
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = r {
+                    self.shared.fail(PipelineError::Kafka {
+                        cluster: self.cluster.clone(),
+                        context: "assigning partitions".into(),
+                        source: e,
+                    });
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                // Drain and commit before giving the partitions up, so the
+                // next owner starts exactly after what this one delivered.
+                let revoked = self.take_states(Some(tpl));
+                info!(cluster = %self.cluster, partitions = revoked.len(), "partitions revoked: draining in-flight records and committing");
+                self.drain(&revoked);
+                if !consumer.assignment_lost() {
+                    self.commit(consumer, &revoked);
+                }
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = r {
+                    warn!(cluster = %self.cluster, "unassigning partitions: {e}");
+                }
+            }
+            other => {
+                warn!(cluster = %self.cluster, "rebalance error: {:?}", RDKafkaErrorCode::from(other));
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+impl MirrorConsumerContext {
+    /// Decides where each newly assigned partition starts: its committed
+    /// offset, or (for a partition the group never committed) the start
+    /// policy. A committed offset below the log start means records were
+    /// deleted before kmirror copied them: that stops the mirror.
+    fn on_assign(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+    ) -> Result<(), PipelineError> {
+        let committed = consumer
+            .committed_offsets(tpl.clone(), COORDINATOR_TIMEOUT)
+            .map_err(|source| PipelineError::Kafka {
+                cluster: self.cluster.clone(),
+                context: "reading committed offsets of newly assigned partitions".into(),
+                source,
+            })?;
+        let mut parts = self.parts.lock().expect("parts lock");
+        for e in committed.elements() {
+            let (topic, partition) = (e.topic().to_string(), e.partition());
+            let (start, committed_offset) = match e.offset() {
+                Offset::Offset(o) => {
+                    // Only the low watermark is trusted here: some brokers
+                    // (the tansu test rig) under-report the high one.
+                    let (low, _high) = consumer
+                        .fetch_watermarks(&topic, partition, COORDINATOR_TIMEOUT)
+                        .map_err(|source| PipelineError::Kafka {
+                            cluster: self.cluster.clone(),
+                            context: format!(
+                                "reading the log start offset of {topic} [{partition}]"
+                            ),
+                            source,
+                        })?;
+                    if o < low {
+                        return Err(PipelineError::SourceGap {
+                            cluster: self.cluster.clone(),
+                            topic,
+                            partition,
+                            committed: o,
+                            log_start: low,
+                        });
+                    }
+                    (Offset::Offset(o), Some(o))
+                }
+                _ => match self.start {
+                    StartPolicy::Earliest => (Offset::Beginning, None),
+                    StartPolicy::Latest => (Offset::End, None),
+                },
+            };
+            tpl.set_partition_offset(&topic, partition, start)
+                .map_err(|source| PipelineError::Kafka {
+                    cluster: self.cluster.clone(),
+                    context: "setting start offsets".into(),
+                    source,
+                })?;
+            debug!(cluster = %self.cluster, %topic, partition, ?start, "partition assigned");
+            parts.entry(topic.clone()).or_default().insert(
+                partition,
+                Arc::new(PartitionState {
+                    cluster: self.cluster.clone(),
+                    topic,
+                    partition,
+                    tracker: Mutex::new(OffsetTracker::new(committed_offset)),
+                }),
+            );
+        }
+        info!(cluster = %self.cluster, partitions = committed.count(), "partitions assigned");
+        Ok(())
+    }
+
+    /// Removes and returns the states of `tpl`'s partitions (all when `None`).
+    fn take_states(&self, tpl: Option<&TopicPartitionList>) -> Vec<Arc<PartitionState>> {
+        let mut parts = self.parts.lock().expect("parts lock");
+        match tpl {
+            None => parts.drain().flat_map(|(_, m)| m.into_values()).collect(),
+            Some(tpl) => tpl
+                .elements()
+                .iter()
+                .filter_map(|e| {
+                    parts
+                        .get_mut(e.topic())
+                        .and_then(|m| m.remove(&e.partition()))
+                })
+                .collect(),
+        }
+    }
+
+    fn all_states(&self) -> Vec<Arc<PartitionState>> {
+        let parts = self.parts.lock().expect("parts lock");
+        parts.values().flat_map(|m| m.values().cloned()).collect()
+    }
+
+    fn state(&self, topic: &str, partition: i32) -> Option<Arc<PartitionState>> {
+        let parts = self.parts.lock().expect("parts lock");
+        parts.get(topic).and_then(|m| m.get(&partition)).cloned()
+    }
+
+    /// Waits (bounded) until no record of `states` is in flight. The
+    /// producers' own threads deliver the reports, so waiting here cannot
+    /// block them.
+    fn drain(&self, states: &[Arc<PartitionState>]) {
+        let deadline = Instant::now() + self.drain_timeout;
+        loop {
+            let in_flight: usize = states
+                .iter()
+                .map(|s| s.tracker.lock().expect("tracker lock").in_flight())
+                .sum();
+            if in_flight == 0 {
+                return;
+            }
+            if Instant::now() >= deadline {
+                warn!(cluster = %self.cluster, in_flight, "records still unacknowledged after {:?}; they will be mirrored again by the next owner", self.drain_timeout);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Commits the delivered prefix of `states` (synchronously).
+    fn commit(&self, consumer: &BaseConsumer<Self>, states: &[Arc<PartitionState>]) {
+        let mut tpl = TopicPartitionList::new();
+        let mut pending = Vec::new();
+        for s in states {
+            if let Some(o) = s.tracker.lock().expect("tracker lock").needs_commit() {
+                if tpl
+                    .add_partition_offset(&s.topic, s.partition, Offset::Offset(o))
+                    .is_ok()
+                {
+                    pending.push((s.clone(), o));
+                }
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                for (s, o) in &pending {
+                    s.tracker.lock().expect("tracker lock").mark_committed(*o);
+                }
+                self.shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+                debug!(cluster = %self.cluster, partitions = pending.len(), "offsets committed");
+            }
+            Err(e) => {
+                let retriable = e
+                    .rdkafka_error_code()
+                    .is_some_and(|c| errors::RETRIABLE_COMMIT.contains(&c));
+                // A failed commit never loses data: those records are only
+                // mirrored again after a restart.
+                warn!(cluster = %self.cluster, retriable, "offset commit failed: {e}");
+            }
+        }
+    }
+}
+
+/// Everything one consumer thread needs.
+pub(crate) struct StreamSpec {
+    pub cluster: ClusterConfig,
+    pub stream: usize,
+    pub shared: Arc<Shared>,
+    pub producers: Arc<ProducerPool>,
+    pub topics: Arc<TopicSet>,
+    pub commit_interval: std::time::Duration,
+    pub drain_timeout: std::time::Duration,
+    pub preserve_partitions: bool,
+}
+
+/// The source cluster's config with kmirror's consumer settings on top.
+pub(crate) fn consumer_config(cluster: &ClusterConfig) -> ClientConfig {
+    let mut c = cluster.client_config();
+    // kmirror commits only offsets the target acknowledged; librdkafka must
+    // never commit or store on its own.
+    c.set("enable.auto.commit", "false");
+    c.set("enable.auto.offset.store", "false");
+    // Never jump silently: a position out of range raises an error that
+    // stops the mirror (start positions of new partitions are set explicitly).
+    c.set("auto.offset.reset", "error");
+    c.set("enable.partition.eof", "false");
+    if c.get("queued.max.messages.kbytes").is_none() {
+        // librdkafka prefetches up to 64 MiB per consumer by default; a
+        // smaller buffer keeps memory bounded by --queue.size, not by
+        // prefetch, at no cost in throughput on a local network.
+        c.set("queued.max.messages.kbytes", "16384");
+    }
+    c
+}
+
+/// Runs one consumer until the pipeline stops, then drains and commits.
+pub(crate) fn run_stream(spec: StreamSpec) {
+    let StreamSpec {
+        cluster,
+        stream,
+        shared,
+        producers,
+        topics,
+        commit_interval,
+        drain_timeout,
+        preserve_partitions,
+    } = spec;
+    let label = cluster.label.clone();
+    let ctx = MirrorConsumerContext {
+        cluster: label.clone(),
+        start: cluster.start,
+        shared: shared.clone(),
+        parts: Mutex::new(HashMap::new()),
+        drain_timeout,
+    };
+    let mut cfg = consumer_config(&cluster);
+    cfg.set(
+        "client.id",
+        format!("{}-{}", cfg.get("client.id").unwrap_or("kmirror"), stream),
+    );
+    let consumer: BaseConsumer<MirrorConsumerContext> = match cfg.create_with_context(ctx) {
+        Ok(c) => c,
+        Err(source) => {
+            shared.fail(PipelineError::Kafka {
+                cluster: label,
+                context: "creating consumer".into(),
+                source,
+            });
+            return;
+        }
+    };
+    let mut subscribed = 0u64;
+    let mut last_commit = Instant::now();
+    while !shared.stopping() {
+        let version = topics.version();
+        if version != subscribed {
+            let list = topics.list();
+            let names: Vec<&str> = list.iter().map(String::as_str).collect();
+            let r = if names.is_empty() {
+                consumer.unsubscribe();
+                Ok(())
+            } else {
+                consumer.subscribe(&names)
+            };
+            if let Err(source) = r {
+                shared.fail(PipelineError::Kafka {
+                    cluster: label.clone(),
+                    context: "subscribing".into(),
+                    source,
+                });
+                break;
+            }
+            info!(cluster = %label, stream, topics = names.len(), "subscribed to {}", names.join(", "));
+            subscribed = version;
+        }
+        if last_commit.elapsed() >= commit_interval {
+            consumer
+                .context()
+                .commit(&consumer, &consumer.context().all_states());
+            last_commit = Instant::now();
+        }
+        if shared.in_flight.load(Ordering::Acquire) >= shared.queue_size {
+            // Backpressure: the target has --queue.size records to
+            // acknowledge; wait for it instead of reading more.
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(msg)) => {
+                if let Err(e) = forward(&consumer, &msg, &producers, &shared, preserve_partitions) {
+                    shared.fail(e);
+                }
+            }
+            Some(Err(e)) => handle_consume_error(&consumer, &label, &shared, e),
+        }
+    }
+    // Stopping (shutdown or abort): let in-flight records finish, commit the
+    // delivered prefix, then leave the group.
+    let ctx = consumer.context();
+    let states = ctx.all_states();
+    ctx.drain(&states);
+    ctx.commit(&consumer, &states);
+    let unacked: usize = states
+        .iter()
+        .map(|s| s.tracker.lock().expect("tracker lock").in_flight())
+        .sum();
+    shared
+        .stats
+        .unacknowledged_at_stop
+        .fetch_add(unacked, Ordering::Relaxed);
+    consumer.unsubscribe();
+    drop(consumer);
+    debug!(cluster = %label, stream, "consumer closed");
+}
+
+fn forward(
+    consumer: &BaseConsumer<MirrorConsumerContext>,
+    msg: &BorrowedMessage<'_>,
+    producers: &ProducerPool,
+    shared: &Arc<Shared>,
+    preserve_partitions: bool,
+) -> Result<(), PipelineError> {
+    let Some(part) = consumer.context().state(msg.topic(), msg.partition()) else {
+        // A record of a partition this consumer no longer owns (fetched
+        // before a revoke): its new owner reads it again from the committed
+        // offset, so skipping it here loses nothing.
+        return Ok(());
+    };
+    part.tracker
+        .lock()
+        .expect("tracker lock")
+        .sent(msg.offset())
+        .map_err(|e| {
+            PipelineError::Internal(format!("{} [{}]: {e}", msg.topic(), msg.partition()))
+        })?;
+    shared.in_flight.fetch_add(1, Ordering::AcqRel);
+    let key = msg.key();
+    let payload = msg.payload();
+    let bytes = key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len);
+    let mut record: BaseRecord<'_, [u8], [u8], Box<Token>> = BaseRecord::with_opaque_to(
+        msg.topic(),
+        Box::new(Token {
+            part: part.clone(),
+            offset: msg.offset(),
+            bytes,
+        }),
+    );
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(p) = payload {
+        record = record.payload(p);
+    }
+    if let Some(h) = msg.headers() {
+        record = record.headers(h.detach());
+    }
+    match msg.timestamp() {
+        Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => record = record.timestamp(t),
+        Timestamp::NotAvailable => {}
+    }
+    if preserve_partitions {
+        record = record.partition(msg.partition());
+    }
+    let producer = producers.pick(key, msg.partition());
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, r)) => {
+                let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+                if errors::send_error(code) == Disposition::Backpressure && !shared.aborting() {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                let token = r.delivery_opaque;
+                token
+                    .part
+                    .tracker
+                    .lock()
+                    .expect("tracker lock")
+                    .failed(token.offset);
+                shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+                return Err(PipelineError::SendFailed {
+                    cluster: token.part.cluster.clone(),
+                    topic: token.part.topic.clone(),
+                    partition: token.part.partition,
+                    offset: token.offset,
+                    target_topic: token.part.topic.clone(),
+                    error: e.to_string(),
+                    code: Some(code),
+                });
+            }
+        }
+    }
+}
+
+fn handle_consume_error(
+    consumer: &BaseConsumer<MirrorConsumerContext>,
+    label: &str,
+    shared: &Arc<Shared>,
+    e: KafkaError,
+) {
+    let Some(code) = e.rdkafka_error_code() else {
+        warn!(cluster = %label, "consumer: {e}");
+        return;
+    };
+    match errors::consumer_error(code) {
+        Disposition::Retriable | Disposition::Backpressure => {
+            debug!(cluster = %label, "consumer (retriable): {e}")
+        }
+        Disposition::Fatal if matches!(code, RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange) => {
+            shared.fail(find_gap(consumer, label).unwrap_or_else(|| PipelineError::Client {
+                cluster: label.to_string(),
+                code,
+                message: "a fetch position is out of range on the source (records deleted before they were mirrored, or the topic was re-created); kmirror stops instead of skipping".into(),
+            }))
+        }
+        Disposition::Fatal => shared.fail(PipelineError::Client {
+            cluster: label.to_string(),
+            code,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// After an out-of-range error: names the partition whose position fell
+/// below the source's log start, if one can be found.
+fn find_gap(consumer: &BaseConsumer<MirrorConsumerContext>, label: &str) -> Option<PipelineError> {
+    let positions = consumer.position().ok()?;
+    for e in positions.elements() {
+        let Offset::Offset(pos) = e.offset() else {
+            continue;
+        };
+        let (low, _) = consumer
+            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))
+            .ok()?;
+        if pos < low {
+            return Some(PipelineError::SourceGap {
+                cluster: label.to_string(),
+                topic: e.topic().to_string(),
+                partition: e.partition(),
+                committed: pos,
+                log_start: low,
+            });
+        }
+    }
+    None
+}

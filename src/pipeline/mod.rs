@@ -1,0 +1,453 @@
+//! The replication pipeline: consume → produce → commit.
+//!
+//! Data path: each source cluster has `--num.streams` consumer threads in
+//! its consumer group; a consumer hands each record (key, value, headers,
+//! timestamp, byte for byte) to a producer of the target pool and records
+//! its offset in the partition's [`tracker::OffsetTracker`]. The producer's
+//! delivery report marks the offset delivered (or failed). Commits store
+//! only the offset after the contiguous delivered prefix: on the interval,
+//! on revoke (after draining the partition) and on the way out.
+//!
+//! Memory is bounded by `--queue.size`: a consumer stops reading while that
+//! many records are unacknowledged.
+
+mod consumer;
+pub mod errors;
+mod producer;
+pub mod tracker;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::Producer;
+use rdkafka::types::RDKafkaErrorCode;
+use tracing::{error, info, warn};
+
+use crate::config::{ClusterConfig, Config};
+use crate::preflight::{self, topics::TopicPartitions, PreflightError};
+
+/// A failure that stopped the mirror. Only the delivered prefix of each
+/// partition was committed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A record could not be written to the target (non-retriable error,
+    /// or retries exhausted within `delivery.timeout.ms`).
+    #[error("send failure: record {topic} [{partition}] offset {offset} from the {cluster} cluster could not be written to target topic {target_topic}: {error}. kmirror stopped; committed offsets stop before this record, so nothing after it is lost: fix the cause and restart")]
+    SendFailed {
+        /// Source cluster label.
+        cluster: String,
+        /// Source topic.
+        topic: String,
+        /// Source partition.
+        partition: i32,
+        /// Source offset.
+        offset: i64,
+        /// Target topic.
+        target_topic: String,
+        /// The broker's or librdkafka's error.
+        error: String,
+        /// Its code.
+        code: Option<RDKafkaErrorCode>,
+    },
+    /// Records were deleted on the source before kmirror copied them.
+    #[error("{cluster}: {topic} [{partition}]: records {committed}..{} were deleted on the source before kmirror copied them (log start is now {log_start}; retention, or the topic was re-created). kmirror does not skip data silently: to accept the loss, reset the group's offsets (kafka-consumer-groups.sh --reset-offsets) and restart", log_start - 1)]
+    SourceGap {
+        /// Source cluster label.
+        cluster: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The committed (or fetch) offset.
+        committed: i64,
+        /// The source's log start offset.
+        log_start: i64,
+    },
+    /// A client reported an error kmirror cannot continue after.
+    #[error("{cluster}: {code:?}: {message}")]
+    Client {
+        /// Cluster label.
+        cluster: String,
+        /// librdkafka's code.
+        code: RDKafkaErrorCode,
+        /// Its explanation.
+        message: String,
+    },
+    /// A librdkafka call failed.
+    #[error("{cluster}: {context}: {source}")]
+    Kafka {
+        /// Cluster label.
+        cluster: String,
+        /// What kmirror was doing.
+        context: String,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// A topic check at run time (new topic) failed.
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    /// A clean stop did not finish within `--shutdown.timeout.ms`.
+    #[error("stopped with {unacknowledged} record(s) not acknowledged by the target within the shutdown timeout; their offsets were not committed, so they will be mirrored again on restart")]
+    ShutdownTimeout {
+        /// Records still in flight.
+        unacknowledged: usize,
+    },
+    /// A broken internal invariant (a bug): stopped rather than risk data.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Counters of a run.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Records acknowledged by the target.
+    pub records: AtomicU64,
+    /// Key + value bytes acknowledged.
+    pub bytes: AtomicU64,
+    /// Delivery errors.
+    pub delivery_errors: AtomicU64,
+    /// Records dropped with `--abort.on.send.failure=false`.
+    pub dropped: AtomicU64,
+    /// Successful commits.
+    pub commits: AtomicU64,
+    /// Records still unacknowledged when consumers stopped.
+    pub unacknowledged_at_stop: AtomicUsize,
+}
+
+/// State shared by all threads of a run.
+pub(crate) struct Shared {
+    stop: AtomicBool,
+    fatal: Mutex<Option<PipelineError>>,
+    /// Records handed to a producer and not yet reported.
+    pub in_flight: AtomicUsize,
+    /// `--queue.size`.
+    pub queue_size: usize,
+    /// `--abort.on.send.failure`.
+    pub abort_on_send_failure: bool,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Shared {
+    /// Records the first fatal error and makes every thread stop.
+    pub fn fail(&self, e: PipelineError) {
+        let mut f = self.fatal.lock().expect("fatal lock");
+        if f.is_none() {
+            error!("{e}");
+            *f = Some(e);
+        }
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Whether consumers should stop reading.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Whether a fatal error occurred.
+    pub fn aborting(&self) -> bool {
+        self.fatal.lock().expect("fatal lock").is_some()
+    }
+}
+
+/// One assigned source partition.
+pub(crate) struct PartitionState {
+    pub cluster: String,
+    pub topic: String,
+    pub partition: i32,
+    pub tracker: Mutex<crate::pipeline::tracker::OffsetTracker>,
+}
+
+/// The topics a source cluster's consumers subscribe to; the version
+/// changes when new matching topics appear.
+pub(crate) struct TopicSet {
+    version: AtomicU64,
+    topics: Mutex<BTreeSet<String>>,
+}
+
+impl TopicSet {
+    fn new() -> Self {
+        TopicSet {
+            version: AtomicU64::new(0),
+            topics: Mutex::new(BTreeSet::new()),
+        }
+    }
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+    pub fn list(&self) -> Vec<String> {
+        self.topics
+            .lock()
+            .expect("topics lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+    /// Adds topics; returns the ones that were new.
+    fn extend(&self, more: impl IntoIterator<Item = String>) -> Vec<String> {
+        let mut t = self.topics.lock().expect("topics lock");
+        let added: Vec<String> = more.into_iter().filter(|x| t.insert(x.clone())).collect();
+        if !added.is_empty() {
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
+        added
+    }
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Records acknowledged by the target.
+    pub records: u64,
+    /// Key + value bytes acknowledged.
+    pub bytes: u64,
+    /// Records dropped (only with `--abort.on.send.failure=false`).
+    pub dropped: u64,
+    /// Wall-clock duration.
+    pub elapsed: Duration,
+}
+
+/// Source side of the run: matched topics and target topic checks.
+struct SourcePlan {
+    cluster: ClusterConfig,
+    topics: Arc<TopicSet>,
+}
+
+fn admin_for(target: &ClusterConfig) -> Result<AdminClient<DefaultClientContext>, PreflightError> {
+    target
+        .client_config()
+        .create()
+        .map_err(|source| PreflightError::Client {
+            cluster: target.label.clone(),
+            source,
+        })
+}
+
+fn metadata_client(cluster: &ClusterConfig) -> Result<BaseConsumer, PreflightError> {
+    cluster
+        .client_config()
+        .create()
+        .map_err(|source| PreflightError::Client {
+            cluster: cluster.label.clone(),
+            source,
+        })
+}
+
+/// Start-up checks: reaches every cluster, resolves the whitelist on each
+/// source, and makes sure the target has every topic (creating them with
+/// `--create-topics`). Nothing is consumed before this passes.
+fn plan(config: &Config) -> Result<Vec<SourcePlan>, PreflightError> {
+    let admin = admin_for(&config.target)?;
+    let mut plans = Vec::new();
+    for src in &config.sources {
+        let client = metadata_client(src)?;
+        let all = preflight::topics::all_topics(client.client(), src)?;
+        let matched = preflight::topics::matching(&all, &config.filter);
+        if matched.is_empty() {
+            warn!(cluster = %src.label, whitelist = config.filter.include_pattern(), "no topic matches the whitelist yet; waiting for matching topics to appear");
+        } else {
+            info!(cluster = %src.label, count = matched.len(), "topics selected: {}", matched.keys().cloned().collect::<Vec<_>>().join(", "));
+        }
+        let created = preflight::topics::ensure_target_topics(
+            &admin,
+            &config.target,
+            &matched,
+            config.create_topics,
+            config.preserve_partitions,
+        )?;
+        for t in created {
+            info!(topic = %t, partitions = matched[&t], "created target topic");
+        }
+        let topics = Arc::new(TopicSet::new());
+        topics.extend(matched.into_keys());
+        plans.push(SourcePlan {
+            cluster: src.clone(),
+            topics,
+        });
+    }
+    Ok(plans)
+}
+
+/// Periodically looks for new matching topics on one source cluster and
+/// adds them (after making sure the target has them).
+fn watch_topics(config: &Config, plan_cluster: &ClusterConfig, topics: &TopicSet, shared: &Shared) {
+    let (client, admin) = match (metadata_client(plan_cluster), admin_for(&config.target)) {
+        (Ok(c), Ok(a)) => (c, a),
+        (Err(e), _) | (_, Err(e)) => return shared.fail(e.into()),
+    };
+    let mut next = Instant::now() + config.topic_refresh_interval;
+    while !shared.stopping() {
+        if Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        next = Instant::now() + config.topic_refresh_interval;
+        let all = match preflight::topics::all_topics(client.client(), plan_cluster) {
+            Ok(a) => a,
+            Err(e) => {
+                warn!("topic refresh: {e}");
+                continue;
+            }
+        };
+        let known: BTreeSet<String> = topics.list().into_iter().collect();
+        let new: TopicPartitions = preflight::topics::matching(&all, &config.filter)
+            .into_iter()
+            .filter(|(t, _)| !known.contains(t))
+            .collect();
+        if new.is_empty() {
+            continue;
+        }
+        match preflight::topics::ensure_target_topics(
+            &admin,
+            &config.target,
+            &new,
+            config.create_topics,
+            config.preserve_partitions,
+        ) {
+            Ok(_) => {
+                let added = topics.extend(new.into_keys());
+                info!(cluster = %plan_cluster.label, "new topics picked up: {}", added.join(", "));
+            }
+            Err(e) => return shared.fail(e.into()),
+        }
+    }
+}
+
+/// Runs the mirror until `shutdown` completes (a clean stop: returns the
+/// summary) or a fatal error stops it (returns the error). Either way,
+/// consumption stops first, in-flight records are given
+/// `--shutdown.timeout.ms` to be acknowledged, and only the delivered
+/// prefix of each partition is committed.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, crate::Error> {
+    for c in config.sources.iter().chain(std::iter::once(&config.target)) {
+        for n in &c.notes {
+            info!(at = %n.at, "{}", n.message);
+        }
+    }
+    let started = Instant::now();
+    let config = Arc::new(config);
+    let plans = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || plan(&config))
+            .await
+            .map_err(|e| PipelineError::Internal(format!("start-up task: {e}")))??
+    };
+    let shared = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+        in_flight: AtomicUsize::new(0),
+        queue_size: config.queue_size,
+        abort_on_send_failure: config.abort_on_send_failure,
+        stats: Stats::default(),
+    });
+    let producers = Arc::new(producer::ProducerPool::new(
+        &config.target,
+        config.num_producers,
+        &shared,
+    )?);
+
+    let mut threads = Vec::new();
+    for p in plans {
+        for stream in 0..config.num_streams {
+            let spec = consumer::StreamSpec {
+                cluster: p.cluster.clone(),
+                stream,
+                shared: shared.clone(),
+                producers: producers.clone(),
+                topics: p.topics.clone(),
+                commit_interval: config.commit_interval,
+                drain_timeout: config.shutdown_timeout,
+                preserve_partitions: config.preserve_partitions,
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("kmirror-consumer-{stream}"))
+                    .spawn(move || consumer::run_stream(spec))
+                    .map_err(|e| {
+                        PipelineError::Internal(format!("spawning consumer thread: {e}"))
+                    })?,
+            );
+        }
+        let (config, shared) = (config.clone(), shared.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("kmirror-topics".into())
+                .spawn(move || watch_topics(&config, &p.cluster, &p.topics, &shared))
+                .map_err(|e| PipelineError::Internal(format!("spawning topic watcher: {e}")))?,
+        );
+    }
+    info!(
+        sources = config.sources.len(),
+        streams = config.num_streams,
+        producers = config.num_producers,
+        queue_size = config.queue_size,
+        "mirroring"
+    );
+
+    // Wait for a shutdown request or for a fatal error to stop the threads.
+    let stopped = {
+        let shared = shared.clone();
+        async move {
+            while !shared.stopping() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = shutdown => info!("shutdown requested: stopping consumption, flushing and committing"),
+        _ = stopped => {}
+    }
+    shared.stop.store(true, Ordering::Release);
+    let joined = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
+    if joined.is_err() {
+        return Err(PipelineError::Internal("a consumer thread panicked".into()).into());
+    }
+    // Consumers have committed what was delivered; anything still queued in
+    // a producer was not committed and would be replayed. Flush so a clean
+    // stop leaves nothing behind.
+    for p in &producers.producers {
+        if let Err(e) = p.flush(config.shutdown_timeout) {
+            warn!("flushing producer: {e}");
+        }
+    }
+    let s = &shared.stats;
+    let summary = Summary {
+        records: s.records.load(Ordering::Relaxed),
+        bytes: s.bytes.load(Ordering::Relaxed),
+        dropped: s.dropped.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    };
+    info!(
+        records = summary.records,
+        bytes = summary.bytes,
+        dropped = summary.dropped,
+        elapsed_s = summary.elapsed.as_secs_f64(),
+        "stopped"
+    );
+    if let Some(e) = shared.fatal.lock().expect("fatal lock").take() {
+        return Err(e.into());
+    }
+    let unacked = s.unacknowledged_at_stop.load(Ordering::Relaxed);
+    if unacked > 0 {
+        return Err(PipelineError::ShutdownTimeout {
+            unacknowledged: unacked,
+        }
+        .into());
+    }
+    Ok(summary)
+}

@@ -1,0 +1,174 @@
+//! The target side: a pool of producers with kmirror's no-loss settings and
+//! the delivery callback that moves offsets into the delivered prefix.
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use tracing::{error, warn};
+
+use super::{PartitionState, PipelineError, Shared};
+use crate::config::ClusterConfig;
+
+/// What travels with each record to its delivery report.
+pub(crate) struct Token {
+    pub part: Arc<PartitionState>,
+    pub offset: i64,
+    pub bytes: usize,
+}
+
+/// Producer callbacks: delivery reports and client errors.
+pub(crate) struct DeliveryContext {
+    pub shared: Arc<Shared>,
+}
+
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(code) if super::errors::client_error_is_fatal(code) => {
+                self.shared.fail(PipelineError::Client {
+                    cluster: "target".into(),
+                    code,
+                    message: reason.to_string(),
+                });
+            }
+            _ => warn!(cluster = "target", "{error}: {reason}"),
+        }
+    }
+}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<Token>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, token: Box<Token>) {
+        let part = &token.part;
+        match result {
+            Ok(_) => {
+                part.tracker
+                    .lock()
+                    .expect("tracker lock")
+                    .delivered(token.offset);
+                self.shared.stats.records.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .stats
+                    .bytes
+                    .fetch_add(token.bytes as u64, Ordering::Relaxed);
+            }
+            Err((e, msg)) => {
+                self.shared
+                    .stats
+                    .delivery_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                let code = e.rdkafka_error_code();
+                if self.shared.abort_on_send_failure {
+                    part.tracker
+                        .lock()
+                        .expect("tracker lock")
+                        .failed(token.offset);
+                    self.shared.fail(PipelineError::SendFailed {
+                        cluster: part.cluster.clone(),
+                        topic: part.topic.clone(),
+                        partition: part.partition,
+                        offset: token.offset,
+                        target_topic: msg.topic().to_string(),
+                        error: e.to_string(),
+                        code,
+                    });
+                } else {
+                    // MirrorMaker's behaviour without abort.on.send.failure:
+                    // the record is skipped so the mirror goes on. It is lost,
+                    // so say so for every record.
+                    error!(
+                        topic = %part.topic,
+                        partition = part.partition,
+                        offset = token.offset,
+                        "record DROPPED after a failed send (--abort.on.send.failure=false): {e}"
+                    );
+                    self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    part.tracker
+                        .lock()
+                        .expect("tracker lock")
+                        .delivered(token.offset);
+                }
+            }
+        }
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The producers of a run.
+pub(crate) struct ProducerPool {
+    pub producers: Vec<ThreadedProducer<DeliveryContext>>,
+}
+
+/// The target's client config with kmirror's no-loss producer settings on
+/// top of the user's.
+pub(crate) fn producer_config(target: &ClusterConfig, queue_size: usize) -> ClientConfig {
+    let mut c = target.client_config();
+    // Every in-sync replica must have the record before it counts as
+    // delivered; anything less can lose acknowledged records.
+    c.set("acks", "all");
+    // One request at a time per broker: a retried batch cannot be overtaken
+    // by a later one, so per-partition order survives retries.
+    c.set("max.in.flight.requests.per.connection", "1");
+    if c.get("message.send.max.retries").is_none() {
+        c.set("message.send.max.retries", "2147483647");
+    }
+    // Java's default partitioner for keyed records (murmur2), so per-key
+    // placement matches what a Java client would have produced.
+    c.set("partitioner", "murmur2_random");
+    // kmirror bounds in-flight records by --queue.size itself; librdkafka's
+    // queue is set above that so QueueFull stays a rare race.
+    c.set(
+        "queue.buffering.max.messages",
+        (queue_size + 1000).to_string(),
+    );
+    c
+}
+
+impl ProducerPool {
+    /// Creates `n` producers.
+    pub fn new(
+        target: &ClusterConfig,
+        n: usize,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, PipelineError> {
+        let cfg = producer_config(target, shared.queue_size);
+        let producers = (0..n)
+            .map(|_| {
+                cfg.create_with_context(DeliveryContext {
+                    shared: shared.clone(),
+                })
+                .map_err(|source| PipelineError::Kafka {
+                    cluster: "target".into(),
+                    context: "creating producer".into(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ProducerPool { producers })
+    }
+
+    /// The producer for a record: the same key always goes through the same
+    /// producer, so per-key order holds with several producers.
+    pub fn pick(
+        &self,
+        key: Option<&[u8]>,
+        source_partition: i32,
+    ) -> &ThreadedProducer<DeliveryContext> {
+        if self.producers.len() == 1 {
+            return &self.producers[0];
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match key {
+            Some(k) => k.hash(&mut h),
+            None => source_partition.hash(&mut h),
+        }
+        &self.producers[(h.finish() % self.producers.len() as u64) as usize]
+    }
+}
