@@ -10,6 +10,10 @@
 //! - [`pipeline`]: consume → produce → commit, with contiguous-prefix offsets.
 //! - [`observe`]: metrics, lag, audit.
 
+// Errors carry the context a user needs (topic, partition, offset, cluster,
+// the broker's message); they are rare, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod config;
 pub mod error;
 pub mod observe;

@@ -19,6 +19,10 @@ use anyhow::{bail, Context, Result};
 
 /// The broker service principal (without realm) every listener accepts.
 pub const KAFKA_SERVICE: &str = "kafka/localhost";
+/// The broker service principal for clients that address the broker as
+/// `127.0.0.1` (tansu advertises IP addresses); its key is in the same
+/// keytab as [`KAFKA_SERVICE`]'s.
+pub const KAFKA_SERVICE_IP: &str = "kafka/127.0.0.1";
 /// The dedicated principal kmirror uses on both sides by default.
 pub const MIRRORMAKER: &str = "mirrormaker/localhost";
 /// A second mirror principal, for tests that use one principal per side.
@@ -81,9 +85,10 @@ impl Kdc {
     /// Creates the realm database and starts `krb5kdc` on a free port, then
     /// waits (up to 30 s) until a `kinit -k -t` against it succeeds.
     ///
-    /// The four standard principals ([`KAFKA_SERVICE`], [`MIRRORMAKER`],
+    /// The standard principals ([`KAFKA_SERVICE`], [`MIRRORMAKER`],
     /// [`MIRRORMAKER2`], [`ADMIN`]) are created with keytabs at
-    /// [`Kdc::standard_keytab`].
+    /// [`Kdc::standard_keytab`]; [`KAFKA_SERVICE_IP`]'s key is added to the
+    /// [`KAFKA_SERVICE`] keytab.
     pub fn start(opts: KdcOptions) -> Result<Kdc> {
         let dir = tempfile::Builder::new()
             .prefix("kmirror-kdc-")
@@ -128,6 +133,9 @@ impl Kdc {
             kdc.add_principal(p)?;
             kdc.keytab(p, &kdc.standard_keytab(p))?;
         }
+        // ktadd appends, so the service keytab serves both host names.
+        kdc.add_principal(KAFKA_SERVICE_IP)?;
+        kdc.keytab(KAFKA_SERVICE_IP, &kdc.standard_keytab(KAFKA_SERVICE))?;
         Ok(kdc)
     }
 

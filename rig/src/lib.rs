@@ -7,6 +7,7 @@
 pub mod checker;
 pub mod cluster;
 pub mod kdc;
+pub mod listener;
 pub mod tansu;
 
 use std::net::{SocketAddr, TcpListener};

@@ -16,36 +16,53 @@ fn kdc_issues_tickets_survives_restart_and_rotates_keys() {
     // Standard principals exist with 0600 keytabs that work.
     for p in [KAFKA_SERVICE, MIRRORMAKER, MIRRORMAKER2, ADMIN] {
         let kt = kdc.standard_keytab(p);
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kt).unwrap().permissions());
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kt).unwrap().permissions());
         assert_eq!(mode & 0o777, 0o600, "{p} keytab mode");
-        kdc.kinit(p, &kt, &ccache(&kdc, "std.cc")).unwrap_or_else(|e| panic!("{p}: {e:#}"));
+        kdc.kinit(p, &kt, &ccache(&kdc, "std.cc"))
+            .unwrap_or_else(|e| panic!("{p}: {e:#}"));
     }
 
     // A new principal with its own keytab.
     kdc.add_principal("tester/localhost").unwrap();
     let kt = kdc.dir().join("tester.keytab");
     kdc.keytab("tester/localhost", &kt).unwrap();
-    kdc.kinit("tester/localhost", &kt, &ccache(&kdc, "t.cc")).unwrap();
+    kdc.kinit("tester/localhost", &kt, &ccache(&kdc, "t.cc"))
+        .unwrap();
 
     // Exporting with -norandkey keeps the old keytab valid ...
     let same = kdc.dir().join("tester-same.keytab");
     kdc.keytab_same_key("tester/localhost", &same).unwrap();
-    kdc.kinit("tester/localhost", &kt, &ccache(&kdc, "t.cc")).unwrap();
-    kdc.kinit("tester/localhost", &same, &ccache(&kdc, "t.cc")).unwrap();
+    kdc.kinit("tester/localhost", &kt, &ccache(&kdc, "t.cc"))
+        .unwrap();
+    kdc.kinit("tester/localhost", &same, &ccache(&kdc, "t.cc"))
+        .unwrap();
     // ... while a plain ktadd rotates the key and invalidates it.
     let rotated = kdc.dir().join("tester-rotated.keytab");
     kdc.keytab("tester/localhost", &rotated).unwrap();
-    assert!(kdc.kinit("tester/localhost", &kt, &ccache(&kdc, "t.cc")).is_err());
-    kdc.kinit("tester/localhost", &rotated, &ccache(&kdc, "t.cc")).unwrap();
+    assert!(kdc
+        .kinit("tester/localhost", &kt, &ccache(&kdc, "t.cc"))
+        .is_err());
+    kdc.kinit("tester/localhost", &rotated, &ccache(&kdc, "t.cc"))
+        .unwrap();
 
     // Disabled and expired principals are refused.
-    kdc.set_principal_enabled("tester/localhost", false).unwrap();
-    assert!(kdc.kinit("tester/localhost", &rotated, &ccache(&kdc, "t.cc")).is_err());
+    kdc.set_principal_enabled("tester/localhost", false)
+        .unwrap();
+    assert!(kdc
+        .kinit("tester/localhost", &rotated, &ccache(&kdc, "t.cc"))
+        .is_err());
     kdc.set_principal_enabled("tester/localhost", true).unwrap();
-    kdc.kinit("tester/localhost", &rotated, &ccache(&kdc, "t.cc")).unwrap();
+    kdc.kinit("tester/localhost", &rotated, &ccache(&kdc, "t.cc"))
+        .unwrap();
     kdc.expire_principal("tester/localhost").unwrap();
-    let err = kdc.kinit("tester/localhost", &rotated, &ccache(&kdc, "t.cc")).unwrap_err();
-    assert!(format!("{err:#}").to_lowercase().contains("expired"), "{err:#}");
+    let err = kdc
+        .kinit("tester/localhost", &rotated, &ccache(&kdc, "t.cc"))
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").to_lowercase().contains("expired"),
+        "{err:#}"
+    );
 
     // Duplicate principals are an error, not silently accepted.
     assert!(kdc.add_principal("tester/localhost").is_err());
@@ -55,7 +72,9 @@ fn kdc_issues_tickets_survives_restart_and_rotates_keys() {
     let mm = kdc.standard_keytab(MIRRORMAKER);
     kdc.stop();
     assert!(!kdc.is_running());
-    let err = kdc.kinit(MIRRORMAKER, &mm, &ccache(&kdc, "mm.cc")).unwrap_err();
+    let err = kdc
+        .kinit(MIRRORMAKER, &mm, &ccache(&kdc, "mm.cc"))
+        .unwrap_err();
     assert!(format!("{err:#}").contains("kinit"), "{err:#}");
     kdc.start_again().unwrap();
     assert_eq!(kdc.port(), port);
@@ -70,7 +89,8 @@ fn short_ticket_lifetime_is_applied() {
     })
     .unwrap();
     let cc = ccache(&kdc, "short.cc");
-    kdc.kinit(MIRRORMAKER, &kdc.standard_keytab(MIRRORMAKER), &cc).unwrap();
+    kdc.kinit(MIRRORMAKER, &kdc.standard_keytab(MIRRORMAKER), &cc)
+        .unwrap();
     let mut klist = std::process::Command::new("klist");
     for (k, v) in kdc.env() {
         klist.env(k, v);
@@ -79,7 +99,10 @@ fn short_ticket_lifetime_is_applied() {
     let text = String::from_utf8_lossy(&out.stdout);
     // klist prints "MM/DD/YY HH:MM:SS  MM/DD/YY HH:MM:SS  krbtgt/..." :
     // start and expiry at most 2 minutes apart.
-    let line = text.lines().find(|l| l.contains("krbtgt/")).expect("TGT listed");
+    let line = text
+        .lines()
+        .find(|l| l.contains("krbtgt/"))
+        .expect("TGT listed");
     let f: Vec<&str> = line.split_whitespace().collect();
     let t = |s: &str| {
         let p: Vec<u64> = s.split(':').map(|x| x.parse().unwrap()).collect();
@@ -87,5 +110,5 @@ fn short_ticket_lifetime_is_applied() {
     };
     let (start, end) = (t(f[1]), t(f[3]));
     let life = (end + 86400 - start) % 86400;
-    assert!(life <= 120 && life >= 100, "lifetime {life}s in {line}");
+    assert!((100..=120).contains(&life), "lifetime {life}s in {line}");
 }

@@ -112,6 +112,25 @@ pub struct MirrorArgs {
     #[arg(long)]
     pub allow_plaintext: bool,
 
+    /// JAAS login configuration file, as MirrorMaker reads through
+    /// -Djava.security.auth.login.config. The source side reads section
+    /// KafkaClientSource and the target KafkaClientTarget, each falling back
+    /// to KafkaClient. An inline sasl.jaas.config in a properties file takes
+    /// precedence; without this flag, a file named in KAFKA_OPTS is read.
+    #[arg(long, value_name = "FILE")]
+    pub jaas: Option<PathBuf>,
+
+    /// Permit a Kerberos principal whose first component is the brokers'
+    /// service name (e.g. kafka/host@REALM). That account is usually a super
+    /// user, so ACLs would not limit the mirror; a warning is logged.
+    #[arg(long)]
+    pub allow_service_principal: bool,
+
+    /// Accept a keytab that group or others may read or write, or that
+    /// another user owns, with a warning instead of refusing to start.
+    #[arg(long)]
+    pub allow_insecure_keytab: bool,
+
     /// Mirror internal topics (names starting with __) too, if the whitelist matches them.
     #[arg(long)]
     pub include_internal: bool,

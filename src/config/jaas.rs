@@ -38,15 +38,20 @@
 //! - boolean options must be `true` or `false` in any case; Java reads every
 //!   other value as false, which is how a typo silently disables a keytab.
 //!
-//! kmirror is more lenient than Java only where Java rejects the file
-//! outright: bare values may start with a digit or `/`.
-//! In the inline form `'single quotes'` are accepted as Kafka does; in files
-//! they are not, as in Java.
+//! kmirror is more lenient than Java where Java would reject the file or
+//! cut the value short: unquoted values may start with a digit and may hold
+//! `/` `:` `@` `+` (Java ends an unquoted value at `/`, which starts a
+//! comment for it, and rejects the others). In the inline form
+//! `'single quotes'` are accepted as Kafka does; in files they are not, as
+//! in Java.
+//!
+//! Error positions are `line:column`, 1-based, counting characters (a tab
+//! is one column); for the inline form they are relative to the value.
 //!
 //! # Secrets
 //!
 //! Every option whose name contains `password` or `secret` (any case) is held
-//! as a [`SecretString`] from the moment it is lexed; `Debug` prints it as
+//! as a [`SecretString`] as soon as it is parsed; `Debug` prints it as
 //! `[REDACTED]`. Error messages never contain option values, nor the text
 //! of quoted strings. Words that may be a piece of a password (the rest of a
 //! line after an unbalanced quote, or anything after a password option in the
@@ -234,10 +239,16 @@ pub enum JaasError {
         name: String,
         first_line: usize,
     },
-    #[error("{origin}: no section '{name}' in the JAAS login configuration; {}", sections_present(.available))]
+    #[error(
+        "{origin}: no section '{name}'{} in the JAAS login configuration; {}",
+        or_fallback(.fallback),
+        sections_present(.available)
+    )]
     SectionNotFound {
         origin: String,
         name: String,
+        /// The section also looked for when `name` was missing, if any.
+        fallback: Option<&'static str>,
         available: Vec<String>,
     },
     #[error(
@@ -396,6 +407,7 @@ impl JaasConfig {
             .ok_or_else(|| JaasError::SectionNotFound {
                 origin: self.origin.clone(),
                 name: name.to_string(),
+                fallback: None,
                 available: self.sections.iter().map(|s| s.name.clone()).collect(),
             })
     }
@@ -405,12 +417,14 @@ impl JaasConfig {
     pub fn client_section(&self, preferred: &str) -> Result<&JaasSection, JaasError> {
         match self.section(preferred) {
             Ok(section) => Ok(section),
-            Err(err) => self.section(KAFKA_CLIENT_SECTION).map_err(|_| match err {
+            Err(err) if preferred == KAFKA_CLIENT_SECTION => Err(err),
+            Err(_) => self.section(KAFKA_CLIENT_SECTION).map_err(|err| match err {
                 JaasError::SectionNotFound {
                     origin, available, ..
-                } if preferred != KAFKA_CLIENT_SECTION => JaasError::SectionNotFound {
+                } => JaasError::SectionNotFound {
                     origin,
-                    name: format!("{preferred}' nor '{KAFKA_CLIENT_SECTION}"),
+                    name: preferred.to_string(),
+                    fallback: Some(KAFKA_CLIENT_SECTION),
                     available,
                 },
                 other => other,
@@ -661,6 +675,13 @@ fn where_entries(section: &Option<String>) -> String {
     match section {
         Some(name) => format!("section {} has", quoted(name)),
         None => "the inline configuration has".to_string(),
+    }
+}
+
+fn or_fallback(fallback: &Option<&'static str>) -> String {
+    match fallback {
+        Some(name) => format!(" (nor '{name}')"),
+        None => String::new(),
     }
 }
 
@@ -1862,7 +1883,7 @@ KafkaClient {
         let err = err_of(cfg.client_section(SOURCE_SECTION));
         assert!(
             err.to_string()
-                .contains("'KafkaClientSource' nor 'KafkaClient'"),
+                .contains("no section 'KafkaClientSource' (nor 'KafkaClient') in"),
             "{err}"
         );
         let cfg = parse("KafkaClient { a.B required; };", ORIGIN).unwrap();
@@ -2408,6 +2429,10 @@ KafkaClient {
             SECRET_INLINE.replace("\"hunter2-secret\";", "hunter2;secret required hunter2"),
         ];
         for text in &variants {
+            assert!(
+                text != SECRET_FILE && text != SECRET_INLINE,
+                "a variant did not change"
+            );
             let results = [
                 parse(text, ORIGIN).err(),
                 parse_inline(text, ORIGIN).err(),
@@ -2742,44 +2767,82 @@ KafkaClient {
             Ok(())
         }
 
-        /// Runs every entry point; checks errors and that the password of
-        /// the secret seeds never shows while the text still has a
-        /// password option.
+        /// Every piece of text a parse holds in the clear: names and
+        /// non-secret values.
+        fn plain_text(entries: &[LoginModuleEntry]) -> String {
+            let mut out = String::new();
+            for e in entries {
+                out.push_str(&e.class);
+                for o in &e.options {
+                    out.push_str(&o.key);
+                    out.push_str(o.value().as_plain().unwrap_or(""));
+                }
+            }
+            out
+        }
+
+        /// Runs every entry point and checks errors. For the secret seeds:
+        /// error messages never show the password while the text still has
+        /// a password option, and `Debug` output never shows it unless the
+        /// mutation turned it into a name or a non-secret value.
         fn exercise(text: &str) -> Result<(), TestCaseError> {
             let origin = "mutant.jaas";
-            let guard_secret = text.contains("password");
-            let mut shown = Vec::new();
+            let mut errors = Vec::new();
+            // (Debug output, plain text of what was parsed)
+            let mut debug = Vec::new();
             match parse(text, origin) {
                 Ok(cfg) => {
-                    shown.push(format!("{cfg:?}"));
+                    let mut plain = String::new();
+                    for section in &cfg.sections {
+                        plain.push_str(&section.name);
+                        plain.push_str(&plain_text(&section.entries));
+                    }
+                    debug.push((format!("{cfg:?}"), plain.clone()));
                     for section in &cfg.sections {
                         match section_credentials(section, origin) {
-                            Ok(c) => shown.push(format!("{c:?}")),
+                            Ok(c) => debug.push((format!("{c:?}"), plain.clone())),
                             Err(e) => {
                                 check_error(&e, origin, text)?;
-                                shown.push(e.to_string());
+                                errors.push(e.to_string());
                             }
                         }
                     }
                 }
                 Err(e) => {
                     check_error(&e, origin, text)?;
-                    shown.push(e.to_string());
+                    errors.push(e.to_string());
                 }
             }
-            match inline_credentials(text, origin) {
-                Ok(c) => shown.push(format!("{c:?}")),
+            match parse_inline(text, origin) {
+                Ok(entries) => {
+                    let plain = plain_text(&entries);
+                    debug.push((format!("{entries:?}"), plain.clone()));
+                    match inline_credentials(text, origin) {
+                        Ok(c) => debug.push((format!("{c:?}"), plain)),
+                        Err(e) => {
+                            check_error(&e, origin, text)?;
+                            errors.push(e.to_string());
+                        }
+                    }
+                }
                 Err(e) => {
                     check_error(&e, origin, text)?;
-                    shown.push(e.to_string());
+                    errors.push(e.to_string());
                 }
             }
-            if let Ok(entries) = parse_inline(text, origin) {
-                shown.push(format!("{entries:?}"));
+            if text.contains("password") {
+                for e in &errors {
+                    prop_assert!(!e.contains("hunter2"), "leak in {:?} for {:?}", e, text);
+                }
             }
-            if guard_secret {
-                for s in &shown {
-                    prop_assert!(!s.contains("hunter2"), "leak in {:?} for {:?}", s, text);
+            for (shown, plain) in &debug {
+                if !plain.contains("hunter2") {
+                    prop_assert!(
+                        !shown.contains("hunter2"),
+                        "leak in {:?} for {:?}",
+                        shown,
+                        text
+                    );
                 }
             }
             Ok(())

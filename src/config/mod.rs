@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 
-use crate::security::{self, SecurityConfig, SecurityError, SecurityOptions};
+use crate::security::keytab::{self, KeytabError};
+use crate::security::{self, JaasFileSource, SecurityConfig, SecurityError, SecurityOptions};
 use cli::MirrorArgs;
 use properties::{PropertiesError, PropertiesFile};
 use topics::{FilterError, TopicFilter};
@@ -35,6 +36,17 @@ pub enum ConfigError {
     /// A security setting is refused.
     #[error(transparent)]
     Security(#[from] SecurityError),
+    /// A GSSAPI side's keytab fails the preflight check.
+    #[error("{label} ({path}): {source}")]
+    Keytab {
+        /// The side: `source`, `source 2`, `target`.
+        label: String,
+        /// The properties file of that side.
+        path: PathBuf,
+        /// What is wrong with the keytab and how to fix it.
+        #[source]
+        source: KeytabError,
+    },
     /// A required key is missing from a properties file.
     #[error("{path}: {key} is missing: {hint}")]
     Missing {
@@ -88,15 +100,20 @@ pub struct ClusterConfig {
     pub start: StartPolicy,
     /// Remarks made while translating, logged at start-up.
     pub notes: Vec<Note>,
+    /// Checks relaxed by a flag (`--allow-service-principal`,
+    /// `--allow-insecure-keytab`): log at start-up as warnings.
+    pub warnings: Vec<String>,
 }
 
 impl ClusterConfig {
-    /// Reads, translates and validates one properties file.
+    /// Reads, translates and validates one properties file. `jaas` is the
+    /// JAAS file this side falls back to without an inline `sasl.jaas.config`.
     pub fn load(
         label: String,
         path: &Path,
         role: Role,
         sec: SecurityOptions,
+        jaas: Option<&JaasFileSource>,
     ) -> Result<Self, ConfigError> {
         let file = PropertiesFile::read(path)?;
         let t = translate::translate(&file, role)?;
@@ -119,7 +136,7 @@ impl ClusterConfig {
                 hint: "the consumer group kmirror commits source offsets in, e.g. group.id=kmirror (processes sharing it share the work)",
             });
         }
-        let security = SecurityConfig::from_entries(path, &t.security, sec)?;
+        let (security, warnings) = SecurityConfig::from_entries(path, &t.security, sec, jaas)?;
         let cfg = ClusterConfig {
             label,
             path: path.to_owned(),
@@ -130,9 +147,29 @@ impl ClusterConfig {
             security,
             start: t.start,
             notes: t.notes,
+            warnings,
         };
         cfg.validate_with_librdkafka()?;
         Ok(cfg)
+    }
+
+    /// Keytab preflight for a GSSAPI side that logs in with a keytab
+    /// ([`keytab::preflight`]); a relaxed check becomes a warning.
+    fn check_keytab(&mut self, allow_insecure: bool) -> Result<(), ConfigError> {
+        let Some(k) = &self.security.kerberos else {
+            return Ok(());
+        };
+        let Some(kt) = &k.keytab else { return Ok(()) };
+        let (_, warning) =
+            keytab::preflight(kt, k.principal.as_deref(), allow_insecure).map_err(|source| {
+                ConfigError::Keytab {
+                    label: self.label.clone(),
+                    path: self.path.clone(),
+                    source,
+                }
+            })?;
+        self.warnings.extend(warning);
+        Ok(())
     }
 
     /// The user's settings plus security, as a librdkafka config. kmirror's
@@ -214,8 +251,18 @@ pub struct Config {
 }
 
 impl Config {
-    /// Validates raw arguments and reads every file they name.
+    /// Validates raw arguments and reads every file they name, taking a JAAS
+    /// file from `KAFKA_OPTS` (`-Djava.security.auth.login.config=FILE`) as
+    /// MirrorMaker does when `--jaas` is not given.
     pub fn from_args(args: &MirrorArgs) -> Result<Config, ConfigError> {
+        Self::from_args_and_kafka_opts(args, std::env::var("KAFKA_OPTS").ok().as_deref())
+    }
+
+    /// [`Config::from_args`] with the value of `KAFKA_OPTS` passed in.
+    pub fn from_args_and_kafka_opts(
+        args: &MirrorArgs,
+        kafka_opts: Option<&str>,
+    ) -> Result<Config, ConfigError> {
         let positive = |flag: &'static str, v: usize| {
             if v == 0 {
                 Err(ConfigError::Flag {
@@ -237,7 +284,27 @@ impl Config {
         }
         let sec = SecurityOptions {
             allow_plaintext: args.allow_plaintext,
+            allow_service_principal: args.allow_service_principal,
+            allow_insecure_keytab: args.allow_insecure_keytab,
         };
+        // --jaas reads per-side sections; KAFKA_OPTS only `KafkaClient`, as Java.
+        let jaas_for = |section: &'static str| match (&args.jaas, kafka_opts) {
+            (Some(path), _) => Some(JaasFileSource {
+                path: path.clone(),
+                section,
+                via: "--jaas",
+            }),
+            (None, Some(opts)) => {
+                jaas::login_config_from_kafka_opts(opts).map(|path| JaasFileSource {
+                    path,
+                    section: jaas::KAFKA_CLIENT_SECTION,
+                    via: "KAFKA_OPTS",
+                })
+            }
+            (None, None) => None,
+        };
+        let source_jaas = jaas_for(jaas::SOURCE_SECTION);
+        let target_jaas = jaas_for(jaas::TARGET_SECTION);
         let filter = TopicFilter::new(
             &args.whitelist,
             args.blacklist.as_deref(),
@@ -250,10 +317,26 @@ impl Config {
             } else {
                 format!("source {}", i + 1)
             };
-            sources.push(ClusterConfig::load(label, path, Role::Consumer, sec)?);
+            sources.push(ClusterConfig::load(
+                label,
+                path,
+                Role::Consumer,
+                sec,
+                source_jaas.as_ref(),
+            )?);
         }
-        let target =
-            ClusterConfig::load("target".into(), &args.producer_config, Role::Producer, sec)?;
+        let mut target = ClusterConfig::load(
+            "target".into(),
+            &args.producer_config,
+            Role::Producer,
+            sec,
+            target_jaas.as_ref(),
+        )?;
+        // Before any broker connection: librdkafka's kinit would only fail
+        // at the first connect, naming neither the file nor the fix.
+        for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
+            c.check_keytab(sec.allow_insecure_keytab)?;
+        }
         Ok(Config {
             sources,
             target,
@@ -305,6 +388,116 @@ mod tests {
         let cc = cfg.target.client_config();
         assert_eq!(cc.get("security.protocol"), Some("SASL_PLAINTEXT"));
         assert_eq!(cc.get("sasl.mechanisms"), Some("GSSAPI"));
+    }
+
+    #[test]
+    fn jaas_sources_and_keytab_preflight() {
+        use crate::security::keytab::tests::write_keytab;
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let src_kt = write_keytab(d.path(), "src.keytab", "mirror-src/h@R");
+        let tgt_kt = write_keytab(d.path(), "tgt.keytab", "mirror-tgt/h@R");
+        let krb5 = |keytab: &Path, principal: &str| {
+            format!(
+                "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"{}\" principal=\"{principal}\";",
+                keytab.display()
+            )
+        };
+        let jaas = write(
+            d.path(),
+            "mm.jaas",
+            &format!(
+                "KafkaClientSource {{ {} }};\nKafkaClient {{ {} }};\n",
+                krb5(&src_kt, "mirror-src/h@R"),
+                krb5(&tgt_kt, "mirror-tgt/h@R")
+            ),
+        );
+        let c = write(
+            d.path(),
+            "c.properties",
+            "bootstrap.servers=a:9092\ngroup.id=mm\nsecurity.protocol=SASL_PLAINTEXT\n",
+        );
+        let p = write(
+            d.path(),
+            "p.properties",
+            "bootstrap.servers=b:9092\nsecurity.protocol=SASL_PLAINTEXT\n",
+        );
+        let principal = |c: &ClusterConfig| c.security.kerberos.as_ref().unwrap().principal.clone();
+        // --jaas: per-side section, falling back to KafkaClient.
+        let flag = format!("--jaas={}", jaas.display());
+        let cfg = Config::from_args_and_kafka_opts(&args(&c, &p, &[&flag]), None).unwrap();
+        assert_eq!(
+            principal(&cfg.sources[0]).as_deref(),
+            Some("mirror-src/h@R")
+        );
+        assert_eq!(principal(&cfg.target).as_deref(), Some("mirror-tgt/h@R"));
+        assert!(cfg.sources[0].warnings.is_empty() && cfg.target.warnings.is_empty());
+        // KAFKA_OPTS: section KafkaClient on both sides.
+        let opts = format!(
+            "-Xmx1g -Djava.security.auth.login.config={}",
+            jaas.display()
+        );
+        let cfg = Config::from_args_and_kafka_opts(&args(&c, &p, &[]), Some(&opts)).unwrap();
+        assert_eq!(
+            principal(&cfg.sources[0]).as_deref(),
+            Some("mirror-tgt/h@R")
+        );
+        // --jaas beats KAFKA_OPTS; an inline sasl.jaas.config beats both.
+        let opts = "-Djava.security.auth.login.config=/nonexistent.jaas";
+        assert!(Config::from_args_and_kafka_opts(&args(&c, &p, &[&flag]), Some(opts)).is_ok());
+        let e = Config::from_args_and_kafka_opts(&args(&c, &p, &[]), Some(opts))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nonexistent.jaas") && e.contains("KAFKA_OPTS"),
+            "{e}"
+        );
+        let c2 = write(
+            d.path(),
+            "c2.properties",
+            &format!("bootstrap.servers=a:9092\ngroup.id=mm\nsecurity.protocol=SASL_PLAINTEXT\nsasl.jaas.config={}\n", krb5(&tgt_kt, "mirror-tgt/h@R").replace('\\', "\\\\")),
+        );
+        let cfg = Config::from_args_and_kafka_opts(&args(&c2, &p, &[&flag]), None).unwrap();
+        assert_eq!(
+            principal(&cfg.sources[0]).as_deref(),
+            Some("mirror-tgt/h@R")
+        );
+        // Preflight: the keytab lacks the principal.
+        let c3 = write(
+            d.path(),
+            "c3.properties",
+            &format!("bootstrap.servers=a:9092\ngroup.id=mm\nsecurity.protocol=SASL_PLAINTEXT\nsasl.kerberos.keytab={}\nsasl.kerberos.principal=mirror-x/h@R\n", src_kt.display()),
+        );
+        let e = Config::from_args_and_kafka_opts(&args(&c3, &p, &[]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("source ({}): keytab", c3.display()))
+                && e.contains("holds no key for principal mirror-x/h@R")
+                && e.contains("it holds mirror-src/h@R"),
+            "{e}"
+        );
+        // Preflight: a readable keytab is refused, or a warning with the flag.
+        std::fs::set_permissions(&src_kt, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Config::from_args_and_kafka_opts(&args(&c, &p, &[&flag]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("chmod 600 {}", src_kt.display())),
+            "{e}"
+        );
+        let cfg = Config::from_args_and_kafka_opts(
+            &args(&c, &p, &[&flag, "--allow-insecure-keytab"]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.sources[0].warnings.len(),
+            1,
+            "{:?}",
+            cfg.sources[0].warnings
+        );
+        assert!(cfg.target.warnings.is_empty());
     }
 
     #[test]

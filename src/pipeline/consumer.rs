@@ -455,13 +455,23 @@ fn forward(
                     continue;
                 }
                 let token = r.delivery_opaque;
-                token
-                    .part
-                    .tracker
-                    .lock()
-                    .expect("tracker lock")
-                    .failed(token.offset);
                 shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+                shared.stats.delivery_errors.fetch_add(1, Ordering::Relaxed);
+                let mut tracker = token.part.tracker.lock().expect("tracker lock");
+                if !shared.abort_on_send_failure {
+                    // As a failed delivery without abort: skipped, loudly.
+                    tracing::error!(
+                        topic = %token.part.topic,
+                        partition = token.part.partition,
+                        offset = token.offset,
+                        "record DROPPED after a failed send (--abort.on.send.failure=false): {e}"
+                    );
+                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracker.delivered(token.offset);
+                    return Ok(());
+                }
+                tracker.failed(token.offset);
+                drop(tracker);
                 return Err(PipelineError::SendFailed {
                     cluster: token.part.cluster.clone(),
                     topic: token.part.topic.clone(),

@@ -333,6 +333,9 @@ pub async fn run(
         for n in &c.notes {
             info!(at = %n.at, "{}", n.message);
         }
+        for w in &c.warnings {
+            warn!(cluster = %c.label, "{w}");
+        }
     }
     let started = Instant::now();
     let config = Arc::new(config);

@@ -3,6 +3,8 @@
 //! of them fails.
 
 pub mod acl;
+pub mod admin;
+pub mod check;
 pub mod topics;
 
 use rdkafka::error::KafkaError;

@@ -7,6 +7,7 @@
 //! protocol × mechanism, so every combination is decided in one visible place
 //! and covered by one test table.
 
+pub mod keytab;
 pub mod principal;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use rdkafka::config::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::jaas::{self, Credentials, JaasError};
 use crate::config::properties::Entry;
 
 /// `security.protocol`.
@@ -173,6 +175,25 @@ pub struct SecurityConfig {
 pub struct SecurityOptions {
     /// `--allow-plaintext`: permit PLAINTEXT, and PLAIN/SCRAM over SASL_PLAINTEXT.
     pub allow_plaintext: bool,
+    /// `--allow-service-principal`: permit a Kerberos principal whose first
+    /// component is the brokers' service name (with a warning).
+    pub allow_service_principal: bool,
+    /// `--allow-insecure-keytab`: a keytab readable by others or owned by
+    /// another user is a warning instead of an error.
+    pub allow_insecure_keytab: bool,
+}
+
+/// A JAAS login configuration file that a side reads its SASL login from
+/// when its properties file has no inline `sasl.jaas.config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JaasFileSource {
+    /// The JAAS file.
+    pub path: PathBuf,
+    /// The section to read; [`jaas::KAFKA_CLIENT_SECTION`] is read when the
+    /// file lacks it (see [`jaas::JaasConfig::client_section`]).
+    pub section: &'static str,
+    /// Where the file was named, for messages: `--jaas` or `KAFKA_OPTS`.
+    pub via: &'static str,
 }
 
 /// A security setting that cannot be accepted.
@@ -208,15 +229,106 @@ pub enum SecurityError {
         /// What would travel in the clear.
         message: String,
     },
+    /// The JAAS login configuration is unreadable or unusable. The message
+    /// starts with the JAAS origin and `line:column` from the JAAS parser.
+    /// (Kept as text because [`JaasError`] holds an I/O error, which is not
+    /// `Clone`; it never contains option values.)
+    #[error("{message}")]
+    Jaas {
+        /// The JAAS error, with where the file was named.
+        message: String,
+    },
+    /// The JAAS login module is for a different SASL mechanism.
+    #[error(
+        "{path}: sasl.mechanism is {mechanism} but the JAAS login in {origin} uses {module}, which is for {jaas_mechanism}; make them agree: set sasl.mechanism={jaas_mechanism} or use a login module for {mechanism}"
+    )]
+    MechanismMismatch {
+        /// The properties file.
+        path: PathBuf,
+        /// The configured (or default) mechanism.
+        mechanism: String,
+        /// Where the login came from.
+        origin: String,
+        /// The login module class.
+        module: &'static str,
+        /// The mechanism the module serves.
+        jaas_mechanism: &'static str,
+    },
+    /// The mirror would authenticate as the brokers' service account.
+    #[error(
+        "{path}: principal {principal} is the brokers' own service account (usually a super user); mirroring with it defeats ACLs. Create a dedicated principal, e.g. mirrormaker/HOST@REALM (kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM'), or pass --allow-service-principal"
+    )]
+    ServicePrincipal {
+        /// The properties file.
+        path: PathBuf,
+        /// The principal, e.g. `kafka/host@REALM`.
+        principal: String,
+    },
+}
+
+/// Turns a JAAS error into a [`SecurityError`], saying where a JAAS file was
+/// named (the parser's message already starts with `origin:line:column`).
+fn jaas_error(e: JaasError, file: Option<(&JaasFileSource, &std::path::Path)>) -> SecurityError {
+    SecurityError::Jaas {
+        message: match file {
+            Some((j, props)) => format!(
+                "{e} (JAAS file named by {}, read for {})",
+                j.via,
+                props.display()
+            ),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// The SASL login a side's JAAS configuration gives, by precedence: inline
+/// `sasl.jaas.config`, then `jaas_file`. Returns the credentials and a
+/// description of where they came from.
+fn jaas_login(
+    path: &std::path::Path,
+    inline: Option<&Entry>,
+    jaas_file: Option<&JaasFileSource>,
+) -> Result<Option<(Credentials, String)>, SecurityError> {
+    if let Some(e) = inline {
+        let origin = format!("{}:{}: sasl.jaas.config", path.display(), e.line);
+        let creds =
+            jaas::inline_credentials(e.value.expose(), &origin).map_err(|e| jaas_error(e, None))?;
+        return Ok(Some((
+            creds,
+            format!("sasl.jaas.config at {}:{}", path.display(), e.line),
+        )));
+    }
+    let Some(j) = jaas_file else { return Ok(None) };
+    let err = |e| jaas_error(e, Some((j, path)));
+    let cfg = jaas::parse_file(&j.path).map_err(err)?;
+    let section = cfg.client_section(j.section).map_err(err)?;
+    let creds = jaas::section_credentials(section, &cfg.origin).map_err(err)?;
+    Ok(Some((
+        creds,
+        format!(
+            "section {} of {} (named by {})",
+            section.name,
+            j.path.display(),
+            j.via
+        ),
+    )))
 }
 
 impl SecurityConfig {
     /// Validates the security entries of one properties file.
+    ///
+    /// For SASL, the login comes from (first found wins) the inline
+    /// `sasl.jaas.config`, then `jaas_file` (`--jaas` or `KAFKA_OPTS`), then
+    /// the librdkafka keys `sasl.kerberos.keytab`/`sasl.kerberos.principal`
+    /// or `sasl.username`/`sasl.password`. Returns the configuration and
+    /// warnings to log at start (checks relaxed by a flag).
     pub fn from_entries(
         path: &std::path::Path,
         entries: &[Entry],
         opts: SecurityOptions,
-    ) -> Result<SecurityConfig, SecurityError> {
+        jaas_file: Option<&JaasFileSource>,
+    ) -> Result<(SecurityConfig, Vec<String>), SecurityError> {
+        let mut warnings = Vec::new();
         let get = |k: &str| entries.iter().rev().find(|e| e.key == k);
         let invalid = |e: &Entry, message: String| SecurityError::Invalid {
             path: path.to_owned(),
@@ -233,7 +345,8 @@ impl SecurityConfig {
                 )
             })?,
         };
-        let mechanism = match get("sasl.mechanism").or_else(|| get("sasl.mechanisms")) {
+        let mechanism_entry = get("sasl.mechanism").or_else(|| get("sasl.mechanisms"));
+        let mechanism = match mechanism_entry {
             None if matches!(
                 protocol,
                 SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
@@ -261,15 +374,79 @@ impl SecurityConfig {
                 message: "security.protocol is PLAINTEXT (or not set): records would cross the network unauthenticated and unencrypted; set security.protocol=SASL_PLAINTEXT (Kerberos), SSL or SASL_SSL".into(),
             });
         }
-        let kerberos =
-            (is_sasl && mechanism == Some(SaslMechanism::Gssapi)).then(|| KerberosSettings {
-                service_name: get("sasl.kerberos.service.name")
-                    .map(|e| e.value.expose().trim().to_string())
-                    .unwrap_or_else(|| "kafka".into()),
-                principal: get("sasl.kerberos.principal")
-                    .map(|e| e.value.expose().trim().to_string()),
-                keytab: get("sasl.kerberos.keytab").map(|e| PathBuf::from(e.value.expose().trim())),
-            });
+        let login = if is_sasl {
+            jaas_login(path, get("sasl.jaas.config"), jaas_file)?
+        } else {
+            None
+        };
+        if let (Some((creds, origin)), Some(m)) = (&login, mechanism) {
+            let (module, jaas_mechanism, agrees) = match creds {
+                Credentials::Kerberos(_) => (
+                    jaas::KRB5_LOGIN_MODULE,
+                    "GSSAPI",
+                    m == SaslMechanism::Gssapi,
+                ),
+                Credentials::Plain { .. } => {
+                    (jaas::PLAIN_LOGIN_MODULE, "PLAIN", m == SaslMechanism::Plain)
+                }
+                Credentials::Scram { .. } => (
+                    jaas::SCRAM_LOGIN_MODULE,
+                    "SCRAM-SHA-512",
+                    matches!(m, SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512),
+                ),
+            };
+            if !agrees {
+                return Err(SecurityError::MechanismMismatch {
+                    path: path.to_owned(),
+                    mechanism: if mechanism_entry.is_some() {
+                        m.as_str().to_string()
+                    } else {
+                        format!("{} (the default, as it is not set)", m.as_str())
+                    },
+                    origin: origin.clone(),
+                    module,
+                    jaas_mechanism,
+                });
+            }
+        }
+        let login = login.map(|(creds, _)| creds);
+        let kerberos = if is_sasl && mechanism == Some(SaslMechanism::Gssapi) {
+            let service_name = get("sasl.kerberos.service.name")
+                .map(|e| e.value.expose().trim().to_string())
+                .unwrap_or_else(|| "kafka".into());
+            let k = match &login {
+                Some(Credentials::Kerberos(l)) => KerberosSettings {
+                    // JAAS serviceName overrides the property, as in Java.
+                    service_name: l.service_name.clone().unwrap_or(service_name),
+                    principal: l.principal.clone(),
+                    keytab: l.keytab.clone().filter(|_| l.use_keytab),
+                },
+                _ => KerberosSettings {
+                    service_name,
+                    principal: get("sasl.kerberos.principal")
+                        .map(|e| e.value.expose().trim().to_string()),
+                    keytab: get("sasl.kerberos.keytab")
+                        .map(|e| PathBuf::from(e.value.expose().trim())),
+                },
+            };
+            if let Some(p) = &k.principal {
+                if principal::is_service_principal(p, &k.service_name) {
+                    if !opts.allow_service_principal {
+                        return Err(SecurityError::ServicePrincipal {
+                            path: path.to_owned(),
+                            principal: p.clone(),
+                        });
+                    }
+                    warnings.push(format!(
+                        "{}: --allow-service-principal: authenticating as {p}, the brokers' own service account (usually a super user), so ACLs do not limit the mirror; use a dedicated principal such as mirrormaker/HOST@REALM",
+                        path.display()
+                    ));
+                }
+            }
+            Some(k)
+        } else {
+            None
+        };
         let credentials = match mechanism {
             Some(
                 SaslMechanism::Plain | SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512,
@@ -283,9 +460,17 @@ impl SecurityConfig {
                         ),
                     });
                 }
-                let username = get("sasl.username").map(|e| e.value.expose().to_string());
-                let password =
-                    get("sasl.password").map(|e| SecretString::from(e.value.expose().to_string()));
+                let (username, password) = match login {
+                    Some(
+                        Credentials::Plain { username, password }
+                        | Credentials::Scram { username, password },
+                    ) => (Some(username), Some(password)),
+                    _ => (
+                        get("sasl.username").map(|e| e.value.expose().to_string()),
+                        get("sasl.password")
+                            .map(|e| SecretString::from(e.value.expose().to_string())),
+                    ),
+                };
                 match (username, password) {
                     (Some(username), Some(password)) => Some(UserPassword { username, password }),
                     _ => {
@@ -310,13 +495,16 @@ impl SecurityConfig {
                 .map(|e| !e.value.expose().trim().is_empty() && e.value.expose().trim() != "none")
                 .unwrap_or(true),
         });
-        Ok(SecurityConfig {
-            protocol,
-            mechanism: if is_sasl { mechanism } else { None },
-            kerberos,
-            credentials,
-            tls,
-        })
+        Ok((
+            SecurityConfig {
+                protocol,
+                mechanism: if is_sasl { mechanism } else { None },
+                kerberos,
+                credentials,
+                tls,
+            },
+            warnings,
+        ))
     }
 }
 
@@ -386,9 +574,21 @@ mod tests {
     use crate::config::properties::PropertiesFile;
     use std::path::Path;
 
-    fn sec(text: &str, allow_plaintext: bool) -> Result<SecurityConfig, SecurityError> {
+    fn sec_jaas(
+        text: &str,
+        opts: SecurityOptions,
+        jaas: Option<&JaasFileSource>,
+    ) -> Result<(SecurityConfig, Vec<String>), SecurityError> {
         let f = PropertiesFile::parse(text.as_bytes(), Path::new("s.properties")).unwrap();
-        SecurityConfig::from_entries(&f.path, &f.entries, SecurityOptions { allow_plaintext })
+        SecurityConfig::from_entries(&f.path, &f.entries, opts, jaas)
+    }
+
+    fn sec(text: &str, allow_plaintext: bool) -> Result<SecurityConfig, SecurityError> {
+        let opts = SecurityOptions {
+            allow_plaintext,
+            ..Default::default()
+        };
+        sec_jaas(text, opts, None).map(|(s, _)| s)
     }
 
     fn applied(s: &SecurityConfig) -> Vec<(String, String)> {
@@ -522,6 +722,240 @@ mod tests {
                     assert!(e.to_string().starts_with("s.properties"), "{e}");
                 }
             }
+        }
+        jaas_rows();
+    }
+
+    const KRB5_INLINE: &str = "sasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true keyTab=\"/in.keytab\" principal=\"mirror-in/h@R\";";
+
+    /// The JAAS-sourced rows of [`protocol_mechanism_table`]: inline
+    /// `sasl.jaas.config`, then a JAAS file (`--jaas`/`KAFKA_OPTS`), then the
+    /// librdkafka keys; a JAAS module for another mechanism is refused.
+    fn jaas_rows() {
+        struct JaasCase {
+            props: String,
+            /// JAAS file text, or none.
+            file: Option<&'static str>,
+            section: &'static str,
+            /// The keys set, or a piece of the error.
+            want: Result<&'static [(&'static str, &'static str)], &'static str>,
+        }
+        let file_krb5 = "KafkaClient { com.sun.security.auth.module.Krb5LoginModule required\n useKeyTab=true keyTab=\"/file.keytab\" principal=\"mirror-file/h@R\" serviceName=\"kfk\"; };\nKafkaClientSource { com.sun.security.auth.module.Krb5LoginModule required\n useKeyTab=true keyTab=\"/src.keytab\" principal=\"mirror-src/h@R\"; };";
+        let gssapi = "security.protocol=SASL_PLAINTEXT\n";
+        let cases = [
+            JaasCase {
+                props: format!("{gssapi}sasl.kerberos.keytab=/keys.keytab\nsasl.kerberos.principal=keys/h@R\n{KRB5_INLINE}"),
+                file: Some(file_krb5),
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Ok(&[
+                    ("sasl.kerberos.keytab", "/in.keytab"),
+                    ("sasl.kerberos.principal", "mirror-in/h@R"),
+                    ("sasl.kerberos.service.name", "kafka"),
+                    ("sasl.mechanisms", "GSSAPI"),
+                    ("security.protocol", "SASL_PLAINTEXT"),
+                ]),
+            },
+            JaasCase {
+                // The file beats the librdkafka keys; serviceName beats the property.
+                props: format!("{gssapi}sasl.kerberos.keytab=/keys.keytab\nsasl.kerberos.principal=keys/h@R\nsasl.kerberos.service.name=other"),
+                file: Some(file_krb5),
+                section: jaas::TARGET_SECTION,
+                want: Ok(&[
+                    ("sasl.kerberos.keytab", "/file.keytab"),
+                    ("sasl.kerberos.principal", "mirror-file/h@R"),
+                    ("sasl.kerberos.service.name", "kfk"),
+                    ("sasl.mechanisms", "GSSAPI"),
+                    ("security.protocol", "SASL_PLAINTEXT"),
+                ]),
+            },
+            JaasCase {
+                props: "security.protocol=SASL_SSL\nsasl.mechanism=GSSAPI\nsasl.kerberos.service.name=kfk2".into(),
+                file: Some(file_krb5),
+                section: jaas::SOURCE_SECTION,
+                want: Ok(&[
+                    ("sasl.kerberos.keytab", "/src.keytab"),
+                    ("sasl.kerberos.principal", "mirror-src/h@R"),
+                    ("sasl.kerberos.service.name", "kfk2"),
+                    ("sasl.mechanisms", "GSSAPI"),
+                    ("security.protocol", "SASL_SSL"),
+                    ("ssl.endpoint.identification.algorithm", "https"),
+                ]),
+            },
+            JaasCase {
+                // Ticket cache only: no keytab reaches librdkafka.
+                props: format!("{gssapi}sasl.kerberos.keytab=/keys.keytab\nsasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useTicketCache=true;"),
+                file: None,
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Ok(&[
+                    ("sasl.kerberos.service.name", "kafka"),
+                    ("sasl.mechanisms", "GSSAPI"),
+                    ("security.protocol", "SASL_PLAINTEXT"),
+                ]),
+            },
+            JaasCase {
+                props: "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.username=k\nsasl.password=kp\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";".into(),
+                file: None,
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Ok(&[
+                    ("sasl.mechanisms", "PLAIN"),
+                    ("sasl.password", "p"),
+                    ("sasl.username", "u"),
+                    ("security.protocol", "SASL_SSL"),
+                    ("ssl.endpoint.identification.algorithm", "https"),
+                ]),
+            },
+            JaasCase {
+                props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256".into(),
+                file: Some("KafkaClient { org.apache.kafka.common.security.scram.ScramLoginModule required username=\"su\" password=\"sp\"; };"),
+                section: jaas::TARGET_SECTION,
+                want: Ok(&[
+                    ("sasl.mechanisms", "SCRAM-SHA-256"),
+                    ("sasl.password", "sp"),
+                    ("sasl.username", "su"),
+                    ("security.protocol", "SASL_SSL"),
+                    ("ssl.endpoint.identification.algorithm", "https"),
+                ]),
+            },
+            JaasCase {
+                // Not SASL: the (broken) JAAS file is not read.
+                props: "security.protocol=SSL".into(),
+                file: Some("KafkaClient {"),
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Ok(&[
+                    ("security.protocol", "SSL"),
+                    ("ssl.endpoint.identification.algorithm", "https"),
+                ]),
+            },
+            JaasCase {
+                props: "security.protocol=SASL_SSL\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";".into(),
+                file: None,
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Err("sasl.mechanism is GSSAPI (the default, as it is not set) but the JAAS login in sasl.jaas.config at s.properties:2 uses org.apache.kafka.common.security.plain.PlainLoginModule, which is for PLAIN"),
+            },
+            JaasCase {
+                props: "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN".into(),
+                file: Some(file_krb5),
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Err("sasl.mechanism is PLAIN but the JAAS login in section KafkaClient of"),
+            },
+            JaasCase {
+                props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useTicketCache=true;".into(),
+                file: None,
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Err("sasl.mechanism is SCRAM-SHA-512 but"),
+            },
+            JaasCase {
+                props: format!("{gssapi}sasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k\" principal=\"kafka/h@R\";"),
+                file: None,
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Err("principal kafka/h@R is the brokers' own service account"),
+            },
+            JaasCase {
+                props: gssapi.into(),
+                file: Some("KafkaServer { com.sun.security.auth.module.Krb5LoginModule required useTicketCache=true; };"),
+                section: jaas::SOURCE_SECTION,
+                want: Err("no section 'KafkaClientSource'"),
+            },
+            JaasCase {
+                props: format!("{gssapi}\nsasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k\""),
+                file: None,
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Err("s.properties:3: sasl.jaas.config:1:"),
+            },
+            JaasCase {
+                props: gssapi.into(),
+                file: Some("KafkaClient {\n  com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true;\n};"),
+                section: jaas::KAFKA_CLIENT_SECTION,
+                want: Err(":2:3: login module com.sun.security.auth.module.Krb5LoginModule in section 'KafkaClient' is missing required option 'keyTab'"),
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (i, c) in cases.iter().enumerate() {
+            let source = c.file.map(|text| {
+                let path = dir.path().join(format!("{i}.jaas"));
+                std::fs::write(&path, text).unwrap();
+                JaasFileSource {
+                    path,
+                    section: c.section,
+                    via: "--jaas",
+                }
+            });
+            match (
+                sec_jaas(&c.props, SecurityOptions::default(), source.as_ref()),
+                c.want,
+            ) {
+                (Ok((s, _)), Ok(want)) => {
+                    let want: Vec<(String, String)> = want
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    assert_eq!(applied(&s), want, "{:?}", c.props);
+                }
+                (Err(e), Err(want)) => {
+                    assert!(e.to_string().contains(want), "{:?}: {e}", c.props)
+                }
+                (got, want) => panic!("{:?}: got {got:?}, want {want:?}", c.props),
+            }
+        }
+    }
+
+    #[test]
+    fn service_principal_needs_flag_and_warns() {
+        let props = "security.protocol=SASL_PLAINTEXT\nsasl.kerberos.keytab=/k\nsasl.kerberos.principal=kafka/b1.example.com@EXAMPLE.COM";
+        let e = sec(props, false).unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.properties: principal kafka/b1.example.com@EXAMPLE.COM is the brokers' own service account")
+                && e.contains("kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM'")
+                && e.contains("--allow-service-principal"),
+            "{e}"
+        );
+        let opts = SecurityOptions {
+            allow_service_principal: true,
+            ..Default::default()
+        };
+        let (_, w) = sec_jaas(props, opts, None).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("kafka/b1.example.com@EXAMPLE.COM"), "{w:?}");
+        // With another service name, a `kafka/...` principal is an ordinary one.
+        let (_, w) = sec_jaas(
+            &format!("{props}\nsasl.kerberos.service.name=kfk"),
+            SecurityOptions::default(),
+            None,
+        )
+        .unwrap();
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn jaas_plain_password_never_printed() {
+        let secret = "Zq9-jaas-secret-pw";
+        let jaas = format!("sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"mirror\" password=\"{secret}\"");
+        let (s, _) = sec_jaas(
+            &format!("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n{jaas};"),
+            SecurityOptions::default(),
+            None,
+        )
+        .unwrap();
+        let d = format!("{s:?}");
+        assert!(!d.contains(secret) && d.contains("mirror"), "{d}");
+        let broken = [
+            // Over SASL_PLAINTEXT.
+            format!("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n{jaas};"),
+            // Mechanism mismatch (GSSAPI default, and SCRAM).
+            format!("security.protocol=SASL_SSL\n{jaas};"),
+            format!("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\n{jaas};"),
+            // Syntax errors after the password.
+            format!("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n{jaas}"),
+            format!("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n{jaas} x"),
+            format!("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n{jaas} = ;"),
+            format!("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required password=\"{secret}\";"),
+            format!("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required password=\"{secret}"),
+            format!("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required password={secret} {secret};"),
+        ];
+        for props in &broken {
+            let e = sec_jaas(props, SecurityOptions::default(), None).unwrap_err();
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains(secret), "{shown}");
         }
     }
 

@@ -52,6 +52,14 @@ pub fn service_primary(principal: &str) -> &str {
     principal.split(['/', '@']).next().unwrap_or_default()
 }
 
+/// Whether `principal` is the brokers' own service account: its first
+/// component equals the brokers' `service_name` (`kafka/broker1@REALM` for
+/// service `kafka`). Such a principal is usually a super user, so mirroring
+/// with it bypasses every ACL.
+pub fn is_service_principal(principal: &str, service_name: &str) -> bool {
+    !service_name.is_empty() && service_primary(principal) == service_name
+}
+
 /// The short name Kafka's `DEFAULT` `sasl.kerberos.principal.to.local.rules`
 /// gives a principal, assuming it is in the broker's default realm:
 /// `primary/instance@REALM` → `primary`, `primary@REALM` → `primary`,
@@ -187,6 +195,17 @@ mod tests {
         assert_eq!(service_primary(""), "");
         assert_eq!(service_primary("/host@R"), "");
         assert_eq!(service_primary("x/y/z"), "x");
+    }
+
+    #[test]
+    fn service_principal_matches_first_component_only() {
+        assert!(is_service_principal("kafka/broker1@EXAMPLE.COM", "kafka"));
+        assert!(is_service_principal("kafka@EXAMPLE.COM", "kafka"));
+        assert!(is_service_principal("kfk/h@R", "kfk"));
+        assert!(!is_service_principal("mirrormaker/kafka@R", "kafka"));
+        assert!(!is_service_principal("kafkamirror/h@R", "kafka"));
+        assert!(!is_service_principal("Kafka/h@R", "kafka"));
+        assert!(!is_service_principal("", ""));
     }
 
     #[test]

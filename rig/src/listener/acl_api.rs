@@ -175,10 +175,15 @@ pub fn describe_acls(
         return resp;
     }
     for b in authorizer.describe(&filter) {
-        let key = (b.resource_type.code(), b.resource_name.clone(), b.pattern_type.code());
-        let pos = resp.resources.iter().position(|r| {
-            (r.resource_type, r.resource_name.to_string(), r.pattern_type) == key
-        });
+        let key = (
+            b.resource_type.code(),
+            b.resource_name.clone(),
+            b.pattern_type.code(),
+        );
+        let pos = resp
+            .resources
+            .iter()
+            .position(|r| (r.resource_type, r.resource_name.to_string(), r.pattern_type) == key);
         let idx = match pos {
             Some(i) => i,
             None => {
@@ -326,21 +331,47 @@ mod tests {
     use super::*;
 
     fn b(name: &str, pattern: PatternType, op: Operation, perm: Permission) -> AclBinding {
-        AclBinding::new(ResourceType::Topic, name, pattern, "User:alice", "*", op, perm)
+        AclBinding::new(
+            ResourceType::Topic,
+            name,
+            pattern,
+            "User:alice",
+            "*",
+            op,
+            perm,
+        )
     }
 
     #[test]
     fn create_describe_delete_round_trip() {
         let mut authz = Authorizer::new();
         let acls = [
-            b("t1", PatternType::Literal, Operation::Write, Permission::Allow),
-            b("t1", PatternType::Literal, Operation::Read, Permission::Deny),
-            b("pre-", PatternType::Prefixed, Operation::Read, Permission::Allow),
+            b(
+                "t1",
+                PatternType::Literal,
+                Operation::Write,
+                Permission::Allow,
+            ),
+            b(
+                "t1",
+                PatternType::Literal,
+                Operation::Read,
+                Permission::Deny,
+            ),
+            b(
+                "pre-",
+                PatternType::Prefixed,
+                Operation::Read,
+                Permission::Allow,
+            ),
         ];
         let mut req = CreateAclsRequest::default();
         req.creations = acls.iter().map(creation_from_binding).collect();
         let denied = create_acls(&mut authz, &req, false);
-        assert!(denied.results.iter().all(|r| r.error_code == CLUSTER_AUTHORIZATION_FAILED));
+        assert!(denied
+            .results
+            .iter()
+            .all(|r| r.error_code == CLUSTER_AUTHORIZATION_FAILED));
         assert!(authz.acls().is_empty());
         let ok = create_acls(&mut authz, &req, true);
         assert!(ok.results.iter().all(|r| r.error_code == 0));
@@ -387,6 +418,9 @@ mod tests {
         assert_eq!(binding.pattern_type, PatternType::Literal);
         assert_eq!(binding.permission, Permission::Allow);
         assert_eq!(binding.host, "*");
-        assert_eq!(AclFileEntry::from_binding(&binding).to_binding().unwrap(), binding);
+        assert_eq!(
+            AclFileEntry::from_binding(&binding).to_binding().unwrap(),
+            binding
+        );
     }
 }

@@ -119,8 +119,6 @@ pub fn read_events(path: &Path) -> Result<Vec<AuditEvent>> {
     };
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l).with_context(|| format!("parsing audit line {l:?}"))
-        })
+        .map(|l| serde_json::from_str(l).with_context(|| format!("parsing audit line {l:?}")))
         .collect()
 }

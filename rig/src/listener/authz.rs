@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use bytes::Bytes;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
-use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -125,7 +125,14 @@ impl ConnCtx {
     /// Authorizes one operation; a denial is written to the evidence log
     /// when `log` (Kafka's `logIfDenied`: false where unauthorized items
     /// are silently filtered, as in list-all Metadata).
-    pub fn allow(&self, api: ApiKey, op: Operation, rt: ResourceType, name: &str, log: bool) -> bool {
+    pub fn allow(
+        &self,
+        api: ApiKey,
+        op: Operation,
+        rt: ResourceType,
+        name: &str,
+        log: bool,
+    ) -> bool {
         let decision = self
             .shared
             .authorizer
@@ -165,7 +172,11 @@ impl ConnCtx {
     /// InitProducerId: true if some ALLOW WRITE/ALL topic ACL applies to the
     /// principal and no wildcard DENY cancels every topic.
     fn any_topic_write(&self) -> bool {
-        let authz = self.shared.authorizer.read().unwrap_or_else(|p| p.into_inner());
+        let authz = self
+            .shared
+            .authorizer
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         if authz.super_users.contains(&self.principal) {
             return true;
         }
@@ -292,7 +303,13 @@ pub fn handle(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
                 req.raw.clone(),
                 patch::<ListGroupsResponse, _>(req, move |resp| {
                     resp.groups.retain(|g| {
-                        c.allow(api, Operation::Describe, ResourceType::Group, &g.group_id, false)
+                        c.allow(
+                            api,
+                            Operation::Describe,
+                            ResourceType::Group,
+                            &g.group_id,
+                            false,
+                        )
                     })
                 }),
             ))
@@ -302,14 +319,21 @@ pub fn handle(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
         ApiKey::InitProducerId => {
             let r: InitProducerIdRequest = req.decode()?;
             let error = match &r.transactional_id {
-                Some(tx) => (!ctx.allow(api, Operation::Write, ResourceType::TransactionalId, tx, true))
-                    .then_some(TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
-                None => (!ctx.cluster(api, Operation::IdempotentWrite, false) && !ctx.any_topic_write())
-                    .then(|| {
-                        // Log the cluster-level denial once it is final.
-                        ctx.cluster(api, Operation::IdempotentWrite, true);
-                        CLUSTER_AUTHORIZATION_FAILED
-                    }),
+                Some(tx) => (!ctx.allow(
+                    api,
+                    Operation::Write,
+                    ResourceType::TransactionalId,
+                    tx,
+                    true,
+                ))
+                .then_some(TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+                None => (!ctx.cluster(api, Operation::IdempotentWrite, false)
+                    && !ctx.any_topic_write())
+                .then(|| {
+                    // Log the cluster-level denial once it is final.
+                    ctx.cluster(api, Operation::IdempotentWrite, true);
+                    CLUSTER_AUTHORIZATION_FAILED
+                }),
             };
             match error {
                 None => Ok(forward(req)),
@@ -344,7 +368,11 @@ pub fn handle(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
         ApiKey::DescribeAcls => {
             let r: DescribeAclsRequest = req.decode()?;
             let ok = ctx.cluster(api, Operation::Describe, true);
-            let authz = ctx.shared.authorizer.read().unwrap_or_else(|p| p.into_inner());
+            let authz = ctx
+                .shared
+                .authorizer
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
             let resp = acl_api::describe_acls(&authz, &r, ok);
             drop(authz);
             respond(req, &resp)
@@ -352,7 +380,11 @@ pub fn handle(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
         ApiKey::CreateAcls => {
             let r: CreateAclsRequest = req.decode()?;
             let ok = ctx.cluster(api, Operation::Alter, true);
-            let mut authz = ctx.shared.authorizer.write().unwrap_or_else(|p| p.into_inner());
+            let mut authz = ctx
+                .shared
+                .authorizer
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             let resp = acl_api::create_acls(&mut authz, &r, ok);
             drop(authz);
             respond(req, &resp)
@@ -360,7 +392,11 @@ pub fn handle(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
         ApiKey::DeleteAcls => {
             let r: DeleteAclsRequest = req.decode()?;
             let ok = ctx.cluster(api, Operation::Alter, true);
-            let mut authz = ctx.shared.authorizer.write().unwrap_or_else(|p| p.into_inner());
+            let mut authz = ctx
+                .shared
+                .authorizer
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             let resp = acl_api::delete_acls(&mut authz, &r, ok);
             drop(authz);
             respond(req, &resp)
@@ -375,7 +411,13 @@ fn produce(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
     let api = req.api_key;
     let mut r: ProduceRequest = req.decode()?;
     let tx_denied = match &r.transactional_id {
-        Some(tx) => !ctx.allow(api, Operation::Write, ResourceType::TransactionalId, tx, true),
+        Some(tx) => !ctx.allow(
+            api,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            tx,
+            true,
+        ),
         None => false,
     };
     let (mut allowed, mut denied) = (Vec::new(), Vec::new());
@@ -518,7 +560,8 @@ fn metadata(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
     let mut r: MetadataRequest = req.decode()?;
     let topic_ops = r.include_topic_authorized_operations;
     let cluster_ops = r.include_cluster_authorized_operations;
-    let list_all = r.topics.is_none() || (req.version() == 0 && r.topics.as_ref().is_some_and(Vec::is_empty));
+    let list_all =
+        r.topics.is_none() || (req.version() == 0 && r.topics.as_ref().is_some_and(Vec::is_empty));
     let orig_auto_create = r.allow_auto_topic_creation;
     let mut denied_names: Vec<String> = Vec::new();
     if let Some(topics) = r.topics.as_mut() {
@@ -575,7 +618,8 @@ fn metadata(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
                     }
                 }
             }
-            resp.topics.extend(denied_names.iter().map(|n| denied_topic(n)));
+            resp.topics
+                .extend(denied_names.iter().map(|n| denied_topic(n)));
             if cluster_ops {
                 resp.cluster_authorized_operations = cluster_bits;
             }
@@ -634,11 +678,16 @@ fn offset_fetch(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
     let api = req.api_key;
     let v = req.version();
     let mut r: OffsetFetchRequest = req.decode()?;
-    let describe_topic = |name: &str, log: bool| {
-        ctx.allow(api, Operation::Describe, ResourceType::Topic, name, log)
-    };
+    let describe_topic =
+        |name: &str, log: bool| ctx.allow(api, Operation::Describe, ResourceType::Topic, name, log);
     if v < 8 {
-        if !ctx.allow(api, Operation::Describe, ResourceType::Group, &r.group_id, true) {
+        if !ctx.allow(
+            api,
+            Operation::Describe,
+            ResourceType::Group,
+            &r.group_id,
+            true,
+        ) {
             let mut resp = OffsetFetchResponse::default();
             resp.error_code = GROUP_AUTHORIZATION_FAILED;
             if v < 2 {
@@ -647,7 +696,8 @@ fn offset_fetch(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
                     let mut tr = OffsetFetchResponseTopic::default();
                     tr.name = t.name.clone();
                     for p in &t.partition_indexes {
-                        tr.partitions.push(offset_fetch_error(*p, GROUP_AUTHORIZATION_FAILED));
+                        tr.partitions
+                            .push(offset_fetch_error(*p, GROUP_AUTHORIZATION_FAILED));
                     }
                     resp.topics.push(tr);
                 }
@@ -664,7 +714,8 @@ fn offset_fetch(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
                 let mut tr = OffsetFetchResponseTopic::default();
                 tr.name = t.name.clone();
                 for p in &t.partition_indexes {
-                    tr.partitions.push(offset_fetch_error(*p, TOPIC_AUTHORIZATION_FAILED));
+                    tr.partitions
+                        .push(offset_fetch_error(*p, TOPIC_AUTHORIZATION_FAILED));
                 }
                 denied.push(tr);
                 false
@@ -678,13 +729,24 @@ fn offset_fetch(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
             resp.topics = denied;
             return respond(req, &resp);
         }
-        let frame = if fetch_all { req.raw.clone() } else { req.with_body(&r)? };
+        let frame = if fetch_all {
+            req.raw.clone()
+        } else {
+            req.with_body(&r)?
+        };
         let c = ctx.clone();
         return Ok(forward_with(
             frame,
             patch::<OffsetFetchResponse, _>(req, move |resp| {
-                resp.topics
-                    .retain(|t| c.allow(api, Operation::Describe, ResourceType::Topic, &t.name, false));
+                resp.topics.retain(|t| {
+                    c.allow(
+                        api,
+                        Operation::Describe,
+                        ResourceType::Topic,
+                        &t.name,
+                        false,
+                    )
+                });
                 resp.topics.extend(denied);
             }),
         ));
@@ -693,7 +755,13 @@ fn offset_fetch(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
     let mut denied_groups = Vec::new();
     let mut denied_topics: Vec<(GroupId, Vec<OffsetFetchResponseTopics>)> = Vec::new();
     r.groups.retain_mut(|g| {
-        if !ctx.allow(api, Operation::Describe, ResourceType::Group, &g.group_id, true) {
+        if !ctx.allow(
+            api,
+            Operation::Describe,
+            ResourceType::Group,
+            &g.group_id,
+            true,
+        ) {
             let mut gr = OffsetFetchResponseGroup::default();
             gr.group_id = g.group_id.clone();
             gr.error_code = GROUP_AUTHORIZATION_FAILED;
@@ -736,8 +804,15 @@ fn offset_fetch(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
         req.with_body(&r)?,
         patch::<OffsetFetchResponse, _>(req, move |resp| {
             for g in resp.groups.iter_mut() {
-                g.topics
-                    .retain(|t| c.allow(api, Operation::Describe, ResourceType::Topic, &t.name, false));
+                g.topics.retain(|t| {
+                    c.allow(
+                        api,
+                        Operation::Describe,
+                        ResourceType::Topic,
+                        &t.name,
+                        false,
+                    )
+                });
                 if let Some((_, d)) = denied_topics.iter_mut().find(|(id, _)| *id == g.group_id) {
                     g.topics.append(d);
                 }
@@ -761,7 +836,10 @@ fn offset_fetch_error(partition: i32, code: i16) -> OffsetFetchResponsePartition
 /// key type (0 = group, 1 = transactional id).
 fn coordinator_resource(key_type: i8) -> (ResourceType, i16) {
     if key_type == 1 {
-        (ResourceType::TransactionalId, TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        (
+            ResourceType::TransactionalId,
+            TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        )
     } else {
         (ResourceType::Group, GROUP_AUTHORIZATION_FAILED)
     }
@@ -834,7 +912,11 @@ fn describe_groups(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
         return Ok(forward(req));
     }
     let c = ctx.clone();
-    let frame = if denied.is_empty() { req.raw.clone() } else { req.with_body(&r)? };
+    let frame = if denied.is_empty() {
+        req.raw.clone()
+    } else {
+        req.with_body(&r)?
+    };
     Ok(forward_with(
         frame,
         patch::<DescribeGroupsResponse, _>(req, move |resp| {
@@ -913,8 +995,16 @@ fn delete_topics(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
 /// (2 = topic, 4 = broker, 8 = broker logger, 32 = group).
 fn config_resource(resource_type: i8, name: &str) -> (ResourceType, String, i16) {
     match resource_type {
-        2 => (ResourceType::Topic, name.to_string(), TOPIC_AUTHORIZATION_FAILED),
-        32 => (ResourceType::Group, name.to_string(), GROUP_AUTHORIZATION_FAILED),
+        2 => (
+            ResourceType::Topic,
+            name.to_string(),
+            TOPIC_AUTHORIZATION_FAILED,
+        ),
+        32 => (
+            ResourceType::Group,
+            name.to_string(),
+            GROUP_AUTHORIZATION_FAILED,
+        ),
         _ => (
             ResourceType::Cluster,
             CLUSTER_RESOURCE_NAME.to_string(),
@@ -992,7 +1082,9 @@ fn alter_configs(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
 pub fn patch_api_versions(resp: &mut ApiVersionsResponse) {
     let upstream: Vec<_> = std::mem::take(&mut resp.api_keys);
     for a in upstream {
-        let Ok(key) = ApiKey::try_from(a.api_key) else { continue };
+        let Ok(key) = ApiKey::try_from(a.api_key) else {
+            continue;
+        };
         let Some((_, cap)) = ENFORCED_APIS.iter().find(|(k, _)| *k == key) else {
             continue;
         };

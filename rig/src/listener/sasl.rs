@@ -58,7 +58,10 @@ impl PlainUsers {
         if parts.len() != 3 {
             return Err("Invalid SASL/PLAIN response: expected 3 tokens".to_string());
         }
-        let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "Invalid UTF-8 in SASL/PLAIN response".to_string());
+        let text = |b: &[u8]| {
+            String::from_utf8(b.to_vec())
+                .map_err(|_| "Invalid UTF-8 in SASL/PLAIN response".to_string())
+        };
         let (authzid, user, password) = (text(parts[0])?, text(parts[1])?, text(parts[2])?);
         if user.is_empty() {
             return Err("Authentication failed: username not specified".to_string());
@@ -82,11 +85,13 @@ impl PlainUsers {
 /// in the keytab is accepted (so `kafka/localhost` and `kafka/127.0.0.1`
 /// can both be served, whichever host name the client used).
 pub fn acquire_acceptor(service_principal: Option<&str>) -> Result<Cred> {
-    let mut mechs = OidSet::new().context("creating GSS OID set")?;
-    mechs.add(&GSS_MECH_KRB5).context("adding the krb5 mechanism")?;
+    let mut mechs = OidSet::new();
+    mechs
+        .add(GSS_MECH_KRB5)
+        .context("adding the krb5 mechanism")?;
     let name = match service_principal {
         Some(p) => Some(
-            Name::new(p.as_bytes(), Some(&GSS_NT_KRB5_PRINCIPAL))
+            Name::new(p.as_bytes(), Some(GSS_NT_KRB5_PRINCIPAL))
                 .with_context(|| format!("importing service principal {p}"))?,
         ),
         None => None,
@@ -176,10 +181,9 @@ impl GssServer {
             }
             GssState::AwaitClientAck => self.offer_layers(),
             GssState::AwaitLayerChoice => {
-                let plain = self
-                    .ctx
-                    .unwrap(token)
-                    .map_err(|e| format!("GSSAPI unwrap of the security-layer choice failed: {e}"))?;
+                let plain = self.ctx.unwrap(token).map_err(|e| {
+                    format!("GSSAPI unwrap of the security-layer choice failed: {e}")
+                })?;
                 if plain.len() < 4 {
                     return Err(format!(
                         "security-layer choice of {} bytes is too short",
@@ -256,7 +260,10 @@ mod tests {
     fn plain_checks_user_password_and_authzid() {
         let users = PlainUsers::parse("# comment\nadmin:secret\nalice:pw\n").unwrap();
         assert_eq!(users.authenticate(b"\0admin\0secret"), Ok("admin".into()));
-        assert_eq!(users.authenticate(b"admin\0admin\0secret"), Ok("admin".into()));
+        assert_eq!(
+            users.authenticate(b"admin\0admin\0secret"),
+            Ok("admin".into())
+        );
         assert!(users
             .authenticate(b"\0admin\0wrong")
             .unwrap_err()
@@ -275,7 +282,10 @@ mod tests {
 
     #[test]
     fn kerberos_names_map_to_primary() {
-        assert_eq!(short_name("mirrormaker/localhost@KMIRROR.TEST"), "mirrormaker");
+        assert_eq!(
+            short_name("mirrormaker/localhost@KMIRROR.TEST"),
+            "mirrormaker"
+        );
         assert_eq!(short_name("admin@KMIRROR.TEST"), "admin");
         assert_eq!(short_name("alice"), "alice");
     }

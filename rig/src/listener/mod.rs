@@ -1,0 +1,450 @@
+//! The rig's security listener: a process (`kmirror-listener`) in front of
+//! a tansu broker that authenticates Kafka clients with SASL GSSAPI
+//! (Kerberos) or PLAIN, enforces ACLs with kmirror's own authorizer, answers
+//! the ACL admin APIs itself, and writes an evidence log.
+//!
+//! tansu speaks neither GSSAPI nor ACLs, so this is what makes the rig's
+//! clusters behave like secured Apache Kafka clusters.
+//!
+//! Tests start it with [`Listener::spawn`]. The binary is found, in order:
+//! `$KMIRROR_LISTENER_BIN`; `kmirror-listener` next to the running test
+//! executable (`target/<profile>/`, the grandparent of
+//! `target/<profile>/deps/<test>`); otherwise it is built on demand with
+//! `cargo build -p kmirror-rig --bin kmirror-listener` in the workspace.
+
+pub mod acl_api;
+pub mod audit;
+pub mod authz;
+pub mod client;
+pub mod sasl;
+pub mod server;
+pub mod tls;
+pub mod wire;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use kmirror::preflight::acl::AclBinding;
+
+use crate::cluster::{ClusterConn, RIG_FETCH_WAIT_MS};
+use crate::kdc::{Kdc, KAFKA_SERVICE};
+use crate::tansu::{Tansu, TansuOptions};
+pub use audit::AuditEvent;
+
+/// How to start a listener.
+#[derive(Debug, Clone)]
+pub struct ListenerOptions {
+    /// Address to listen on; `None` picks a free loopback port.
+    pub listen: Option<SocketAddr>,
+    /// The tansu broker behind the listener.
+    pub upstream: SocketAddr,
+    /// Enabled SASL mechanisms (`GSSAPI`, `PLAIN`).
+    pub mechanisms: Vec<String>,
+    /// Service keytab for GSSAPI.
+    pub keytab: Option<PathBuf>,
+    /// Restrict GSSAPI to this service principal (default: any key in the
+    /// keytab, so both `kafka/localhost` and `kafka/127.0.0.1` work).
+    pub service_principal: Option<String>,
+    /// The rig KDC's krb5.conf.
+    pub krb5_conf: Option<PathBuf>,
+    /// PLAIN users and passwords.
+    pub plain_users: Vec<(String, String)>,
+    /// Super users, e.g. `User:admin`.
+    pub super_users: Vec<String>,
+    /// Initial ACLs.
+    pub acls: Vec<AclBinding>,
+    /// Evidence log path; `None` puts `audit.jsonl` in the listener's
+    /// temporary directory.
+    pub audit_log: Option<PathBuf>,
+    /// Kafka's `allow.everyone.if.no.acl.found`.
+    pub allow_everyone_if_no_acl_found: bool,
+    /// TLS on the listener (SASL_SSL, or SSL when `mechanisms` is empty).
+    pub tls: Option<TlsOptions>,
+}
+
+/// TLS files for a listener.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// Require client certificates signed by this CA (PEM).
+    pub client_ca: Option<PathBuf>,
+}
+
+impl ListenerOptions {
+    /// An SSL listener (TLS, no SASL) that requires client certificates
+    /// from `pki`'s CA: principals are `User:<subject DN>`. `super_users`
+    /// are full principals, e.g. `User:O=kmirror,CN=admin`.
+    pub fn ssl(
+        pki: &tls::TestPki,
+        server: &tls::IssuedCert,
+        upstream: SocketAddr,
+        super_users: &[&str],
+    ) -> ListenerOptions {
+        ListenerOptions {
+            listen: None,
+            upstream,
+            mechanisms: Vec::new(),
+            keytab: None,
+            service_principal: None,
+            krb5_conf: None,
+            plain_users: Vec::new(),
+            super_users: super_users.iter().map(|s| s.to_string()).collect(),
+            acls: Vec::new(),
+            audit_log: None,
+            allow_everyone_if_no_acl_found: false,
+            tls: Some(TlsOptions {
+                cert: server.cert.clone(),
+                key: server.key.clone(),
+                client_ca: Some(pki.ca_pem().to_path_buf()),
+            }),
+        }
+    }
+
+    /// GSSAPI and PLAIN with the KDC's `kafka/*` service keytab, `User:admin`
+    /// as super user and PLAIN user `admin` with password `admin-secret`.
+    pub fn kerberos(kdc: &Kdc, upstream: SocketAddr) -> ListenerOptions {
+        ListenerOptions {
+            listen: None,
+            upstream,
+            mechanisms: vec!["GSSAPI".into(), "PLAIN".into()],
+            keytab: Some(kdc.standard_keytab(KAFKA_SERVICE)),
+            service_principal: None,
+            krb5_conf: Some(kdc.krb5_conf().to_path_buf()),
+            plain_users: vec![("admin".into(), ADMIN_PASSWORD.into())],
+            super_users: vec!["User:admin".into()],
+            acls: Vec::new(),
+            audit_log: None,
+            allow_everyone_if_no_acl_found: false,
+            tls: None,
+        }
+    }
+
+    /// PLAIN only (no Kerberos), with PLAIN user `admin` as super user.
+    pub fn plain(upstream: SocketAddr, users: &[(&str, &str)]) -> ListenerOptions {
+        let mut plain_users: Vec<(String, String)> = users
+            .iter()
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .collect();
+        plain_users.push(("admin".into(), ADMIN_PASSWORD.into()));
+        ListenerOptions {
+            listen: None,
+            upstream,
+            mechanisms: vec!["PLAIN".into()],
+            keytab: None,
+            service_principal: None,
+            krb5_conf: None,
+            plain_users,
+            super_users: vec!["User:admin".into()],
+            acls: Vec::new(),
+            audit_log: None,
+            allow_everyone_if_no_acl_found: false,
+            tls: None,
+        }
+    }
+}
+
+/// The PLAIN password of the `admin` super user that
+/// [`ListenerOptions::kerberos`] and [`ListenerOptions::plain`] create.
+pub const ADMIN_PASSWORD: &str = "admin-secret";
+
+/// A running `kmirror-listener` process; killed on drop.
+pub struct Listener {
+    child: Child,
+    addr: SocketAddr,
+    audit_log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("addr", &self.addr)
+            .field("pid", &self.child.id())
+            .field("audit_log", &self.audit_log)
+            .finish()
+    }
+}
+
+/// Finds (or builds) the `kmirror-listener` binary; see the module docs.
+pub fn listener_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("KMIRROR_LISTENER_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().context("locating the current executable")?;
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join("kmirror-listener");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("rig crate has no parent directory")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "kmirror-rig", "--bin", "kmirror-listener"])
+        .current_dir(workspace)
+        .status()
+        .context("running cargo build for kmirror-listener")?;
+    if !status.success() {
+        bail!("cargo build -p kmirror-rig --bin kmirror-listener failed: {status}");
+    }
+    let built = workspace.join("target/debug/kmirror-listener");
+    if !built.is_file() {
+        bail!("{} not found after building", built.display());
+    }
+    Ok(built)
+}
+
+impl Listener {
+    /// Writes the users/ACL files, starts the process and waits (up to
+    /// 30 s) for its "listening" line, failing with its stderr if it exits.
+    pub fn spawn(opts: ListenerOptions) -> Result<Listener> {
+        let dir = tempfile::Builder::new()
+            .prefix("kmirror-listener-")
+            .tempdir()
+            .context("creating listener temp dir")?;
+        let listen = opts
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], crate::free_port())));
+        let audit_log = opts
+            .audit_log
+            .clone()
+            .unwrap_or_else(|| dir.path().join("audit.jsonl"));
+        let mut cmd = Command::new(listener_binary()?);
+        cmd.arg("--listen")
+            .arg(listen.to_string())
+            .arg("--upstream")
+            .arg(opts.upstream.to_string())
+            .arg("--mechanisms")
+            .arg(opts.mechanisms.join(","))
+            .arg("--audit-log")
+            .arg(&audit_log)
+            .arg("--super-users")
+            .arg(opts.super_users.join(";"));
+        if let Some(k) = &opts.keytab {
+            cmd.arg("--keytab").arg(k);
+        }
+        if let Some(p) = &opts.service_principal {
+            cmd.arg("--service-principal").arg(p);
+        }
+        if let Some(c) = &opts.krb5_conf {
+            cmd.arg("--krb5-conf").arg(c);
+        }
+        if !opts.plain_users.is_empty() {
+            let path = dir.path().join("plain-users");
+            let text: String = opts
+                .plain_users
+                .iter()
+                .map(|(u, p)| format!("{u}:{p}\n"))
+                .collect();
+            std::fs::write(&path, text).context("writing PLAIN users file")?;
+            cmd.arg("--plain-users").arg(path);
+        }
+        if !opts.acls.is_empty() {
+            let path = dir.path().join("acls.json");
+            let entries: Vec<_> = opts
+                .acls
+                .iter()
+                .map(acl_api::AclFileEntry::from_binding)
+                .collect();
+            std::fs::write(&path, serde_json::to_string_pretty(&entries)?)
+                .context("writing ACL file")?;
+            cmd.arg("--acl-file").arg(path);
+        }
+        if opts.allow_everyone_if_no_acl_found {
+            cmd.arg("--allow-everyone-if-no-acl-found");
+        }
+        if let Some(t) = &opts.tls {
+            cmd.arg("--tls-cert")
+                .arg(&t.cert)
+                .arg("--tls-key")
+                .arg(&t.key);
+            if let Some(ca) = &t.client_ca {
+                cmd.arg("--tls-client-ca").arg(ca);
+            }
+        }
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).context("creating stderr log")?;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .context("starting kmirror-listener")?;
+        // Readiness is the process's own "listening" line, printed after
+        // bind; a reader thread lets us wait for it with a deadline.
+        let stdout = child.stdout.take().context("listener stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let ready = rx.recv_timeout(Duration::from_secs(30)).is_ok();
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "kmirror-listener did not start: {}",
+                std::fs::read_to_string(&stderr_path)
+                    .unwrap_or_default()
+                    .trim()
+            );
+        }
+        Ok(Listener {
+            child,
+            addr: listen,
+            audit_log,
+            _dir: dir,
+        })
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `localhost:PORT`, the bootstrap string for Kerberos clients (whose
+    /// service ticket is for `kafka/localhost`).
+    pub fn bootstrap(&self) -> String {
+        format!("localhost:{}", self.addr.port())
+    }
+
+    /// The evidence log file.
+    pub fn audit_log(&self) -> &Path {
+        &self.audit_log
+    }
+
+    /// Every event in the evidence log so far.
+    pub fn events(&self) -> Result<Vec<AuditEvent>> {
+        audit::read_events(&self.audit_log)
+    }
+}
+
+/// librdkafka settings for a GSSAPI client of a listener, as `principal`
+/// (without realm: it is appended) with its standard keytab from `kdc`.
+///
+/// The kinit command is spelled out without `-R` so the keytab is always
+/// used. librdkafka's Kerberos code reads `KRB5_CONFIG` and `KRB5CCNAME`
+/// from the process environment: the process using this connection must
+/// have [`Kdc::env`] and its own `KRB5CCNAME` set (pass them to a child
+/// process with `Command::envs`; in-process clients share one cache).
+pub fn gssapi_conn(listener: &Listener, kdc: &Kdc, principal: &str) -> ClusterConn {
+    ClusterConn {
+        bootstrap: listener.bootstrap(),
+        props: vec![
+            ("security.protocol".into(), "SASL_PLAINTEXT".into()),
+            ("sasl.mechanism".into(), "GSSAPI".into()),
+            ("sasl.kerberos.service.name".into(), "kafka".into()),
+            ("sasl.kerberos.principal".into(), kdc.full_name(principal)),
+            (
+                "sasl.kerberos.keytab".into(),
+                kdc.standard_keytab(principal).display().to_string(),
+            ),
+            (
+                "sasl.kerberos.kinit.cmd".into(),
+                "kinit -k -t \"%{sasl.kerberos.keytab}\" %{sasl.kerberos.principal}".into(),
+            ),
+            ("fetch.wait.max.ms".into(), RIG_FETCH_WAIT_MS.into()),
+        ],
+    }
+}
+
+/// librdkafka settings for an SSL client of a listener, authenticating with
+/// the client certificate `client` (or none) and trusting `pki`'s CA.
+pub fn ssl_conn(
+    listener: &Listener,
+    pki: &tls::TestPki,
+    client: Option<&tls::IssuedCert>,
+) -> ClusterConn {
+    let mut props = vec![
+        ("security.protocol".to_string(), "SSL".to_string()),
+        (
+            "ssl.ca.location".to_string(),
+            pki.ca_pem().display().to_string(),
+        ),
+        (
+            "fetch.wait.max.ms".to_string(),
+            RIG_FETCH_WAIT_MS.to_string(),
+        ),
+    ];
+    if let Some(c) = client {
+        props.push((
+            "ssl.certificate.location".into(),
+            c.cert.display().to_string(),
+        ));
+        props.push(("ssl.key.location".into(), c.key.display().to_string()));
+    }
+    ClusterConn {
+        bootstrap: listener.bootstrap(),
+        props,
+    }
+}
+
+/// librdkafka settings for a PLAIN client of a listener.
+pub fn plain_conn(listener: &Listener, user: &str, password: &str) -> ClusterConn {
+    ClusterConn {
+        bootstrap: listener.addr().to_string(),
+        props: vec![
+            ("security.protocol".into(), "SASL_PLAINTEXT".into()),
+            ("sasl.mechanism".into(), "PLAIN".into()),
+            ("sasl.username".into(), user.into()),
+            ("sasl.password".into(), password.into()),
+            ("fetch.wait.max.ms".into(), RIG_FETCH_WAIT_MS.into()),
+        ],
+    }
+}
+
+/// A tansu broker behind a listener, tansu advertising the listener's
+/// address so every client connection goes through the listener.
+pub struct SecuredBroker {
+    /// The listener (declared first: dropped, i.e. killed, first).
+    pub listener: Listener,
+    /// The broker behind it.
+    pub tansu: Tansu,
+}
+
+impl SecuredBroker {
+    /// Starts tansu and a listener configured by `configure` from
+    /// [`ListenerOptions::kerberos`] (GSSAPI + PLAIN, `User:admin` super
+    /// user); `listen` and `upstream` are filled in here.
+    pub fn start_kerberos(
+        kdc: &Kdc,
+        configure: impl FnOnce(&mut ListenerOptions),
+    ) -> Result<SecuredBroker> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], crate::free_port()));
+        let tansu = Tansu::start(TansuOptions {
+            advertised: Some(addr),
+            ..Default::default()
+        })?;
+        let mut opts = ListenerOptions::kerberos(kdc, tansu.addr());
+        configure(&mut opts);
+        opts.listen = Some(addr);
+        opts.upstream = tansu.addr();
+        let listener = Listener::spawn(opts)?;
+        Ok(SecuredBroker { listener, tansu })
+    }
+
+    /// The PLAIN super user's connection (for topic setup).
+    pub fn admin_conn(&self) -> ClusterConn {
+        plain_conn(&self.listener, "admin", ADMIN_PASSWORD)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

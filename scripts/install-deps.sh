@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything kmirror's build, tests and demo need on a Debian
+# machine (run as root): build dependencies of librdkafka (through the rdkafka
+# crate's cmake build) with Kerberos/SASL, MIT Kerberos for the test KDC, and
+# the pinned tansu broker. Safe to run again: it skips what is present.
+set -euo pipefail
+
+TANSU_VERSION=0.6.0
+PACKAGES=(
+  build-essential cmake pkg-config
+  libssl-dev libsasl2-dev libsasl2-modules-gssapi-mit libkrb5-dev
+  libcurl4-openssl-dev zlib1g-dev libzstd-dev
+  krb5-kdc krb5-admin-server krb5-user
+  clang libclang-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  # krb5-kdc/krb5-admin-server ask for a realm through debconf; the rig
+  # writes its own krb5.conf, so the defaults are fine.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! tansu --version 2>/dev/null | grep -q " ${TANSU_VERSION}"; then
+  echo "install-deps: building tansu ${TANSU_VERSION} (about 16 minutes on 2 cores; cached in ~/.cargo/bin afterwards)"
+  cargo install tansu --version "${TANSU_VERSION}" --locked --features dynostore,libsql
+fi
+echo "install-deps: ready ($(tansu --version))"

@@ -1,0 +1,489 @@
+//! End-to-end mirror runs on the tansu rig, each checked by the no-loss
+//! checker.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+/// 100,000 records, 8 partitions, 1,000 keys, headers and timestamps: every
+/// record arrives byte-equal, per-key order holds, and after SIGTERM the
+/// committed offsets equal the source end offsets.
+#[test]
+fn mirrors_100k_records_and_commits_everything() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("orders", 8);
+    let w = Workload {
+        records: 100_000,
+        keys: 1000,
+        value_size: 200,
+        headers: 2,
+        ..Default::default()
+    };
+    cluster::produce(&rig.source_conn(), &topic, &w).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &["--num.streams", "2"]),
+        &rig.dir.path().join("km.log"),
+    );
+
+    let source = cluster::read_all(
+        &rig.source_conn(),
+        &topic,
+        w.records,
+        Duration::from_millis(500),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let ends = checker::end_offsets(&source);
+    assert!(
+        await_committed(
+            &rig.source_conn(),
+            &group,
+            &topic,
+            &ends,
+            Duration::from_secs(180)
+        ),
+        "committed offsets never reached the end offsets {ends:?}:\n{}",
+        km.output()
+    );
+    let status = km.stop();
+    assert!(status.success(), "exit {status}:\n{}", km.output());
+
+    let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
+    assert_eq!(report.duplicates, 0, "a clean run has no duplicates");
+    assert_eq!(report.keys, 1000);
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+    for (p, e) in &ends {
+        assert_eq!(committed[p], Some(*e), "partition {p}");
+    }
+    // Timestamps are the source's, not the target broker's.
+    assert!(target
+        .iter()
+        .all(|r| r.timestamp.unwrap() >= cluster::BASE_TIMESTAMP_MS
+            && r.timestamp.unwrap() < cluster::BASE_TIMESTAMP_MS + 100_000));
+    assert!(
+        km.output().contains("stopped cleanly: 100000 records"),
+        "{}",
+        km.output()
+    );
+}
+
+/// kill -9 three times mid-stream while records keep arriving, restart each
+/// time: nothing missing, duplicates only as a replayed suffix.
+#[test]
+fn survives_kill_9_three_times() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("kill9", 4);
+    let w = Workload {
+        records: 60_000,
+        keys: 200,
+        value_size: 100,
+        ..Default::default()
+    };
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let args = mirror_args(&c, &p, &topic, &["--queue.size", "2000"]);
+    let chunk = w.records / 6;
+    let mut produced = 0;
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("km-0.log"));
+    for round in 1..=3 {
+        // More data arrives while kmirror is running.
+        produced +=
+            cluster::produce_range(&rig.source_conn(), &topic, &w, produced..produced + chunk)
+                .unwrap();
+        // Wait until some of it is on the target and some offsets committed, then kill.
+        let seen = await_condition(Duration::from_secs(60), || {
+            let c = cluster::committed_offsets(&rig.source_conn(), &group, &topic).ok()?;
+            let total: i64 = c.values().map(|o| o.unwrap_or(0)).sum();
+            (total > 0).then_some(total)
+        });
+        assert!(
+            seen.is_some(),
+            "round {round}: nothing committed:\n{}",
+            km.output()
+        );
+        produced +=
+            cluster::produce_range(&rig.source_conn(), &topic, &w, produced..produced + chunk)
+                .unwrap();
+        km.kill9();
+        km = Kmirror::spawn(&args, &rig.dir.path().join(format!("km-{round}.log")));
+    }
+    produced +=
+        cluster::produce_range(&rig.source_conn(), &topic, &w, produced..w.records).unwrap();
+    assert_eq!(produced, w.records);
+    let source = cluster::read_all(
+        &rig.source_conn(),
+        &topic,
+        w.records,
+        Duration::from_millis(500),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let ends = checker::end_offsets(&source);
+    assert!(
+        await_committed(
+            &rig.source_conn(),
+            &group,
+            &topic,
+            &ends,
+            Duration::from_secs(180)
+        ),
+        "{}",
+        km.output()
+    );
+    assert!(km.stop().success(), "{}", km.output());
+    let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
+    eprintln!("kill -9 x3: {report}");
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+}
+
+/// A record larger than the producer may send stops kmirror with a message
+/// naming it; the committed offset of its partition does not pass it.
+#[test]
+fn send_failure_aborts_and_commits_only_before_the_record() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("toolarge", 1);
+    let w = Workload {
+        records: 300,
+        keys: 10,
+        value_size: 100,
+        ..Default::default()
+    };
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..100).unwrap();
+    let big = Workload {
+        value_size: 20_000,
+        ..w.clone()
+    };
+    cluster::produce_range(&rig.source_conn(), &topic, &big, 100..101).unwrap();
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 101..300).unwrap();
+    let group = random_name("mm");
+    // The target accepts at most 10 kB per request.
+    let (c, p) = rig.properties(&group, &["p:max.request.size=10000"]);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &[]),
+        &rig.dir.path().join("km.log"),
+    );
+    let status = km
+        .wait_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("kmirror did not abort:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("record {topic} [0] offset 100")),
+        "{out}"
+    );
+    assert!(out.contains("send failure"), "{out}");
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    let c0 = committed[&0];
+    assert!(
+        c0.is_none_or(|o| o <= 100),
+        "committed {c0:?} passes the failed record"
+    );
+    // What was committed is on the target.
+    let source = cluster::read_all(
+        &rig.source_conn(),
+        &topic,
+        300,
+        Duration::from_millis(300),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let target = cluster::read_all(
+        &rig.target_conn(),
+        &topic,
+        0,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+    assert!(target
+        .iter()
+        .all(|r| r.value.as_ref().unwrap().len() < 20_000));
+}
+
+/// With --abort.on.send.failure=false the record is dropped, loudly, and
+/// the rest is mirrored (MirrorMaker's old behaviour).
+#[test]
+fn send_failure_without_abort_drops_loudly() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("drop", 1);
+    let w = Workload {
+        records: 50,
+        keys: 5,
+        ..Default::default()
+    };
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..20).unwrap();
+    cluster::produce_range(
+        &rig.source_conn(),
+        &topic,
+        &Workload {
+            value_size: 20_000,
+            ..w.clone()
+        },
+        20..21,
+    )
+    .unwrap();
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 21..50).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &["p:max.request.size=10000"]);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &["--abort.on.send.failure", "false"]),
+        &rig.dir.path().join("km.log"),
+    );
+    let ends = [(0, 50i64)].into();
+    assert!(
+        await_committed(
+            &rig.source_conn(),
+            &group,
+            &topic,
+            &ends,
+            Duration::from_secs(60)
+        ),
+        "{}",
+        km.output()
+    );
+    assert!(km.stop().success());
+    let out = km.output();
+    assert!(out.contains("DROPPED"), "{out}");
+    let target = cluster::read_all(
+        &rig.target_conn(),
+        &topic,
+        49,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(target.len(), 49);
+}
+
+/// Two processes in one group; one is stopped mid-stream (it leaves the
+/// group), the other takes over its partitions and finishes: nothing missing.
+#[test]
+fn two_processes_share_a_group_and_one_leaves() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("shared", 6);
+    let w = Workload {
+        records: 40_000,
+        keys: 300,
+        ..Default::default()
+    };
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let args = mirror_args(&c, &p, &topic, &["--queue.size", "1000"]);
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..10_000).unwrap();
+    let mut a = Kmirror::spawn(&args, &rig.dir.path().join("a.log"));
+    let mut b = Kmirror::spawn(&args, &rig.dir.path().join("b.log"));
+    let both = await_condition(Duration::from_secs(60), || {
+        (a.output().contains("partitions assigned") && b.output().contains("partitions assigned"))
+            .then_some(())
+    });
+    assert!(both.is_some(), "a:\n{}\nb:\n{}", a.output(), b.output());
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 10_000..25_000).unwrap();
+    assert!(a.stop().success(), "{}", a.output());
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 25_000..w.records).unwrap();
+    let source = cluster::read_all(
+        &rig.source_conn(),
+        &topic,
+        w.records,
+        Duration::from_millis(500),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let ends = checker::end_offsets(&source);
+    assert!(
+        await_committed(
+            &rig.source_conn(),
+            &group,
+            &topic,
+            &ends,
+            Duration::from_secs(180)
+        ),
+        "b:\n{}",
+        b.output()
+    );
+    assert!(b.stop().success(), "{}", b.output());
+    let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
+    eprintln!("two processes, one leaving: {report}");
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+}
+
+/// Two processes in one group; one is killed with kill -9 mid-stream. The
+/// source is librdkafka's mock cluster, whose group coordinator expires a
+/// dead member after the session timeout as Kafka does (tansu 0.6.0 keeps a
+/// dead member in the group). The survivor finishes the job: nothing missing.
+#[test]
+fn two_processes_share_a_group_and_survive_one_killed() {
+    let rig = Rig::start();
+    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let topic = random_name("shared9");
+    mock.create_topic(&topic, 6, 1).unwrap();
+    rig.target_conn().create_topic(&topic, 6).unwrap();
+    let source_conn = ClusterConn::plaintext(mock.bootstrap_servers());
+    let w = Workload {
+        records: 30_000,
+        keys: 300,
+        ..Default::default()
+    };
+    let group = random_name("mm");
+    let c = rig.dir.path().join("mock-consumer.properties");
+    std::fs::write(
+        &c,
+        format!("bootstrap.servers={}\ngroup.id={group}\nsession.timeout.ms=6000\nheartbeat.interval.ms=500\nsecurity.protocol=PLAINTEXT\n", mock.bootstrap_servers()),
+    )
+    .unwrap();
+    let (_, p) = rig.properties(&group, &[]);
+    let args = mirror_args(&c, &p, &topic, &["--queue.size", "1000"]);
+    cluster::produce_range(&source_conn, &topic, &w, 0..10_000).unwrap();
+    let mut a = Kmirror::spawn(&args, &rig.dir.path().join("a.log"));
+    let mut b = Kmirror::spawn(&args, &rig.dir.path().join("b.log"));
+    let both = await_condition(Duration::from_secs(60), || {
+        (a.output().contains("partitions assigned") && b.output().contains("partitions assigned"))
+            .then_some(())
+    });
+    assert!(both.is_some(), "a:\n{}\nb:\n{}", a.output(), b.output());
+    cluster::produce_range(&source_conn, &topic, &w, 10_000..20_000).unwrap();
+    a.kill9();
+    cluster::produce_range(&source_conn, &topic, &w, 20_000..w.records).unwrap();
+    let source = cluster::read_all(
+        &source_conn,
+        &topic,
+        w.records,
+        Duration::from_millis(500),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let ends = checker::end_offsets(&source);
+    assert!(
+        await_committed(
+            &source_conn,
+            &group,
+            &topic,
+            &ends,
+            Duration::from_secs(180)
+        ),
+        "b:\n{}",
+        b.output()
+    );
+    assert!(b.stop().success(), "{}", b.output());
+    let target = cluster::read_all(
+        &rig.target_conn(),
+        &topic,
+        w.records,
+        Duration::from_secs(1),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let report =
+        checker::check(&source, &target, Partitioning::ByKey).unwrap_or_else(|v| panic!("{v}"));
+    eprintln!("two processes, one killed: {report}");
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+}
+
+/// A topic created on the source after start is picked up, and with
+/// --create-topics a missing target topic is created with the source's
+/// partition count.
+#[test]
+fn picks_up_new_topics_and_creates_target_topics() {
+    let rig = Rig::start();
+    let prefix = random_name("dyn");
+    let first = format!("{prefix}-a");
+    rig.source_conn().create_topic(&first, 3).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let mut km = Kmirror::spawn(
+        &mirror_args(
+            &c,
+            &p,
+            &format!("{prefix}-.*"),
+            &["--create-topics", "--topic.refresh.interval.ms", "300"],
+        ),
+        &rig.dir.path().join("km.log"),
+    );
+    let w = Workload {
+        records: 500,
+        keys: 50,
+        ..Default::default()
+    };
+    cluster::produce(&rig.source_conn(), &first, &w).unwrap();
+    let second = format!("{prefix}-b");
+    rig.source_conn().create_topic(&second, 5).unwrap();
+    let w2 = Workload {
+        records: 700,
+        keys: 50,
+        ..Default::default()
+    };
+    cluster::produce(&rig.source_conn(), &second, &w2).unwrap();
+    for (t, n) in [(&first, 500), (&second, 700)] {
+        let source = cluster::read_all(
+            &rig.source_conn(),
+            t,
+            n,
+            Duration::from_millis(300),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(
+            await_committed(
+                &rig.source_conn(),
+                &group,
+                t,
+                &checker::end_offsets(&source),
+                Duration::from_secs(60)
+            ),
+            "{t}:\n{}",
+            km.output()
+        );
+    }
+    assert!(km.stop().success());
+    assert_eq!(rig.target_conn().partition_count(&second).unwrap(), Some(5));
+    check_mirror(&rig, &first, 500, Partitioning::ByKey);
+    check_mirror(&rig, &second, 700, Partitioning::ByKey);
+}
+
+/// --preserve-partitions keeps partition numbers.
+#[test]
+fn preserve_partitions_keeps_partition_numbers() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("keep", 4);
+    let w = Workload {
+        records: 2000,
+        keys: 0,
+        ..Default::default()
+    };
+    cluster::produce(&rig.source_conn(), &topic, &w).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &["--preserve-partitions"]),
+        &rig.dir.path().join("km.log"),
+    );
+    let source = cluster::read_all(
+        &rig.source_conn(),
+        &topic,
+        2000,
+        Duration::from_millis(300),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(
+        await_committed(
+            &rig.source_conn(),
+            &group,
+            &topic,
+            &checker::end_offsets(&source),
+            Duration::from_secs(60)
+        ),
+        "{}",
+        km.output()
+    );
+    assert!(km.stop().success());
+    check_mirror(&rig, &topic, 2000, Partitioning::Preserve);
+}

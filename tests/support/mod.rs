@@ -1,0 +1,229 @@
+//! The rig shared by every integration test: two tansu brokers, properties
+//! files as a MirrorMaker user writes them, and kmirror as a process.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub use kmirror_rig::checker::{self, Partitioning};
+pub use kmirror_rig::cluster::{self, ClusterConn, Record, Workload};
+pub use kmirror_rig::tansu::{Tansu, TansuOptions};
+pub use kmirror_rig::{await_condition, random_name};
+
+/// Two plaintext tansu brokers: a source and a target cluster.
+pub struct Rig {
+    pub source: Tansu,
+    pub target: Tansu,
+    pub dir: tempfile::TempDir,
+}
+
+impl Rig {
+    pub fn start() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let source = Tansu::start(TansuOptions {
+            cluster_id: Some(random_name("source")),
+            log_file: Some(dir.path().join("tansu-source.log")),
+            ..Default::default()
+        })
+        .expect("starting the source tansu broker");
+        let target = Tansu::start(TansuOptions {
+            cluster_id: Some(random_name("target")),
+            log_file: Some(dir.path().join("tansu-target.log")),
+            ..Default::default()
+        })
+        .expect("starting the target tansu broker");
+        Rig {
+            source,
+            target,
+            dir,
+        }
+    }
+
+    pub fn source_conn(&self) -> ClusterConn {
+        ClusterConn::plaintext(self.source.addr().to_string())
+    }
+
+    pub fn target_conn(&self) -> ClusterConn {
+        ClusterConn::plaintext(self.target.addr().to_string())
+    }
+
+    /// A topic created on both clusters with `partitions` partitions.
+    pub fn topic_on_both(&self, prefix: &str, partitions: i32) -> String {
+        let t = random_name(prefix);
+        self.source_conn().create_topic(&t, partitions).unwrap();
+        self.target_conn().create_topic(&t, partitions).unwrap();
+        t
+    }
+
+    /// MirrorMaker-style consumer and producer properties files. `extra`
+    /// lines are appended to the consumer (`c:`) or producer (`p:`) file.
+    pub fn properties(&self, group: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
+        let c = self.dir.path().join(format!("{group}-consumer.properties"));
+        let p = self.dir.path().join(format!("{group}-producer.properties"));
+        let mut ctext = format!(
+            "# as in the MirrorMaker no-data-loss guide\nbootstrap.servers={}\ngroup.id={group}\nauto.commit.enable=false\nsecurity.protocol=PLAINTEXT\n\
+             # tansu holds a fetch for the full wait even when data is ready\nfetch.max.wait.ms=10\n",
+            self.source.addr()
+        );
+        let mut ptext = format!(
+            "bootstrap.servers={}\nacks=-1\nretries=2147483647\nmax.in.flight.requests.per.connection=1\nblock.on.buffer.full=true\nsecurity.protocol=PLAINTEXT\n",
+            self.target.addr()
+        );
+        for line in extra {
+            if let Some(l) = line.strip_prefix("c:") {
+                ctext.push_str(l);
+                ctext.push('\n');
+            } else if let Some(l) = line.strip_prefix("p:") {
+                ptext.push_str(l);
+                ptext.push('\n');
+            }
+        }
+        std::fs::write(&c, ctext).unwrap();
+        std::fs::write(&p, ptext).unwrap();
+        (c, p)
+    }
+}
+
+/// kmirror running as a process, its output captured to a file.
+pub struct Kmirror {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+pub fn kmirror_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kmirror")
+}
+
+impl Kmirror {
+    pub fn spawn(args: &[String], log: &Path) -> Kmirror {
+        let f = std::fs::File::create(log).unwrap();
+        let child = Command::new(kmirror_bin())
+            .args(args)
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(f.try_clone().unwrap()))
+            .stderr(Stdio::from(f))
+            .spawn()
+            .unwrap();
+        Kmirror {
+            child,
+            log: log.to_owned(),
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    pub fn kill9(&mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|| {
+                panic!(
+                    "kmirror did not stop within 60 s after SIGTERM:\n{}",
+                    self.output()
+                )
+            })
+    }
+}
+
+impl Drop for Kmirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The standard MirrorMaker-style arguments.
+pub fn mirror_args(c: &Path, p: &Path, whitelist: &str, extra: &[&str]) -> Vec<String> {
+    let mut v = vec![
+        "--consumer.config".to_string(),
+        c.display().to_string(),
+        "--producer.config".into(),
+        p.display().to_string(),
+        "--whitelist".into(),
+        whitelist.into(),
+        "--allow-plaintext".into(),
+        "--offset.commit.interval.ms".into(),
+        "500".into(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Waits until `group`'s committed offsets on `conn` equal `ends` for every
+/// partition: the mirror has delivered and committed everything.
+pub fn await_committed(
+    conn: &ClusterConn,
+    group: &str,
+    topic: &str,
+    ends: &BTreeMap<i32, i64>,
+    timeout: Duration,
+) -> bool {
+    await_condition(timeout, || {
+        let c = cluster::committed_offsets(conn, group, topic).ok()?;
+        ends.iter()
+            .all(|(p, e)| c.get(p).copied().flatten() == Some(*e))
+            .then_some(())
+    })
+    .is_some()
+}
+
+/// Reads both topics and runs the checker.
+pub fn check_mirror(
+    rig: &Rig,
+    topic: &str,
+    expected: usize,
+    partitioning: Partitioning,
+) -> (Vec<Record>, Vec<Record>, checker::Report) {
+    let source = cluster::read_all(
+        &rig.source_conn(),
+        topic,
+        expected,
+        Duration::from_millis(500),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    assert_eq!(source.len(), expected, "source holds what was produced");
+    let target = cluster::read_all(
+        &rig.target_conn(),
+        topic,
+        expected,
+        Duration::from_secs(1),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let report = checker::check(&source, &target, partitioning).unwrap_or_else(|v| panic!("{v}"));
+    (source, target, report)
+}
