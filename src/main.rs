@@ -1,8 +1,8 @@
 //! The `kmirror` binary: parses the command line, runs the library, maps
 //! errors to exit codes.
 
-use clap::Parser;
-use kmirror::config::{cli::Cli, Config};
+use kmirror::config::cli::{parse_invocation, CheckCli, Cli, Invocation};
+use kmirror::config::Config;
 
 fn init_logging(format: &str) {
     use tracing_subscriber::{fmt, EnvFilter};
@@ -41,22 +41,60 @@ fn print_error(e: &dyn std::error::Error) {
     }
 }
 
-fn main() {
-    let cli = Cli::parse();
-    init_logging(&cli.mirror.log_format);
-    if cli.mirror.new_consumer {
-        tracing::info!(
-            "--new.consumer has no effect: kmirror always uses the broker-based consumer"
-        );
-    }
-    let config = match Config::from_args(&cli.mirror) {
+fn load_config(args: &kmirror::config::cli::MirrorArgs) -> Config {
+    match Config::from_args(args) {
         Ok(c) => c,
         Err(e) => {
             let e = kmirror::Error::from(e);
             print_error(&e);
             std::process::exit(e.exit_code());
         }
+    }
+}
+
+fn main() {
+    let invocation = match parse_invocation(std::env::args_os()) {
+        Ok(i) => i,
+        Err(e) => e.exit(),
     };
+    match invocation {
+        Invocation::Mirror(cli) => mirror(cli),
+        Invocation::Check(cli) => check(cli),
+    }
+}
+
+/// `kmirror check`: prints the report; exit 0 only if every required check passed.
+fn check(cli: CheckCli) {
+    init_logging(&cli.mirror.log_format);
+    let config = load_config(&cli.mirror);
+    let opts = kmirror::preflight::check::CheckOptions {
+        accept_unverified: cli.mirror.accept_unverified_acls,
+        ..Default::default()
+    };
+    let format = if cli.format == "json" {
+        kmirror::preflight::check::OutputFormat::Json
+    } else {
+        kmirror::preflight::check::OutputFormat::Table
+    };
+    match kmirror::preflight::check::run_checks(&config, opts) {
+        Ok(report) => {
+            println!("{}", report.render(format));
+            std::process::exit(if report.passed() { 0 } else { 1 });
+        }
+        Err(e) => {
+            let e = kmirror::Error::from(e);
+            print_error(&e);
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
+fn mirror(cli: Cli) {
+    init_logging(&cli.mirror.log_format);
+    if cli.mirror.new_consumer {
+        tracing::info!("--new.consumer has no effect: kmirror always uses the broker-based consumer");
+    }
+    let config = load_config(&cli.mirror);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

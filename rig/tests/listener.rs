@@ -755,7 +755,7 @@ fn pipelined_responses_keep_request_order() {
     };
     // Relayed, local, relayed, relayed-with-merge, local, relayed: all
     // written before any response is read.
-    let ids = vec![
+    let ids = [
         c.send_request(mv, &md(&allowed)).unwrap(),
         c.send_request(pv, &produce_request(&denied, "refused"))
             .unwrap(),

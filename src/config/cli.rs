@@ -24,7 +24,9 @@ use clap::{ArgAction, Args, Parser};
                   The first failed send stops kmirror (non-zero exit) after committing only what was delivered.\n\n\
                   Old ZooKeeper-era keys (zookeeper.connect, groupid, broker.list, producer.type, ...) are \
                   refused with the modern key to use; Java-only keys are translated or ignored with a note.",
-    after_help = "Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure (send failure, \
+    after_help = "Subcommands: `kmirror check [FLAGS]` runs every start-up check (configuration, keytab, \
+                  authentication, topics, ACLs on both clusters) without consuming, and prints a report.\n\n\
+                  Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure (send failure, \
                   lost source data, authorization), 2 on a configuration error. Log level: RUST_LOG \
                   (default: info)."
 )]
@@ -32,6 +34,53 @@ pub struct Cli {
     /// The mirror's options.
     #[command(flatten)]
     pub mirror: MirrorArgs,
+}
+
+/// `kmirror check`: every start-up check of a mirror run, without consuming.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror check",
+    version,
+    about = "Verify configuration, authentication, topics and ACLs on every cluster, without moving a byte. \
+             Takes the same flags and files as a mirror run; exit status 0 only when every required check passes."
+)]
+pub struct CheckCli {
+    /// The same options as a mirror run.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+    /// Report format: `table` for people, `json` for automation.
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Mirror (plain MirrorMaker flags, no subcommand).
+    Mirror(Cli),
+    /// `kmirror check ...`.
+    Check(CheckCli),
+}
+
+/// Subcommand names; anything else is a mirror run with MirrorMaker's
+/// flags, so MirrorMaker command lines keep working unchanged.
+pub const SUBCOMMANDS: &[&str] = &["check"];
+
+/// Parses the command line: `kmirror [FLAGS]` mirrors, `kmirror check
+/// [FLAGS]` checks.
+pub fn parse_invocation<I, T>(args: I) -> Result<Invocation, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("check") => {
+            let rest = std::iter::once(std::ffi::OsString::from("kmirror check")).chain(args[2..].iter().cloned());
+            CheckCli::try_parse_from(rest).map(Invocation::Check)
+        }
+        _ => Cli::try_parse_from(args).map(Invocation::Mirror),
+    }
 }
 
 /// Options of a mirror run.
@@ -163,6 +212,11 @@ pub struct MirrorArgs {
     )]
     pub shutdown_timeout_ms: u64,
 
+    /// Start even when ACLs cannot be verified (the principal may not
+    /// describe ACLs and the broker does not report authorized operations).
+    #[arg(long)]
+    pub accept_unverified_acls: bool,
+
     /// Log format: `text` for people, `json` for machines.
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -171,6 +225,23 @@ pub struct MirrorArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subcommand_or_plain_flags() {
+        let base = ["--consumer.config=c", "--producer.config=p", "--whitelist=x"];
+        let plain = std::iter::once("kmirror").chain(base);
+        assert!(matches!(parse_invocation(plain).unwrap(), Invocation::Mirror(_)));
+        let check = ["kmirror", "check"].into_iter().chain(base).chain(["--format", "json"]);
+        match parse_invocation(check).unwrap() {
+            Invocation::Check(c) => {
+                assert_eq!(c.format, "json");
+                assert_eq!(c.mirror.whitelist, "x");
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = ["kmirror", "check", "--format", "yaml"].into_iter().chain(base);
+        assert!(parse_invocation(bad).is_err());
+    }
 
     #[test]
     fn mirrormaker_command_line_parses_unchanged() {
