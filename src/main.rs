@@ -1,7 +1,9 @@
 //! The `kmirror` binary: parses the command line, runs the library, maps
 //! errors to exit codes.
 
-use kmirror::config::cli::{parse_invocation, CheckCli, Cli, Invocation};
+use kmirror::config::cli::{
+    parse_invocation, AuditCli, AuditCommand, CheckCli, Cli, Invocation, LagCli,
+};
 use kmirror::config::Config;
 
 fn init_logging(format: &str) {
@@ -60,6 +62,43 @@ fn main() {
     match invocation {
         Invocation::Mirror(cli) => mirror(cli),
         Invocation::Check(cli) => check(cli),
+        Invocation::Lag(cli) => lag(cli),
+        Invocation::Audit(cli) => audit(cli),
+    }
+}
+
+/// `kmirror audit verify FILE`: exit 0 when the chain is intact, 1 at the
+/// first broken entry.
+fn audit(cli: AuditCli) {
+    match cli.command {
+        AuditCommand::Verify { file } => match kmirror::observe::audit::verify(&file) {
+            Ok(entries) => {
+                let records: u64 = entries.iter().map(|e| e.records).sum();
+                println!(
+                    "{}: chain intact: {} entries, {records} records",
+                    file.display(),
+                    entries.len()
+                );
+            }
+            Err(e) => {
+                print_error(&e);
+                std::process::exit(1);
+            }
+        },
+    }
+}
+
+/// `kmirror lag`: prints the table (or JSON); exit 1 if a cluster cannot be read.
+fn lag(cli: LagCli) {
+    init_logging(&cli.mirror.log_format);
+    let config = load_config(&cli.mirror);
+    match kmirror::observe::lag::collect(&config) {
+        Ok(report) if cli.format == "json" => println!("{}", report.json()),
+        Ok(report) => print!("{}", report.table()),
+        Err(e) => {
+            print_error(&e);
+            std::process::exit(1);
+        }
     }
 }
 
@@ -100,7 +139,12 @@ fn mirror(cli: Cli) {
         .enable_all()
         .build()
         .expect("building the tokio runtime");
-    match rt.block_on(kmirror::pipeline::run(config, shutdown_signal())) {
+    let observe = kmirror::observe::ObserveOptions {
+        metrics_addr: cli.mirror.metrics_addr.clone(),
+        progress_interval: std::time::Duration::from_millis(cli.mirror.progress_interval_ms),
+        audit_log: cli.mirror.audit_log.clone(),
+    };
+    match rt.block_on(kmirror::pipeline::run_with(config, observe, shutdown_signal())) {
         Ok(summary) => {
             eprintln!(
                 "kmirror: stopped cleanly: {} records ({} bytes) mirrored in {:.1}s{}",

@@ -74,7 +74,17 @@ impl Tansu {
             None => (Stdio::null(), Stdio::null()),
         };
         let bin = tansu_bin();
-        let mut child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        // SAFETY: prctl is async-signal-safe and only affects the child.
+        // The broker dies with the process that started it, so a test binary
+        // killed by a timeout leaves no broker behind.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd
             .arg("broker")
             .arg("--storage-engine")
             .arg("memory://tansu/")

@@ -662,6 +662,34 @@ fn groups_idempotence_and_configs_are_authorized() {
     assert_eq!(committed.get(&0).copied().flatten(), Some(3));
     drop(c);
 
+    // DescribeGroups: KIP-430 operations for the allowed group (READ
+    // implies DESCRIBE), GROUP_AUTHORIZATION_FAILED for the other.
+    let mut alice = raw(l, "alice", "alice-pw");
+    let dg = alice
+        .send(
+            &kafka_protocol::messages::DescribeGroupsRequest::default()
+                .with_groups(vec![
+                    kafka_protocol::messages::GroupId(StrBytes::from_string(good_group.clone())),
+                    kafka_protocol::messages::GroupId(StrBytes::from_string(bad_group.clone())),
+                ])
+                .with_include_authorized_operations(true),
+        )
+        .expect("DescribeGroups");
+    let group = |id: &str| {
+        dg.groups
+            .iter()
+            .find(|g| g.group_id.as_str() == id)
+            .map(|g| (g.error_code, g.authorized_operations))
+    };
+    assert_eq!(
+        group(&good_group),
+        Some((
+            0,
+            operations_to_bits(&[Operation::Read, Operation::Describe])
+        ))
+    );
+    assert_eq!(group(&bad_group).map(|g| g.0), Some(30));
+
     // A group alice has no ACL for: GROUP_AUTHORIZATION_FAILED.
     let c = consumer(&bad_group);
     c.subscribe(&[&topic]).unwrap();

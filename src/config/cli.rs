@@ -25,7 +25,9 @@ use clap::{ArgAction, Args, Parser};
                   Old ZooKeeper-era keys (zookeeper.connect, groupid, broker.list, producer.type, ...) are \
                   refused with the modern key to use; Java-only keys are translated or ignored with a note.",
     after_help = "Subcommands: `kmirror check [FLAGS]` runs every start-up check (configuration, keytab, \
-                  authentication, topics, ACLs on both clusters) without consuming, and prints a report.\n\n\
+                  authentication, topics, ACLs on both clusters) without consuming, and prints a report. \
+                  `kmirror lag [FLAGS] [--format json]` shows the group's lag per partition. \
+                  `kmirror audit verify FILE` checks an --audit-log trail.\n\n\
                   Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure (send failure, \
                   lost source data, authorization), 2 on a configuration error. Log level: RUST_LOG \
                   (default: info)."
@@ -53,6 +55,49 @@ pub struct CheckCli {
     pub format: String,
 }
 
+/// `kmirror lag`: how far kmirror's group is behind on each source cluster.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror lag",
+    version,
+    about = "Show, for kmirror's consumer group on each source cluster, the committed offset, log size, \
+             lag and owning member of every partition of the matched topics, with totals. Takes the same \
+             flags and files as a mirror run."
+)]
+pub struct LagCli {
+    /// The same options as a mirror run.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+    /// Report format: `table` for people, `json` for automation.
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+/// `kmirror audit verify FILE`: checks an audit trail's hash chain.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror audit",
+    version,
+    about = "Work with the audit trail written with --audit-log."
+)]
+pub struct AuditCli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+/// `kmirror audit` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check every entry's hash and the chain between entries; exit 1 and
+    /// name the first broken entry (line number) if anything was changed,
+    /// removed or inserted.
+    Verify {
+        /// The audit trail (JSON Lines).
+        file: PathBuf,
+    },
+}
+
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Invocation {
@@ -60,11 +105,15 @@ pub enum Invocation {
     Mirror(Cli),
     /// `kmirror check ...`.
     Check(CheckCli),
+    /// `kmirror lag ...`.
+    Lag(LagCli),
+    /// `kmirror audit ...`.
+    Audit(AuditCli),
 }
 
 /// Subcommand names; anything else is a mirror run with MirrorMaker's
 /// flags, so MirrorMaker command lines keep working unchanged.
-pub const SUBCOMMANDS: &[&str] = &["check"];
+pub const SUBCOMMANDS: &[&str] = &["check", "lag", "audit"];
 
 /// Parses the command line: `kmirror [FLAGS]` mirrors, `kmirror check
 /// [FLAGS]` checks.
@@ -78,6 +127,16 @@ where
         Some("check") => {
             let rest = std::iter::once(std::ffi::OsString::from("kmirror check")).chain(args[2..].iter().cloned());
             CheckCli::try_parse_from(rest).map(Invocation::Check)
+        }
+        Some("lag") => {
+            let rest = std::iter::once(std::ffi::OsString::from("kmirror lag"))
+                .chain(args[2..].iter().cloned());
+            LagCli::try_parse_from(rest).map(Invocation::Lag)
+        }
+        Some("audit") => {
+            let rest = std::iter::once(std::ffi::OsString::from("kmirror audit"))
+                .chain(args[2..].iter().cloned());
+            AuditCli::try_parse_from(rest).map(Invocation::Audit)
         }
         _ => Cli::try_parse_from(args).map(Invocation::Mirror),
     }
@@ -180,6 +239,13 @@ pub struct MirrorArgs {
     #[arg(long)]
     pub allow_insecure_keytab: bool,
 
+    /// Accept ssl.endpoint.identification.algorithm= (empty or none), which
+    /// turns off checking that a broker's certificate names the broker: any
+    /// certificate from the trusted CA is then accepted for any broker. A
+    /// warning is logged at every start.
+    #[arg(long)]
+    pub insecure_skip_hostname_verification: bool,
+
     /// Mirror internal topics (names starting with __) too, if the whitelist matches them.
     #[arg(long)]
     pub include_internal: bool,
@@ -217,6 +283,28 @@ pub struct MirrorArgs {
     #[arg(long)]
     pub accept_unverified_acls: bool,
 
+    /// Serve Prometheus metrics (`/metrics`) and health checks (`/healthz`,
+    /// `/readyz`) over HTTP on this address, e.g. `0.0.0.0:9404`. Off by default.
+    #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+
+    /// Interval between progress lines in the log (rate, total mirrored,
+    /// in flight, last commit), in milliseconds.
+    #[arg(
+        long = "progress.interval.ms",
+        value_name = "MS",
+        default_value_t = 30000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub progress_interval_ms: u64,
+
+    /// Append an audit trail to FILE: one JSON line per committed source
+    /// range (offsets, record count, bytes, SHA-256 of the records, where
+    /// they landed, principals, time), hash-chained, fsynced before the
+    /// offsets are committed. Check it with `kmirror audit verify FILE`.
+    #[arg(long = "audit-log", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+
     /// Log format: `text` for people, `json` for machines.
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -241,6 +329,28 @@ mod tests {
         }
         let bad = ["kmirror", "check", "--format", "yaml"].into_iter().chain(base);
         assert!(parse_invocation(bad).is_err());
+        let lag = ["kmirror", "lag"].into_iter().chain(base).chain(["--format=json"]);
+        match parse_invocation(lag).unwrap() {
+            Invocation::Lag(l) => assert_eq!(l.format, "json"),
+            other => panic!("{other:?}"),
+        }
+        match parse_invocation(["kmirror", "audit", "verify", "a.jsonl"]).unwrap() {
+            Invocation::Audit(AuditCli {
+                command: AuditCommand::Verify { file },
+            }) => assert_eq!(file, PathBuf::from("a.jsonl")),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_invocation(["kmirror", "audit"]).is_err());
+        let observe = std::iter::once("kmirror")
+            .chain(base)
+            .chain(["--metrics-addr", "127.0.0.1:0", "--progress.interval.ms", "500"]);
+        match parse_invocation(observe).unwrap() {
+            Invocation::Mirror(c) => {
+                assert_eq!(c.mirror.metrics_addr.as_deref(), Some("127.0.0.1:0"));
+                assert_eq!(c.mirror.progress_interval_ms, 500);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -263,6 +373,8 @@ mod tests {
         assert_eq!(m.num_producers, 1);
         assert_eq!(m.queue_size, 10000);
         assert_eq!(m.offset_commit_interval_ms, 60000);
+        assert_eq!(m.metrics_addr, None);
+        assert_eq!(m.progress_interval_ms, 30000);
         assert!(m.abort_on_send_failure);
     }
 

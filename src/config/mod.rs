@@ -248,6 +248,9 @@ pub struct Config {
     pub topic_refresh_interval: Duration,
     /// Bound on a clean stop's flush and commit (default 30 s).
     pub shutdown_timeout: Duration,
+    /// `--accept-unverified-acls`: start even when the start-up ACL checks
+    /// cannot verify some permission.
+    pub accept_unverified_acls: bool,
 }
 
 impl Config {
@@ -286,6 +289,7 @@ impl Config {
             allow_plaintext: args.allow_plaintext,
             allow_service_principal: args.allow_service_principal,
             allow_insecure_keytab: args.allow_insecure_keytab,
+            insecure_skip_hostname_verification: args.insecure_skip_hostname_verification,
         };
         // --jaas reads per-side sections; KAFKA_OPTS only `KafkaClient`, as Java.
         let jaas_for = |section: &'static str| match (&args.jaas, kafka_opts) {
@@ -336,6 +340,13 @@ impl Config {
         // at the first connect, naming neither the file nor the fix.
         for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
             c.check_keytab(sec.allow_insecure_keytab)?;
+            // Likewise TLS: OpenSSL reports a wrong CA, name or expired
+            // certificate only as a handshake failure in librdkafka's log.
+            if let Some(tls) = &c.security.tls {
+                let w = security::tls::preflight(&c.label, &c.path, &c.bootstrap, tls)
+                    .map_err(SecurityError::from)?;
+                c.warnings.extend(w);
+            }
         }
         Ok(Config {
             sources,
@@ -350,6 +361,7 @@ impl Config {
             preserve_partitions: args.preserve_partitions,
             topic_refresh_interval: Duration::from_millis(args.topic_refresh_interval_ms.max(100)),
             shutdown_timeout: Duration::from_millis(args.shutdown_timeout_ms),
+            accept_unverified_acls: args.accept_unverified_acls,
         })
     }
 }

@@ -35,6 +35,12 @@ pub(crate) struct MirrorConsumerContext {
     /// Assigned partitions: topic → partition → state.
     parts: Mutex<HashMap<String, HashMap<i32, Arc<PartitionState>>>>,
     drain_timeout: Duration,
+    /// Whether this consumer has had an assignment yet (for `/readyz`).
+    joined: std::sync::atomic::AtomicBool,
+    /// The source cluster's id, for audit entries (fetched with `--audit-log`).
+    cluster_id: std::sync::OnceLock<String>,
+    /// The principal kmirror uses on this source, for audit entries.
+    principal: String,
 }
 
 impl ClientContext for MirrorConsumerContext {
@@ -65,6 +71,11 @@ impl ConsumerContext for MirrorConsumerContext {
         );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                // The first assignment (even an empty one) proves this
+                // consumer authenticated and joined its group: ready.
+                if !self.joined.swap(true, Ordering::Relaxed) {
+                    self.shared.metrics.stream_joined();
+                }
                 if let Err(e) = self.on_assign(consumer, tpl) {
                     self.shared.fail(e);
                 }
@@ -163,6 +174,11 @@ impl MirrorConsumerContext {
                     source,
                 })?;
             debug!(cluster = %self.cluster, %topic, partition, ?start, "partition assigned");
+            let audited = self
+                .shared
+                .audit
+                .as_ref()
+                .and_then(|a| a.audited_through(&self.cluster, &topic, partition));
             parts.entry(topic.clone()).or_default().insert(
                 partition,
                 Arc::new(PartitionState {
@@ -170,6 +186,7 @@ impl MirrorConsumerContext {
                     topic,
                     partition,
                     tracker: Mutex::new(OffsetTracker::new(committed_offset)),
+                    trail: Mutex::new(crate::observe::audit::PartitionTrail::new(audited)),
                 }),
             );
         }
@@ -242,10 +259,35 @@ impl MirrorConsumerContext {
         if pending.is_empty() {
             return;
         }
+        if let Some(audit) = &self.shared.audit {
+            // The trail must hold every range before its offsets are committed.
+            let cluster_id = self.cluster_id.get().map_or("", String::as_str);
+            let entries = pending
+                .iter()
+                .filter_map(|(s, o)| {
+                    let draft = s.trail.lock().expect("trail lock").take_before(*o)?;
+                    Some(audit.entry(
+                        &self.cluster,
+                        cluster_id,
+                        &self.principal,
+                        &s.topic,
+                        s.partition,
+                        draft,
+                    ))
+                })
+                .collect();
+            if let Err(e) = audit.append(entries) {
+                self.shared.fail(e.into());
+                return;
+            }
+        }
         match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => {
                 for (s, o) in &pending {
                     s.tracker.lock().expect("tracker lock").mark_committed(*o);
+                    self.shared
+                        .metrics
+                        .committed(&self.cluster, &s.topic, s.partition, *o);
                 }
                 self.shared.stats.commits.fetch_add(1, Ordering::Relaxed);
                 debug!(cluster = %self.cluster, partitions = pending.len(), "offsets committed");
@@ -313,6 +355,9 @@ pub(crate) fn run_stream(spec: StreamSpec) {
         shared: shared.clone(),
         parts: Mutex::new(HashMap::new()),
         drain_timeout,
+        joined: std::sync::atomic::AtomicBool::new(false),
+        cluster_id: std::sync::OnceLock::new(),
+        principal: crate::observe::audit::principal_of(&cluster.security),
     };
     let mut cfg = consumer_config(&cluster);
     cfg.set(
@@ -330,8 +375,19 @@ pub(crate) fn run_stream(spec: StreamSpec) {
             return;
         }
     };
+    if shared.audit.is_some() {
+        match consumer.client().fetch_cluster_id(Duration::from_secs(30)) {
+            Some(id) => {
+                let _ = consumer.context().cluster_id.set(id);
+            }
+            None => {
+                warn!(cluster = %label, "the source did not report its cluster id; audit entries leave it empty")
+            }
+        }
+    }
     let mut subscribed = 0u64;
     let mut last_commit = Instant::now();
+    let mut last_lag = Instant::now();
     while !shared.stopping() {
         let version = topics.version();
         if version != subscribed {
@@ -359,6 +415,10 @@ pub(crate) fn run_stream(spec: StreamSpec) {
                 .context()
                 .commit(&consumer, &consumer.context().all_states());
             last_commit = Instant::now();
+        }
+        if last_lag.elapsed() >= LAG_REFRESH {
+            refresh_lag(&consumer, &shared);
+            last_lag = Instant::now();
         }
         if shared.in_flight.load(Ordering::Acquire) >= shared.queue_size {
             // Backpressure: the target has --queue.size records to
@@ -395,6 +455,44 @@ pub(crate) fn run_stream(spec: StreamSpec) {
     debug!(cluster = %label, stream, "consumer closed");
 }
 
+/// How often a consumer refreshes its per-partition lag gauges.
+const LAG_REFRESH: Duration = Duration::from_secs(5);
+
+/// Sets the lag gauge of each assigned partition: high watermark minus the
+/// consumer's position. Both come from librdkafka's local state (the
+/// watermark as of the last fetch response), so this never waits on a broker.
+fn refresh_lag(consumer: &BaseConsumer<MirrorConsumerContext>, shared: &Shared) {
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
+    let ctx = consumer.context();
+    for e in positions.elements() {
+        let Offset::Offset(pos) = e.offset() else {
+            continue;
+        };
+        let Ok(topic) = std::ffi::CString::new(e.topic()) else {
+            continue;
+        };
+        let (mut low, mut high) = (-1i64, -1i64);
+        // SAFETY: the client pointer lives as long as `consumer`; the topic
+        // is a valid C string and the out-pointers are valid for writes.
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                consumer.client().native_ptr(),
+                topic.as_ptr(),
+                e.partition(),
+                &mut low,
+                &mut high,
+            )
+        };
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 {
+            shared
+                .metrics
+                .set_lag(&ctx.cluster, e.topic(), e.partition(), (high - pos).max(0));
+        }
+    }
+}
+
 fn forward(
     consumer: &BaseConsumer<MirrorConsumerContext>,
     msg: &BorrowedMessage<'_>,
@@ -419,6 +517,22 @@ fn forward(
     let key = msg.key();
     let payload = msg.payload();
     let bytes = key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len);
+    if shared.audit.is_some() {
+        let headers = msg.headers();
+        let digest = crate::observe::audit::record_digest(
+            key,
+            payload,
+            headers
+                .iter()
+                .flat_map(|h| rdkafka::message::Headers::iter(*h))
+                .map(|h| (h.key, h.value)),
+            msg.timestamp().to_millis(),
+        );
+        part.trail
+            .lock()
+            .expect("trail lock")
+            .sent(msg.offset(), digest, bytes as u64);
+    }
     let mut record: BaseRecord<'_, [u8], [u8], Box<Token>> = BaseRecord::with_opaque_to(
         msg.topic(),
         Box::new(Token {
@@ -457,6 +571,7 @@ fn forward(
                 let token = r.delivery_opaque;
                 shared.in_flight.fetch_sub(1, Ordering::AcqRel);
                 shared.stats.delivery_errors.fetch_add(1, Ordering::Relaxed);
+                shared.metrics.delivery_error(&format!("{code:?}"));
                 let mut tracker = token.part.tracker.lock().expect("tracker lock");
                 if !shared.abort_on_send_failure {
                     // As a failed delivery without abort: skipped, loudly.

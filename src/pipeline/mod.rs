@@ -99,6 +99,16 @@ pub enum PipelineError {
         /// Records still in flight.
         unacknowledged: usize,
     },
+    /// Kerberos: no ticket at start-up, or the ticket expired unrenewed.
+    #[error(transparent)]
+    Kerberos(#[from] crate::security::kerberos::KerberosError),
+    /// The audit trail could not be opened or written: offsets it would
+    /// describe are not committed.
+    #[error(transparent)]
+    Audit(#[from] crate::observe::audit::AuditError),
+    /// The metrics endpoint could not be started.
+    #[error(transparent)]
+    MetricsEndpoint(#[from] crate::observe::http::BindError),
     /// A broken internal invariant (a bug): stopped rather than risk data.
     #[error("internal error: {0}")]
     Internal(String),
@@ -133,6 +143,10 @@ pub(crate) struct Shared {
     pub abort_on_send_failure: bool,
     /// Counters.
     pub stats: Stats,
+    /// Prometheus metrics and readiness (always kept; served with --metrics-addr).
+    pub metrics: Arc<crate::observe::metrics::Metrics>,
+    /// `--audit-log`: written before every commit.
+    pub audit: Option<Arc<crate::observe::audit::AuditLog>>,
 }
 
 impl Shared {
@@ -143,6 +157,7 @@ impl Shared {
             error!("{e}");
             *f = Some(e);
         }
+        self.metrics.set_failed();
         self.stop.store(true, Ordering::Release);
     }
 
@@ -163,6 +178,8 @@ pub(crate) struct PartitionState {
     pub topic: String,
     pub partition: i32,
     pub tracker: Mutex<crate::pipeline::tracker::OffsetTracker>,
+    /// Records awaiting their audit entry (filled only with `--audit-log`).
+    pub trail: Mutex<crate::observe::audit::PartitionTrail>,
 }
 
 /// The topics a source cluster's consumers subscribe to; the version
@@ -244,6 +261,12 @@ fn metadata_client(cluster: &ClusterConfig) -> Result<BaseConsumer, PreflightErr
 /// source, and makes sure the target has every topic (creating them with
 /// `--create-topics`). Nothing is consumed before this passes.
 fn plan(config: &Config) -> Result<Vec<SourcePlan>, PreflightError> {
+    // Authentication and ACLs first, as `kmirror check` does: a missing
+    // permission found here costs nothing; found mid-run it stops the mirror.
+    for (why, row) in preflight::check::startup_checks(config)? {
+        warn!(cluster = %row.cluster, principal = %row.principal, check = %row.check, resource = %row.resource, verdict = %row.verdict, tolerated = ?why, "start-up check: {}", row.detail);
+    }
+    info!("start-up checks passed: authentication and ACLs on every cluster");
     let admin = admin_for(&config.target)?;
     let mut plans = Vec::new();
     for src in &config.sources {
@@ -329,6 +352,15 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, crate::Error> {
+    run_with(config, crate::observe::ObserveOptions::default(), shutdown).await
+}
+
+/// [`run`] with observability options: the metrics endpoint and progress lines.
+pub async fn run_with(
+    config: Config,
+    observe: crate::observe::ObserveOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, crate::Error> {
     for c in config.sources.iter().chain(std::iter::once(&config.target)) {
         for n in &c.notes {
             info!(at = %n.at, "{}", n.message);
@@ -339,6 +371,42 @@ pub async fn run(
     }
     let started = Instant::now();
     let config = Arc::new(config);
+    // Served from the start, so /healthz answers (and /readyz says "not
+    // yet") during start-up checks; a bad address stops the run at once.
+    let metrics = Arc::new(crate::observe::metrics::Metrics::new());
+    let server = match &observe.metrics_addr {
+        Some(addr) => {
+            let listener = crate::observe::http::bind(addr)
+                .await
+                .map_err(PipelineError::from)?;
+            Some(AbortOnDrop(tokio::spawn(crate::observe::http::serve(
+                listener,
+                metrics.clone(),
+            ))))
+        }
+        None => None,
+    };
+    // The ticket must be in kmirror's own ccache, with KRB5CCNAME naming
+    // it, before any librdkafka client exists.
+    let kerberos = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::security::kerberos::TicketKeeper::start_for(&config)
+        })
+        .await
+        .map_err(|e| PipelineError::Internal(format!("Kerberos login task: {e}")))?
+        .map_err(PipelineError::Kerberos)?
+    };
+    let audit = match &observe.audit_log {
+        Some(path) => Some(Arc::new(
+            crate::observe::audit::AuditLog::open(
+                path,
+                &crate::observe::audit::principal_of(&config.target.security),
+            )
+            .map_err(PipelineError::from)?,
+        )),
+        None => None,
+    };
     let plans = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || plan(&config))
@@ -352,7 +420,21 @@ pub async fn run(
         queue_size: config.queue_size,
         abort_on_send_failure: config.abort_on_send_failure,
         stats: Stats::default(),
+        metrics: metrics.clone(),
+        audit,
     });
+    shared
+        .metrics
+        .expect_streams(config.sources.len() * config.num_streams);
+    let reporter = AbortOnDrop(tokio::spawn(report_progress(
+        shared.clone(),
+        observe.progress_interval,
+    )));
+    if let Some(k) = &kerberos {
+        // An expired, unrenewable ticket stops the mirror cleanly.
+        let shared = shared.clone();
+        k.on_expiry(move |e| shared.fail(e.into()));
+    }
     let producers = Arc::new(producer::ProducerPool::new(
         &config.target,
         config.num_producers,
@@ -428,6 +510,7 @@ pub async fn run(
             warn!("flushing producer: {e}");
         }
     }
+    drop((reporter, server));
     let s = &shared.stats;
     let summary = Summary {
         records: s.records.load(Ordering::Relaxed),
@@ -443,6 +526,18 @@ pub async fn run(
         "stopped"
     );
     if let Some(e) = shared.fatal.lock().expect("fatal lock").take() {
+        if let PipelineError::SendFailed {
+            code: Some(code),
+            target_topic,
+            ..
+        } = &e
+        {
+            if let Some(h) =
+                preflight::check::missing_permission_hint(&config.target, *code, target_topic)
+            {
+                error!("{h}");
+            }
+        }
         return Err(e.into());
     }
     let unacked = s.unacknowledged_at_stop.load(Ordering::Relaxed);
@@ -453,4 +548,52 @@ pub async fn run(
         .into());
     }
     Ok(summary)
+}
+
+/// Aborts a background task when dropped, so every early return of a run
+/// also stops its metrics endpoint.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Every second: refreshes the queue gauges; every `interval`: logs a
+/// progress line (rate, totals, in flight, last commit).
+async fn report_progress(shared: Arc<Shared>, interval: Duration) {
+    use crate::observe::{rate, seconds_since, ProgressSample};
+    let sample = |s: &Shared| ProgressSample {
+        records: s.stats.records.load(Ordering::Relaxed),
+        bytes: s.stats.bytes.load(Ordering::Relaxed),
+        in_flight: s.in_flight.load(Ordering::Relaxed),
+    };
+    let mut prev = sample(&shared);
+    let mut prev_at = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1).min(interval));
+    loop {
+        tick.tick().await;
+        let now = sample(&shared);
+        shared.metrics.set_queue(now.in_flight, shared.queue_size);
+        if prev_at.elapsed() < interval {
+            continue;
+        }
+        let per_s = rate(&prev, &now, prev_at.elapsed());
+        let last_commit_s_ago = seconds_since(shared.metrics.last_commit_unix_ms());
+        info!(
+            rate_per_s = format!("{per_s:.1}"),
+            records = now.records,
+            bytes = now.bytes,
+            in_flight = now.in_flight,
+            queue_size = shared.queue_size,
+            last_commit_s_ago,
+            "progress: {per_s:.1} records/s, {} mirrored, {} in flight, last commit {}",
+            now.records,
+            now.in_flight,
+            last_commit_s_ago.map_or_else(|| "never".to_string(), |s| format!("{s}s ago"))
+        );
+        prev = now;
+        prev_at = Instant::now();
+    }
 }

@@ -48,7 +48,17 @@ impl ProducerContext for DeliveryContext {
     fn delivery(&self, result: &DeliveryResult<'_>, token: Box<Token>) {
         let part = &token.part;
         match result {
-            Ok(_) => {
+            Ok(msg) => {
+                if self.shared.audit.is_some() {
+                    // Before the tracker: once delivered, a commit may cut
+                    // the range, and its entry must name where this landed.
+                    part.trail.lock().expect("trail lock").landed(
+                        token.offset,
+                        msg.topic(),
+                        msg.partition(),
+                        msg.offset(),
+                    );
+                }
                 part.tracker
                     .lock()
                     .expect("tracker lock")
@@ -58,6 +68,7 @@ impl ProducerContext for DeliveryContext {
                     .stats
                     .bytes
                     .fetch_add(token.bytes as u64, Ordering::Relaxed);
+                self.shared.metrics.delivered(&part.topic, token.bytes);
             }
             Err((e, msg)) => {
                 self.shared
@@ -65,6 +76,9 @@ impl ProducerContext for DeliveryContext {
                     .delivery_errors
                     .fetch_add(1, Ordering::Relaxed);
                 let code = e.rdkafka_error_code();
+                self.shared
+                    .metrics
+                    .delivery_error(&code.map_or_else(|| e.to_string(), |c| format!("{c:?}")));
                 if self.shared.abort_on_send_failure {
                     part.tracker
                         .lock()

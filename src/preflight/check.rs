@@ -529,7 +529,8 @@ fn acl_decision(
 fn from_acls(req: &Requirement, ev: &Evidence) -> Result<(Verdict, String), String> {
     let acls = match &ev.acls {
         Some(Ok(acls)) => acls,
-        Some(Err(e)) => return Err(format!("DescribeAcls: {e}")),
+        // The admin error already names the request.
+        Some(Err(e)) => return Err(e.clone()),
         None => return Err("DescribeAcls was not asked".into()),
     };
     let principal = ev.acl_principal.as_deref().map_err(|e| e.clone())?;
@@ -729,7 +730,7 @@ pub struct CheckOptions {
 impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
-            timeout: topics::METADATA_TIMEOUT,
+            timeout: STARTUP_CHECK_TIMEOUT,
             accept_unverified: false,
             client_host: None,
         }
@@ -801,10 +802,13 @@ fn gather(
             .map_err(|e| e.to_string());
         ev.authorized.insert((ResourceType::Group, g.clone()), got);
     }
-    let cluster = admin
-        .cluster_authorized_operations(opts.timeout)
-        .map_err(|e| e.to_string());
+    let cluster = admin.cluster_authorized_operations(opts.timeout);
     let describe_denied = matches!(cluster, Ok(AuthorizedOps::DescribeDenied));
+    // A broker that let an admin request time out (librdkafka's mock
+    // cluster; some old or proxied brokers) would let DescribeAcls time
+    // out too: do not make the start wait for it twice.
+    let timed_out = matches!(cluster, Err(super::admin::AdminError::Timeout { .. }));
+    let cluster = cluster.map_err(|e| e.to_string());
     ev.authorized.insert(
         (ResourceType::Cluster, CLUSTER_RESOURCE_NAME.to_string()),
         cluster,
@@ -812,6 +816,8 @@ fn gather(
     if needs_acls(plan, &ev) {
         ev.acls = Some(if describe_denied {
             Err("not asked: the principal lacks DESCRIBE on the cluster, which DescribeAcls requires".into())
+        } else if timed_out {
+            Err("not asked: the broker did not answer DescribeCluster in time".into())
         } else {
             admin
                 .describe_acls(&AclBindingFilter::any(), opts.timeout)
@@ -927,6 +933,159 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
         rows,
         accept_unverified: opts.accept_unverified,
     })
+}
+
+/// Why a mirror run may start despite a row that is not PASS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tolerated {
+    /// A WARN row: works, but deserves attention.
+    Warning,
+    /// UNVERIFIED, accepted with `--accept-unverified-acls`.
+    AcceptedUnverified,
+    /// UNVERIFIED on a PLAINTEXT cluster: `--allow-plaintext` already opted
+    /// out of authentication there, so there is usually no principal whose
+    /// ACLs could be checked.
+    PlaintextUnverified,
+}
+
+/// The start-up decision on a report: `Ok` with the rows to log as
+/// warnings, or [`PreflightError::Checks`] carrying the failing rows.
+///
+/// FAIL always refuses. UNVERIFIED refuses unless the report accepts
+/// unverified rows or the row's cluster is one of `plaintext_clusters`
+/// (labels of clusters whose `security.protocol` is PLAINTEXT).
+pub fn gate(
+    report: &Report,
+    plaintext_clusters: &BTreeSet<String>,
+) -> Result<Vec<(Tolerated, CheckRow)>, PreflightError> {
+    let mut tolerated = Vec::new();
+    let mut failing = Vec::new();
+    for row in &report.rows {
+        match row.verdict {
+            Verdict::Pass => {}
+            Verdict::Warn => tolerated.push((Tolerated::Warning, row.clone())),
+            Verdict::Fail => failing.push(row.clone()),
+            Verdict::Unverified if report.accept_unverified => {
+                tolerated.push((Tolerated::AcceptedUnverified, row.clone()))
+            }
+            Verdict::Unverified if plaintext_clusters.contains(&row.cluster) => {
+                tolerated.push((Tolerated::PlaintextUnverified, row.clone()))
+            }
+            Verdict::Unverified => failing.push(row.clone()),
+        }
+    }
+    if failing.is_empty() {
+        return Ok(tolerated);
+    }
+    let hint = if failing.iter().any(|r| r.verdict == Verdict::Unverified) {
+        "UNVERIFIED rows: the broker neither reports the principal's authorized operations (KIP-430, Kafka 2.3+) nor lets it describe ACLs. Grant the principal DESCRIBE on the cluster so kmirror can read its ACLs, or pass --accept-unverified-acls to start without verifying them.\n"
+    } else {
+        ""
+    };
+    let table = Report {
+        rows: failing,
+        accept_unverified: report.accept_unverified,
+    }
+    .to_table();
+    // Drop the "result:" line: the error itself says the checks failed.
+    let rows: String = table
+        .lines()
+        .filter(|l| !l.starts_with("result: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Err(PreflightError::Checks {
+        rows,
+        hint: hint.to_string(),
+    })
+}
+
+/// Bound on each ACL evidence request (the default of [`CheckOptions`], so
+/// `kmirror check` and a run's start-up behave alike). Brokers answer these in
+/// milliseconds; one that does not (an API it advertises but never
+/// answers) should delay the start by seconds, not minutes, and leaves
+/// the rows UNVERIFIED.
+pub const STARTUP_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Labels of the clusters of `config` that use `security.protocol=PLAINTEXT`.
+pub fn plaintext_clusters(config: &Config) -> BTreeSet<String> {
+    config
+        .sources
+        .iter()
+        .chain(std::iter::once(&config.target))
+        .filter(|c| c.security.protocol == SecurityProtocol::Plaintext)
+        .map(|c| c.label.clone())
+        .collect()
+}
+
+/// The checks a mirror run performs before creating any consumer: the same
+/// as `kmirror check`, decided by [`gate`] with `--accept-unverified-acls`
+/// from `config`. Returns the rows to log as warnings.
+pub fn startup_checks(config: &Config) -> Result<Vec<(Tolerated, CheckRow)>, PreflightError> {
+    let report = run_checks(
+        config,
+        CheckOptions {
+            accept_unverified: config.accept_unverified_acls,
+            ..CheckOptions::default()
+        },
+    )?;
+    gate(&report, &plaintext_clusters(config))
+}
+
+/// For a broker's authorization error during a run, the permission the
+/// principal is missing on `cluster` and how to grant it; `None` for other
+/// errors. `topic` is the topic the failed request was for.
+pub fn missing_permission_hint(
+    cluster: &ClusterConfig,
+    code: rdkafka::types::RDKafkaErrorCode,
+    topic: &str,
+) -> Option<String> {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    let principal = display_principal(&acl_principal(&cluster.security));
+    let (op, resource, flag) = match (cluster.role, code) {
+        (crate::config::translate::Role::Producer, C::TopicAuthorizationFailed) => (
+            Operation::Write,
+            resource_label(ResourceType::Topic, topic),
+            format!("--topic {topic}"),
+        ),
+        (crate::config::translate::Role::Consumer, C::TopicAuthorizationFailed) => (
+            Operation::Read,
+            resource_label(ResourceType::Topic, topic),
+            format!("--topic {topic}"),
+        ),
+        (crate::config::translate::Role::Producer, C::ClusterAuthorizationFailed) => (
+            Operation::IdempotentWrite,
+            resource_label(ResourceType::Cluster, CLUSTER_RESOURCE_NAME),
+            "--cluster".to_string(),
+        ),
+        (crate::config::translate::Role::Consumer, C::GroupAuthorizationFailed) => {
+            let g = cluster.group_id.clone().unwrap_or_default();
+            (
+                Operation::Read,
+                resource_label(ResourceType::Group, &g),
+                format!("--group {g}"),
+            )
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "{cluster_label}: principal {principal} is missing {op} on {resource} (the broker answered {code:?}). Grant it, e.g. `kafka-acls.sh --add --allow-principal {principal} --operation {op_arg} {flag}`, then restart kmirror: committed offsets stop before the failed record, so nothing is lost",
+        cluster_label = cluster.label,
+        op_arg = op_arg(op),
+    ))
+}
+
+/// `WRITE` → `Write`, `IDEMPOTENT_WRITE` → `IdempotentWrite`, as
+/// kafka-acls.sh spells operations.
+fn op_arg(op: Operation) -> String {
+    op.name()
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_string() + &c.as_str().to_lowercase())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1585,6 +1744,115 @@ mod tests {
             }
             assert_eq!(line.trim_end(), *line, "no trailing blanks");
         }
+    }
+
+    fn row(cluster: &str, check: &str, verdict: Verdict) -> CheckRow {
+        CheckRow {
+            side: if cluster == "target" {
+                Side::Target
+            } else {
+                Side::Source
+            },
+            cluster: cluster.into(),
+            principal: ME.into(),
+            check: check.into(),
+            resource: "TOPIC:orders".into(),
+            verdict,
+            detail: format!("needed to test: {check}"),
+        }
+    }
+
+    #[test]
+    fn gate_refuses_fail_and_unverified_except_on_plaintext() {
+        let plaintext = BTreeSet::from(["source".to_string()]);
+        let mut report = Report {
+            rows: vec![
+                row("source", "READ", Verdict::Unverified),
+                row("target", "PRIVILEGE", Verdict::Warn),
+                row("target", "DESCRIBE", Verdict::Pass),
+            ],
+            accept_unverified: false,
+        };
+        // UNVERIFIED on a PLAINTEXT cluster and WARN are logged, not fatal.
+        let tolerated = gate(&report, &plaintext).unwrap();
+        assert_eq!(
+            tolerated
+                .iter()
+                .map(|(t, r)| (*t, r.check.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (Tolerated::PlaintextUnverified, "READ"),
+                (Tolerated::Warning, "PRIVILEGE")
+            ]
+        );
+        // The same row on a secured cluster refuses the run, with the fix.
+        let err = gate(&report, &BTreeSet::new()).unwrap_err().to_string();
+        assert!(err.contains("start-up checks failed"), "{err}");
+        assert!(err.contains("--accept-unverified-acls"), "{err}");
+        assert!(err.contains("needed to test: READ"), "{err}");
+        assert!(!err.contains("PRIVILEGE"), "only failing rows: {err}");
+        assert!(!err.contains("result: "), "{err}");
+        report.accept_unverified = true;
+        let tolerated = gate(&report, &BTreeSet::new()).unwrap();
+        assert_eq!(tolerated[0].0, Tolerated::AcceptedUnverified);
+        // FAIL refuses whatever the flags and protocol.
+        report.rows.push(row("source", "WRITE", Verdict::Fail));
+        let err = gate(&report, &plaintext).unwrap_err().to_string();
+        assert!(err.contains("needed to test: WRITE"), "{err}");
+        assert!(
+            !err.contains("UNVERIFIED rows:"),
+            "no UNVERIFIED hint without UNVERIFIED rows: {err}"
+        );
+    }
+
+    #[test]
+    fn authorization_errors_name_the_missing_permission() {
+        use crate::config::translate::{Role, StartPolicy};
+        use rdkafka::types::RDKafkaErrorCode as C;
+        let cluster = |role, group: Option<&str>| ClusterConfig {
+            label: "target".into(),
+            path: "p.properties".into(),
+            role,
+            bootstrap: "b:9092".into(),
+            group_id: group.map(String::from),
+            settings: Vec::new(),
+            security: SecurityConfig {
+                protocol: SecurityProtocol::SaslPlaintext,
+                mechanism: Some(SaslMechanism::Plain),
+                kerberos: None,
+                credentials: Some(UserPassword {
+                    username: "mirror".into(),
+                    password: "pw".to_string().into(),
+                }),
+                tls: None,
+            },
+            start: StartPolicy::Earliest,
+            notes: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let target = cluster(Role::Producer, None);
+        let h = missing_permission_hint(&target, C::TopicAuthorizationFailed, "orders").unwrap();
+        assert!(
+            h.starts_with("target: principal User:mirror is missing WRITE on TOPIC:orders"),
+            "{h}"
+        );
+        assert!(
+            h.contains("--allow-principal User:mirror --operation Write --topic orders"),
+            "{h}"
+        );
+        let h = missing_permission_hint(&target, C::ClusterAuthorizationFailed, "orders").unwrap();
+        assert!(
+            h.contains("IDEMPOTENT_WRITE on CLUSTER:kafka-cluster")
+                && h.contains("--operation IdempotentWrite --cluster"),
+            "{h}"
+        );
+        assert!(missing_permission_hint(&target, C::MessageSizeTooLarge, "orders").is_none());
+        let source = cluster(Role::Consumer, Some("mm"));
+        let h = missing_permission_hint(&source, C::GroupAuthorizationFailed, "orders").unwrap();
+        assert!(
+            h.contains("READ on GROUP:mm") && h.contains("--group mm"),
+            "{h}"
+        );
     }
 
     #[test]

@@ -48,6 +48,15 @@ pub enum PreflightError {
         /// Why.
         reason: String,
     },
+    /// The authentication and ACL checks found something a mirror run would
+    /// fail on (or could not verify it, without `--accept-unverified-acls`).
+    #[error("start-up checks failed; nothing was consumed. Fix these (grant the listed operations to the principal on that cluster, e.g. with kafka-acls.sh), or run `kmirror check` with the same flags for the full report:\n{rows}{hint}")]
+    Checks {
+        /// The failing rows, rendered as a table.
+        rows: String,
+        /// What to do about UNVERIFIED rows, if any.
+        hint: String,
+    },
     /// A client could not be created from the configuration.
     #[error("{cluster}: cannot create a Kafka client: {source}")]
     Client {

@@ -7,8 +7,10 @@
 //! protocol × mechanism, so every combination is decided in one visible place
 //! and covered by one test table.
 
+pub mod kerberos;
 pub mod keytab;
 pub mod principal;
+pub mod tls;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -119,6 +121,15 @@ pub struct TlsSettings {
     pub key_password: Option<SecretString>,
     /// Hostname verification (`ssl.endpoint.identification.algorithm=https`, the default).
     pub verify_hostname: bool,
+    /// PKCS#12 client keystore (`ssl.keystore.location`).
+    pub keystore_location: Option<PathBuf>,
+    /// Password of the PKCS#12 keystore (`ssl.keystore.password`).
+    pub keystore_password: Option<SecretString>,
+    /// CA certificates (PEM) extracted from a PKCS#12 truststore
+    /// (`ssl.ca.pem`): librdkafka reads CAs only from PEM.
+    pub ca_pem: Option<String>,
+    /// The PKCS#12 truststore `ca_pem` came from, for messages.
+    pub truststore: Option<PathBuf>,
 }
 
 impl fmt::Debug for TlsSettings {
@@ -132,6 +143,13 @@ impl fmt::Debug for TlsSettings {
                 &self.key_password.as_ref().map(|_| "[REDACTED]"),
             )
             .field("verify_hostname", &self.verify_hostname)
+            .field("keystore_location", &self.keystore_location)
+            .field(
+                "keystore_password",
+                &self.keystore_password.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "[PEM]"))
+            .field("truststore", &self.truststore)
             .finish()
     }
 }
@@ -181,6 +199,9 @@ pub struct SecurityOptions {
     /// `--allow-insecure-keytab`: a keytab readable by others or owned by
     /// another user is a warning instead of an error.
     pub allow_insecure_keytab: bool,
+    /// `--insecure-skip-hostname-verification`: permit an empty
+    /// `ssl.endpoint.identification.algorithm` (with a warning at every start).
+    pub insecure_skip_hostname_verification: bool,
 }
 
 /// A JAAS login configuration file that a side reads its SASL login from
@@ -264,6 +285,9 @@ pub enum SecurityError {
         /// The principal, e.g. `kafka/host@REALM`.
         principal: String,
     },
+    /// A TLS file or broker certificate fails the start-up TLS check.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Turns a JAAS error into a [`SecurityError`], saying where a JAAS file was
@@ -484,17 +508,16 @@ impl SecurityConfig {
             }
             _ => None,
         };
-        let tls = is_tls.then(|| TlsSettings {
-            ca_location: get("ssl.ca.location").map(|e| PathBuf::from(e.value.expose().trim())),
-            certificate_location: get("ssl.certificate.location")
-                .map(|e| PathBuf::from(e.value.expose().trim())),
-            key_location: get("ssl.key.location").map(|e| PathBuf::from(e.value.expose().trim())),
-            key_password: get("ssl.key.password")
-                .map(|e| SecretString::from(e.value.expose().to_string())),
-            verify_hostname: get("ssl.endpoint.identification.algorithm")
-                .map(|e| !e.value.expose().trim().is_empty() && e.value.expose().trim() != "none")
-                .unwrap_or(true),
-        });
+        let tls = if is_tls {
+            Some(tls::settings_from_entries(
+                path,
+                entries,
+                opts,
+                &mut warnings,
+            )?)
+        } else {
+            None
+        };
         Ok((
             SecurityConfig {
                 protocol,
@@ -519,6 +542,9 @@ pub fn apply(cfg: &mut ClientConfig, sec: &SecurityConfig) {
         (P::Ssl, _) => apply_tls(cfg, sec.tls.as_ref()),
         (P::SaslPlaintext | P::SaslSsl, Some(M::Gssapi)) => {
             cfg.set("sasl.mechanisms", "GSSAPI");
+            // No `kinit` shell command: kmirror's TicketKeeper keeps the
+            // ticket in its own ccache (see `kerberos`).
+            cfg.set(kerberos::RELOGIN_KEY, "0");
             if let Some(k) = &sec.kerberos {
                 cfg.set("sasl.kerberos.service.name", &k.service_name);
                 if let Some(p) = &k.principal {
@@ -561,6 +587,15 @@ fn apply_tls(cfg: &mut ClientConfig, tls: Option<&TlsSettings>) {
     }
     if let Some(p) = &tls.key_password {
         cfg.set("ssl.key.password", p.expose_secret());
+    }
+    if let Some(p) = &tls.keystore_location {
+        cfg.set("ssl.keystore.location", p.to_string_lossy());
+    }
+    if let Some(p) = &tls.keystore_password {
+        cfg.set("ssl.keystore.password", p.expose_secret());
+    }
+    if let Some(pem) = &tls.ca_pem {
+        cfg.set("ssl.ca.pem", pem);
     }
     cfg.set(
         "ssl.endpoint.identification.algorithm",
@@ -641,6 +676,7 @@ mod tests {
                 ok: true,
                 sets: &[
                     ("sasl.kerberos.keytab", "/k.keytab"),
+                    ("sasl.kerberos.min.time.before.relogin", "0"),
                     ("sasl.kerberos.principal", "mirrormaker/h@R"),
                     ("sasl.kerberos.service.name", "kafka"),
                     ("sasl.mechanisms", "GSSAPI"),
@@ -652,6 +688,7 @@ mod tests {
                 allow_plaintext: false,
                 ok: true,
                 sets: &[
+                    ("sasl.kerberos.min.time.before.relogin", "0"),
                     ("sasl.kerberos.service.name", "kfk"),
                     ("sasl.mechanisms", "GSSAPI"),
                     ("security.protocol", "SASL_SSL"),
@@ -670,8 +707,9 @@ mod tests {
                     ("ssl.endpoint.identification.algorithm", "https"),
                 ],
             },
+            Case { props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=u\nsasl.password=p\nssl.endpoint.identification.algorithm=", allow_plaintext: false, ok: false, sets: &[] },
             Case {
-                props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=u\nsasl.password=p\nssl.endpoint.identification.algorithm=",
+                props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=u\nsasl.password=p\nssl.endpoint.identification.algorithm=\n# --insecure-skip-hostname-verification",
                 allow_plaintext: false,
                 ok: true,
                 sets: &[
@@ -703,11 +741,53 @@ mod tests {
                 sets: &[("sasl.mechanisms", "SCRAM-SHA-256"), ("sasl.password", "p"), ("sasl.username", "u"), ("security.protocol", "SASL_PLAINTEXT")],
             },
             Case { props: "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN", allow_plaintext: false, ok: false, sets: &[] },
+            // Java-style stores: a PEM truststore is librdkafka's CA file; a
+            // PKCS#12 keystore goes over as is; JKS is refused.
+            Case {
+                props: "security.protocol=SSL\nssl.truststore.location=/t.pem\nssl.truststore.type=PEM\nssl.keystore.location=/k.p12\nssl.keystore.type=PKCS12\nssl.keystore.password=kpw",
+                allow_plaintext: false,
+                ok: true,
+                sets: &[
+                    ("security.protocol", "SSL"),
+                    ("ssl.ca.location", "/t.pem"),
+                    ("ssl.endpoint.identification.algorithm", "https"),
+                    ("ssl.keystore.location", "/k.p12"),
+                    ("ssl.keystore.password", "kpw"),
+                ],
+            },
+            Case {
+                props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\nsasl.username=u\nsasl.password=p\nssl.keystore.location=/k.pem\nssl.keystore.type=PEM\nssl.key.password=kp",
+                allow_plaintext: false,
+                ok: true,
+                sets: &[
+                    ("sasl.mechanisms", "SCRAM-SHA-512"),
+                    ("sasl.password", "p"),
+                    ("sasl.username", "u"),
+                    ("security.protocol", "SASL_SSL"),
+                    ("ssl.certificate.location", "/k.pem"),
+                    ("ssl.endpoint.identification.algorithm", "https"),
+                    ("ssl.key.location", "/k.pem"),
+                    ("ssl.key.password", "kp"),
+                ],
+            },
+            Case { props: "security.protocol=SSL\nssl.truststore.location=/t.jks\nssl.truststore.type=JKS", allow_plaintext: false, ok: false, sets: &[] },
+            Case { props: "security.protocol=SASL_SSL\nsasl.mechanism=GSSAPI\nssl.keystore.location=/k.jks\nssl.keystore.type=JKS", allow_plaintext: false, ok: false, sets: &[] },
+            Case { props: "security.protocol=SSL\nssl.ca.location=/ca.pem\nssl.truststore.location=/t.pem\nssl.truststore.type=PEM", allow_plaintext: false, ok: false, sets: &[] },
+            Case { props: "security.protocol=SSL\nssl.certificate.location=/c.pem", allow_plaintext: false, ok: false, sets: &[] },
+            Case { props: "security.protocol=SSL\nssl.endpoint.identification.algorithm=none", allow_plaintext: false, ok: false, sets: &[] },
             Case { props: "security.protocol=SASL_SSL\nsasl.mechanism=OAUTHBEARER", allow_plaintext: false, ok: false, sets: &[] },
             Case { props: "security.protocol=TLS", allow_plaintext: false, ok: false, sets: &[] },
         ];
         for c in cases {
-            match sec(c.props, c.allow_plaintext) {
+            // TLS rows mark the flag they need with a comment line.
+            let opts = SecurityOptions {
+                allow_plaintext: c.allow_plaintext,
+                insecure_skip_hostname_verification: c
+                    .props
+                    .contains("# --insecure-skip-hostname-verification"),
+                ..Default::default()
+            };
+            match sec_jaas(c.props, opts, None).map(|(s, _)| s) {
                 Ok(s) => {
                     assert!(c.ok, "{:?} should be refused", c.props);
                     let want: Vec<(String, String)> = c
@@ -749,6 +829,7 @@ mod tests {
                 section: jaas::KAFKA_CLIENT_SECTION,
                 want: Ok(&[
                     ("sasl.kerberos.keytab", "/in.keytab"),
+                    ("sasl.kerberos.min.time.before.relogin", "0"),
                     ("sasl.kerberos.principal", "mirror-in/h@R"),
                     ("sasl.kerberos.service.name", "kafka"),
                     ("sasl.mechanisms", "GSSAPI"),
@@ -762,6 +843,7 @@ mod tests {
                 section: jaas::TARGET_SECTION,
                 want: Ok(&[
                     ("sasl.kerberos.keytab", "/file.keytab"),
+                    ("sasl.kerberos.min.time.before.relogin", "0"),
                     ("sasl.kerberos.principal", "mirror-file/h@R"),
                     ("sasl.kerberos.service.name", "kfk"),
                     ("sasl.mechanisms", "GSSAPI"),
@@ -774,6 +856,7 @@ mod tests {
                 section: jaas::SOURCE_SECTION,
                 want: Ok(&[
                     ("sasl.kerberos.keytab", "/src.keytab"),
+                    ("sasl.kerberos.min.time.before.relogin", "0"),
                     ("sasl.kerberos.principal", "mirror-src/h@R"),
                     ("sasl.kerberos.service.name", "kfk2"),
                     ("sasl.mechanisms", "GSSAPI"),
@@ -787,6 +870,7 @@ mod tests {
                 file: None,
                 section: jaas::KAFKA_CLIENT_SECTION,
                 want: Ok(&[
+                    ("sasl.kerberos.min.time.before.relogin", "0"),
                     ("sasl.kerberos.service.name", "kafka"),
                     ("sasl.mechanisms", "GSSAPI"),
                     ("security.protocol", "SASL_PLAINTEXT"),

@@ -227,3 +227,184 @@ pub fn check_mirror(
     let report = checker::check(&source, &target, partitioning).unwrap_or_else(|v| panic!("{v}"));
     (source, target, report)
 }
+
+// ---------------------------------------------------------------------------
+// Secured clusters: tansu behind the rig's PLAIN, ACL-enforcing listener.
+
+// Not every test binary uses all of these.
+#[allow(unused_imports)]
+pub use kmirror::preflight::acl::{
+    AclBinding, AclBindingFilter, Operation, PatternType, Permission, ResourceType,
+    CLUSTER_RESOURCE_NAME,
+};
+#[allow(unused_imports)]
+pub use kmirror_rig::listener::client::KafkaClient;
+#[allow(unused_imports)]
+pub use kmirror_rig::listener::{plain_conn, Listener, ListenerOptions, ADMIN_PASSWORD};
+
+/// A tansu broker behind a PLAIN listener that enforces ACLs (`User:admin`
+/// is the super user); tansu advertises the listener, so every client
+/// connection goes through it.
+pub struct PlainBroker {
+    /// Declared first: dropped (killed) before the broker behind it.
+    pub listener: Listener,
+    pub tansu: Tansu,
+}
+
+impl PlainBroker {
+    /// Starts tansu and the listener with PLAIN `users` (plus `admin`).
+    pub fn start(users: &[(&str, &str)]) -> PlainBroker {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], kmirror_rig::free_port()));
+        let tansu = Tansu::start(TansuOptions {
+            advertised: Some(addr),
+            ..Default::default()
+        })
+        .expect("starting tansu behind a listener");
+        let mut opts = ListenerOptions::plain(tansu.addr(), users);
+        opts.listen = Some(addr);
+        let listener = Listener::spawn(opts).expect("starting the PLAIN listener");
+        PlainBroker { listener, tansu }
+    }
+
+    /// The super user's connection, for setup and reading back.
+    pub fn admin(&self) -> ClusterConn {
+        plain_conn(&self.listener, "admin", ADMIN_PASSWORD)
+    }
+
+    /// An ACL admin client authenticated as the super user.
+    pub fn acl_client(&self) -> KafkaClient {
+        let mut c = KafkaClient::connect(self.listener.addr()).expect("connecting for ACL admin");
+        c.sasl_plain("admin", ADMIN_PASSWORD)
+            .expect("admin PLAIN authentication");
+        c
+    }
+
+    /// Creates ACLs (as the super user).
+    pub fn grant(&self, acls: &[AclBinding]) {
+        self.acl_client()
+            .create_acls(acls)
+            .unwrap_or_else(|e| panic!("CreateAcls {acls:?}: {e}"));
+    }
+
+    /// Deletes exactly `acl` (as the super user); panics if it was not there.
+    pub fn revoke(&self, acl: &AclBinding) {
+        let deleted = self
+            .acl_client()
+            .delete_acls(&[AclBindingFilter::exact(acl)])
+            .unwrap_or_else(|e| panic!("DeleteAcls {acl}: {e}"));
+        assert_eq!(deleted.len(), 1, "revoking {acl} deleted {deleted:?}");
+    }
+}
+
+/// An ALLOW ACL from any host.
+pub fn allow_acl(
+    rt: ResourceType,
+    name: &str,
+    pattern: PatternType,
+    principal: &str,
+    op: Operation,
+) -> AclBinding {
+    AclBinding::new(rt, name, pattern, principal, "*", op, Permission::Allow)
+}
+
+/// Source and target clusters behind PLAIN listeners.
+pub struct SecuredRig {
+    pub source: PlainBroker,
+    pub target: PlainBroker,
+    pub dir: tempfile::TempDir,
+}
+
+impl SecuredRig {
+    /// Both clusters, each knowing the PLAIN `users` (plus `admin`).
+    pub fn start(users: &[(&str, &str)]) -> SecuredRig {
+        SecuredRig {
+            source: PlainBroker::start(users),
+            target: PlainBroker::start(users),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A topic created (by the super user) on the source, and on the
+    /// target too if `on_target`.
+    pub fn topic(&self, prefix: &str, partitions: i32, on_target: bool) -> String {
+        let t = random_name(prefix);
+        self.source.admin().create_topic(&t, partitions).unwrap();
+        if on_target {
+            self.target.admin().create_topic(&t, partitions).unwrap();
+        }
+        t
+    }
+
+    /// MirrorMaker-style properties files authenticating with SASL/PLAIN
+    /// (inline `sasl.jaas.config`) as `user` on both clusters.
+    pub fn plain_properties(&self, group: &str, user: &str, password: &str) -> (PathBuf, PathBuf) {
+        let jaas = format!(
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"{user}\" password=\"{password}\";\n"
+        );
+        let c = self.dir.path().join(format!("{group}-consumer.properties"));
+        let p = self.dir.path().join(format!("{group}-producer.properties"));
+        std::fs::write(
+            &c,
+            format!(
+                "bootstrap.servers={}\ngroup.id={group}\nauto.commit.enable=false\nsecurity.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n{jaas}fetch.max.wait.ms=10\n",
+                self.source.listener.addr()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            &p,
+            format!(
+                "bootstrap.servers={}\nacks=-1\nretries=2147483647\nmax.in.flight.requests.per.connection=1\nsecurity.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n{jaas}",
+                self.target.listener.addr()
+            ),
+        )
+        .unwrap();
+        (c, p)
+    }
+}
+
+/// What `kmirror check` printed and how it exited.
+pub struct CheckRun {
+    pub status: ExitStatus,
+    /// The report.
+    pub stdout: String,
+    /// Logs and errors.
+    pub stderr: String,
+}
+
+/// Runs `kmirror check ARGS` to completion (within 120 s).
+pub fn kmirror_check(args: &[String], dir: &Path) -> CheckRun {
+    kmirror_check_env(args, dir, &[])
+}
+
+/// [`kmirror_check`] with extra environment variables (e.g. the KDC's
+/// `KRB5_CONFIG` and a private `KRB5CCNAME`).
+pub fn kmirror_check_env(args: &[String], dir: &Path, env: &[(String, String)]) -> CheckRun {
+    let name = random_name("check");
+    let out = dir.join(format!("{name}.out"));
+    let err = dir.join(format!("{name}.err"));
+    let mut child = Command::new(kmirror_bin())
+        .arg("check")
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let status = await_condition(Duration::from_secs(120), || child.try_wait().unwrap());
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "kmirror check did not finish within 120 s:\n{}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        )
+    });
+    CheckRun {
+        status,
+        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err).unwrap_or_default(),
+    }
+}

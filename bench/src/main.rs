@@ -1,0 +1,444 @@
+//! kmirror's benchmark: in one run on the same brokers, measures the rig's
+//! ceilings (consume-only from the source, produce-only into the target with
+//! kmirror's safety settings), kmirror with its default no-loss settings, and
+//! a hand-written Python consume→produce loop (bench/peer_mirror.py), then
+//! prints a table of figures and ratios and writes it as JSON.
+//!
+//! Every figure is the median of `--reps` repetitions (default 3) with min
+//! and max. Performance is judged from the ratios, which compare runs made
+//! minutes apart on the same machine; absolute numbers vary between machines.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use kmirror_rig::cluster::{self, ClusterConn, Workload};
+use kmirror_rig::tansu::{Tansu, TansuOptions};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::Serialize;
+
+/// Settings every client gets alike. tansu holds a fetch for the full
+/// `fetch.wait.max.ms` even when data is ready, so the librdkafka default
+/// (500 ms) would measure the broker's wait, not the clients.
+const FETCH_WAIT_MS: &str = "10";
+/// kmirror commits every 200 ms here (default 60 s): the measurement ends at
+/// the last committed offset, and a long interval would only add idle time.
+const COMMIT_INTERVAL_MS: &str = "200";
+
+#[derive(Debug, Clone, Serialize)]
+struct Scenario {
+    record_size: usize,
+    partitions: i32,
+    records: usize,
+    streams: usize,
+}
+
+impl Scenario {
+    fn bytes(&self) -> f64 {
+        (self.records * self.record_size) as f64
+    }
+    fn label(&self) -> String {
+        format!(
+            "{} B x {} records, {} partitions, {} stream(s)",
+            self.record_size, self.records, self.partitions, self.streams
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Sample {
+    secs: f64,
+    cpu_secs: Option<f64>,
+    peak_rss_mb: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Figure {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn figure(mut v: Vec<f64>) -> Figure {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    Figure {
+        median: v[v.len() / 2],
+        min: v[0],
+        max: v[v.len() - 1],
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    what: String,
+    scenario: Scenario,
+    records_per_s: Figure,
+    mb_per_s: Figure,
+    cpu_s_per_gb: Option<Figure>,
+    peak_rss_mb: Option<Figure>,
+}
+
+fn row(what: &str, s: &Scenario, samples: &[Sample]) -> Row {
+    let per = |f: &dyn Fn(&Sample) -> Option<f64>| -> Option<Figure> {
+        let v: Option<Vec<f64>> = samples.iter().map(f).collect();
+        v.map(figure)
+    };
+    Row {
+        what: what.to_string(),
+        scenario: s.clone(),
+        records_per_s: figure(samples.iter().map(|x| s.records as f64 / x.secs).collect()),
+        mb_per_s: figure(samples.iter().map(|x| s.bytes() / x.secs / 1e6).collect()),
+        cpu_s_per_gb: per(&|x| x.cpu_secs.map(|c| c / (s.bytes() / 1e9))),
+        peak_rss_mb: per(&|x| x.peak_rss_mb),
+    }
+}
+
+struct Args {
+    reps: usize,
+    records: usize,
+    quick: bool,
+    out: PathBuf,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        reps: 3,
+        records: 1_000_000,
+        quick: false,
+        out: PathBuf::from("target/bench/results.json"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--reps" => a.reps = it.next().context("--reps N")?.parse()?,
+            "--records" => a.records = it.next().context("--records N")?.parse()?,
+            "--quick" => a.quick = true,
+            "--out" => a.out = PathBuf::from(it.next().context("--out FILE")?),
+            "-h" | "--help" => {
+                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--out FILE (target/bench/results.json)]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if a.quick {
+        a.records = a.records.min(200_000);
+    }
+    Ok(a)
+}
+
+fn bin_dir() -> PathBuf {
+    std::env::current_exe().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn broker(dir: &Path, name: &str) -> anyhow::Result<Tansu> {
+    Tansu::start(TansuOptions {
+        cluster_id: Some(kmirror_rig::random_name(name)),
+        log_file: Some(dir.join(format!("{name}.log"))),
+        ..Default::default()
+    })
+}
+
+/// Loads the source topic (not measured).
+fn load(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Result<()> {
+    conn.create_topic(topic, s.partitions)?;
+    let w = Workload {
+        records: s.records,
+        keys: 1000,
+        value_size: s.record_size,
+        headers: 1,
+        tag: "bench".into(),
+    };
+    cluster::produce(conn, topic, &w)?;
+    Ok(())
+}
+
+/// Consume-only ceiling; also returns each partition's end offset.
+fn consume_ceiling(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Result<(Sample, BTreeMap<i32, i64>)> {
+    let consumer: BaseConsumer = conn
+        .client_config()
+        .set("group.id", kmirror_rig::random_name("bench-ceiling"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", FETCH_WAIT_MS)
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..s.partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    let start = Instant::now();
+    consumer.assign(&tpl)?;
+    let mut ends = BTreeMap::new();
+    let mut n = 0;
+    while n < s.records {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(m)) => {
+                ends.insert(m.partition(), m.offset() + 1);
+                n += 1;
+            }
+            Some(Err(e)) => bail!("consume ceiling: {e}"),
+            None => bail!("consume ceiling: stalled at {n} of {} records", s.records),
+        }
+    }
+    Ok((
+        Sample {
+            secs: start.elapsed().as_secs_f64(),
+            cpu_secs: None,
+            peak_rss_mb: None,
+        },
+        ends,
+    ))
+}
+
+/// Produce-only ceiling with kmirror's safety settings.
+fn produce_ceiling(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Result<Sample> {
+    conn.create_topic(topic, s.partitions)?;
+    let producer: ThreadedProducer<DefaultProducerContext> = conn
+        .client_config()
+        .set("acks", "all")
+        .set("max.in.flight.requests.per.connection", "1")
+        .set("partitioner", "murmur2_random")
+        .set("queue.buffering.max.messages", "11000")
+        .create()?;
+    let value = vec![b'x'; s.record_size];
+    let keys: Vec<String> = (0..1000).map(|k| format!("key-{k}")).collect();
+    let start = Instant::now();
+    for i in 0..s.records {
+        let mut r = BaseRecord::to(topic).payload(&value[..]).key(keys[i % 1000].as_bytes());
+        loop {
+            match producer.send(r) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    r = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(300))?;
+    Ok(Sample {
+        secs: start.elapsed().as_secs_f64(),
+        cpu_secs: None,
+        peak_rss_mb: None,
+    })
+}
+
+/// CPU seconds (user + system) and peak RSS of a running process, from /proc.
+fn proc_usage(pid: u32) -> (Option<f64>, Option<f64>) {
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| {
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = &s[s.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some((f[11].parse::<f64>().ok()? + f[12].parse::<f64>().ok()?) / tick)
+    });
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+        Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+    });
+    (cpu, rss)
+}
+
+/// Runs a mirroring process until `group` has committed `ends`, then stops it.
+fn measure_process(mut child: Child, source: &ClusterConn, group: &str, topic: &str, ends: &BTreeMap<i32, i64>) -> anyhow::Result<Sample> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("mirror process exited early: {status}");
+        }
+        let c = cluster::committed_offsets(source, group, topic)?;
+        if ends.iter().all(|(p, e)| c.get(p).copied().flatten() == Some(*e)) {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(900) {
+            let _ = child.kill();
+            bail!("mirror did not finish within 900 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let (cpu_secs, peak_rss_mb) = proc_usage(child.id());
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    Ok(Sample {
+        secs,
+        cpu_secs,
+        peak_rss_mb,
+    })
+}
+
+fn kmirror_run(dir: &Path, source: &Tansu, target: &Tansu, topic: &str, s: &Scenario, ends: &BTreeMap<i32, i64>) -> anyhow::Result<Sample> {
+    let group = kmirror_rig::random_name("bench-km");
+    let c = dir.join(format!("{group}-c.properties"));
+    let p = dir.join(format!("{group}-p.properties"));
+    std::fs::write(&c, format!("bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\nfetch.max.wait.ms={FETCH_WAIT_MS}\n", source.addr()))?;
+    std::fs::write(&p, format!("bootstrap.servers={}\nsecurity.protocol=PLAINTEXT\n", target.addr()))?;
+    ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
+    let child = Command::new(bin_dir().join("kmirror"))
+        .args(["--consumer.config", c.to_str().unwrap(), "--producer.config", p.to_str().unwrap()])
+        .args(["--whitelist", topic, "--allow-plaintext", "--offset.commit.interval.ms", COMMIT_INTERVAL_MS])
+        .args(["--num.streams", &s.streams.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{group}.log")))?))
+        .spawn()
+        .context("starting kmirror (build it with: cargo build --release)")?;
+    measure_process(child, &ClusterConn::plaintext(source.addr().to_string()), &group, topic, ends)
+}
+
+fn python_run(dir: &Path, source: &Tansu, target: &Tansu, topic: &str, s: &Scenario, ends: &BTreeMap<i32, i64>) -> anyhow::Result<Sample> {
+    let group = kmirror_rig::random_name("bench-py");
+    ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer_mirror.py");
+    let child = Command::new("python3")
+        .arg(&script)
+        .args([source.addr().to_string(), target.addr().to_string(), topic.to_string(), group.clone(), FETCH_WAIT_MS.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{group}.log")))?))
+        .spawn()
+        .context("starting python3 bench/peer_mirror.py (pip install confluent-kafka)")?;
+    measure_process(child, &ClusterConn::plaintext(source.addr().to_string()), &group, topic, ends)
+}
+
+fn reps<T>(n: usize, mut f: impl FnMut(usize) -> anyhow::Result<T>) -> anyhow::Result<Vec<T>> {
+    (0..n).map(&mut f).collect()
+}
+
+/// Measures one scenario: ceilings, kmirror and (optionally) the Python peer.
+fn scenario(dir: &Path, s: &Scenario, n: usize, with_peers: bool) -> anyhow::Result<Vec<Row>> {
+    eprintln!("== {}", s.label());
+    let source = broker(dir, "source")?;
+    let src = ClusterConn::plaintext(source.addr().to_string());
+    let topic = kmirror_rig::random_name("bench");
+    load(&src, &topic, s)?;
+    let mut rows = Vec::new();
+    let mut ends = BTreeMap::new();
+    let consume = reps(n, |_| {
+        let (sample, e) = consume_ceiling(&src, &topic, s)?;
+        ends = e;
+        Ok(sample)
+    })?;
+    if with_peers {
+        rows.push(row("consume-only (rdkafka)", s, &consume));
+        let produce = reps(n, |_| {
+            let target = broker(dir, "target")?;
+            produce_ceiling(&ClusterConn::plaintext(target.addr().to_string()), &kmirror_rig::random_name("ceiling"), s)
+        })?;
+        rows.push(row("produce-only (rdkafka, acks=all, 1 in flight)", s, &produce));
+    }
+    let km = reps(n, |_| {
+        let target = broker(dir, "target")?;
+        kmirror_run(dir, &source, &target, &topic, s, &ends)
+    })?;
+    rows.push(row("kmirror", s, &km));
+    if with_peers {
+        let py = reps(n, |_| {
+            let target = broker(dir, "target")?;
+            python_run(dir, &source, &target, &topic, s, &ends)
+        })?;
+        rows.push(row("python confluent-kafka loop", s, &py));
+    }
+    for r in &rows {
+        eprintln!("   {:<46} {:>10.0} rec/s {:>8.1} MB/s", r.what, r.records_per_s.median, r.mb_per_s.median);
+    }
+    Ok(rows)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1048576.0))
+        .unwrap_or(0.0);
+    format!("{cores} cores ({cpu}), {mem:.0} GiB")
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let dir = tempfile::Builder::new().prefix("kmirror-bench-").tempdir()?;
+    let settings = format!(
+        "all clients: fetch.wait.max.ms={FETCH_WAIT_MS} (tansu holds fetches for the full wait); producers: acks=all, max.in.flight=1, murmur2 partitioner; kmirror: defaults (--queue.size 10000) with --offset.commit.interval.ms {COMMIT_INTERVAL_MS}; brokers: tansu 0.6.0, memory storage, loopback; {} repetition(s), median [min..max]",
+        args.reps
+    );
+    println!("machine: {}\nsettings: {settings}", machine());
+    let main_s = Scenario {
+        record_size: 1024,
+        partitions: 8,
+        records: args.records,
+        streams: 1,
+    };
+    let mut rows = scenario(dir.path(), &main_s, args.reps, true)?;
+    let ceiling = rows[0].mb_per_s.median.min(rows[1].mb_per_s.median);
+    let km = rows[2].clone();
+    let py = rows[3].clone();
+
+    let small = if args.quick { 20_000 } else { 100_000 };
+    let mut scaling = vec![
+        Scenario { record_size: 100, partitions: 8, records: small, streams: 1 },
+        Scenario { record_size: 1024, partitions: 8, records: small, streams: 1 },
+        Scenario { record_size: 65536, partitions: 8, records: small / 20, streams: 1 },
+        Scenario { record_size: 1024, partitions: 1, records: small, streams: 1 },
+        Scenario { record_size: 1024, partitions: 64, records: small, streams: 1 },
+        Scenario { record_size: 1024, partitions: 8, records: small, streams: 2 },
+        Scenario { record_size: 1024, partitions: 8, records: small, streams: 4 },
+    ];
+    if args.quick {
+        scaling.truncate(3);
+    }
+    for s in &scaling {
+        rows.extend(scenario(dir.path(), s, args.reps, false)?);
+    }
+
+    println!();
+    println!("{:<46} {:<44} {:>22} {:>20} {:>12} {:>10}", "what", "scenario", "records/s", "MB/s", "CPU-s/GB", "RSS MB");
+    let f = |x: &Figure, p: usize| format!("{:.*} [{:.*}..{:.*}]", p, x.median, p, x.min, p, x.max);
+    for r in &rows {
+        println!(
+            "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10}",
+            r.what,
+            r.scenario.label(),
+            f(&r.records_per_s, 0),
+            f(&r.mb_per_s, 1),
+            r.cpu_s_per_gb.as_ref().map_or("-".into(), |c| format!("{:.2}", c.median)),
+            r.peak_rss_mb.as_ref().map_or("-".into(), |m| format!("{:.0}", m.median)),
+        );
+    }
+    let ratios = serde_json::json!({
+        "kmirror_vs_ceiling": km.mb_per_s.median / ceiling,
+        "kmirror_vs_python": km.mb_per_s.median / py.mb_per_s.median,
+        "ceiling_mb_per_s": ceiling,
+    });
+    println!();
+    println!("ceiling (lower of consume-only and produce-only): {ceiling:.1} MB/s");
+    println!("kmirror / ceiling: {:.2}   (target >= 0.9)", ratios["kmirror_vs_ceiling"].as_f64().unwrap());
+    println!("kmirror / python peer: {:.2}   (target >= 3.5)", ratios["kmirror_vs_python"].as_f64().unwrap());
+    if let Some(c) = &km.cpu_s_per_gb {
+        println!("kmirror CPU: {:.2} CPU-s/GB   (target <= 4)", c.median);
+    }
+    let rss: Vec<String> = rows
+        .iter()
+        .filter(|r| r.what == "kmirror")
+        .map(|r| format!("{} records: {:.0} MB", r.scenario.records, r.peak_rss_mb.as_ref().map_or(0.0, |m| m.median)))
+        .collect();
+    println!("kmirror peak RSS by run: {}", rss.join(", "));
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(
+        &args.out,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "machine": machine(), "settings": settings, "rows": rows, "ratios": ratios,
+        }))?,
+    )?;
+    println!("written to {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The benchmark (README, "Performance"): starts the rig and measures, in one
+# run on the same brokers, the ceilings, kmirror and a Python peer; prints a
+# table with ratios and writes target/bench/results.json. Extra arguments go
+# to kmirror-bench (--reps N, --records N, --quick).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+python3 -c "import confluent_kafka" 2>/dev/null || python3 -m pip install --quiet confluent-kafka
+cargo build --release --locked --workspace --bins
+exec target/release/kmirror-bench "$@"

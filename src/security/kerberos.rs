@@ -1,0 +1,1203 @@
+//! Kerberos tickets obtained and renewed in-process, without shell commands.
+//!
+//! librdkafka refreshes Kerberos tickets by running a `kinit` shell template
+//! through `system()`. kmirror turns that off
+//! (`sasl.kerberos.min.time.before.relogin=0`, set by
+//! [`apply`](super::apply)) and instead:
+//!
+//! 1. obtains a TGT for the mirror principal from its keytab at start-up,
+//!    through GSS-API's credential store (`gss_acquire_cred_from` with
+//!    `client_keytab` and `ccache`), into a private `FILE:` ccache in a 0700
+//!    directory of its own — never the user's `KRB5CCNAME`;
+//! 2. points `KRB5CCNAME` at that ccache before any librdkafka client exists
+//!    (librdkafka and Cyrus SASL read one process-wide ccache);
+//! 3. renews the ticket from the keytab on a background thread well before
+//!    it expires, warning on each failed attempt, and exposes the time left
+//!    ([`TicketStatus::seconds_to_expiry`]);
+//! 4. if the ticket really expires because the KDC stays unreachable, calls
+//!    the hook registered with [`TicketKeeper::on_expiry`] (the pipeline's
+//!    clean-stop path) with [`KerberosError::Expired`].
+//!
+//! Every start-up failure names the principal, the keytab and the KDC, and
+//! says what to do: see [`KerberosError`].
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::{info, warn};
+
+use crate::config::Config;
+
+/// The librdkafka key that, at 0, stops librdkafka from running its `kinit`
+/// shell command (kmirror keeps tickets itself).
+pub const RELOGIN_KEY: &str = "sasl.kerberos.min.time.before.relogin";
+
+/// What kmirror logs in as: one principal with one keytab, for every side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KerberosLogin {
+    /// The principal, as configured (`mirrormaker/host@REALM`).
+    pub principal: String,
+    /// The client keytab.
+    pub keytab: PathBuf,
+    /// The sides (`source`, `target`) that authenticate with it.
+    pub sides: Vec<String>,
+}
+
+/// A Kerberos failure: at start-up (no ticket could be obtained) or at run
+/// time (the ticket expired). Messages name principal, keytab and KDC.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KerberosError {
+    /// Source and target name different principals, which one process
+    /// cannot serve yet.
+    #[error(
+        "{first_side} authenticates as Kerberos principal {first} but {second_side} as {second}: different principals per side are not supported yet (librdkafka and Cyrus SASL read one process-wide ticket cache, so both sides would silently authenticate as one principal). Use one principal with ACLs on both clusters, or run one kmirror per principal"
+    )]
+    DifferentPrincipals {
+        /// The first side, e.g. `source`.
+        first_side: String,
+        /// Its principal.
+        first: String,
+        /// The side that differs, e.g. `target`.
+        second_side: String,
+        /// Its principal.
+        second: String,
+    },
+    /// A keytab but no principal, and the keytab holds no key at all.
+    #[error(
+        "keytab {keytab} holds no keys, and no principal is configured; set principal=\"mirrormaker/HOST@REALM\" in the JAAS file (or sasl.kerberos.principal) and export its key with kadmin 'ktadd -k {keytab} PRINCIPAL'"
+    )]
+    NoPrincipal {
+        /// The keytab.
+        keytab: PathBuf,
+    },
+    /// The private ticket cache directory could not be made.
+    #[error(
+        "cannot create kmirror's private Kerberos ticket cache directory {dir}: {message}; set TMPDIR to a writable directory"
+    )]
+    Ccache {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        message: String,
+    },
+    /// The KDC did not answer.
+    #[error(
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: {kdc} cannot be reached ({detail}); check that the KDC is running and reachable from this host, and the realm's kdc entry in krb5.conf"
+    )]
+    KdcUnreachable {
+        /// The principal.
+        principal: String,
+        /// The keytab.
+        keytab: PathBuf,
+        /// Which KDC, from krb5.conf.
+        kdc: String,
+        /// The Kerberos library's message.
+        detail: String,
+    },
+    /// The KDC does not know the principal.
+    #[error(
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: {kdc} does not know principal {principal} ({detail}); create it (kadmin.local -q 'addprinc -randkey {principal}') and export a fresh keytab, or fix the principal name"
+    )]
+    PrincipalUnknown {
+        /// The principal.
+        principal: String,
+        /// The keytab.
+        keytab: PathBuf,
+        /// Which KDC.
+        kdc: String,
+        /// The Kerberos library's message.
+        detail: String,
+    },
+    /// The keytab's key is not the principal's current key.
+    #[error(
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: {kdc} rejected the key (key version or key mismatch: the keytab is stale, e.g. exported before a later ktadd changed the key) ({detail}); export a fresh keytab (kadmin.local -q 'ktadd -k {keytab} {principal}'), and replace every copy of the old one"
+    )]
+    StaleKeytab {
+        /// The principal.
+        principal: String,
+        /// The keytab.
+        keytab: PathBuf,
+        /// Which KDC.
+        kdc: String,
+        /// The Kerberos library's message.
+        detail: String,
+    },
+    /// The keytab has no key for the principal that the library can use.
+    #[error(
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: the keytab has no usable key for {principal} ({detail}; KDC: {kdc}); export one (kadmin.local -q 'ktadd -k {keytab} {principal}') — `klist -kt {keytab}` lists what it holds"
+    )]
+    KeyNotInKeytab {
+        /// The principal.
+        principal: String,
+        /// The keytab.
+        keytab: PathBuf,
+        /// Which KDC.
+        kdc: String,
+        /// The Kerberos library's message.
+        detail: String,
+    },
+    /// The clocks of this host and the KDC differ too much.
+    #[error(
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: the clocks of this host and {kdc} differ by more than the allowed skew (usually 5 minutes) ({detail}); synchronise this host's clock (NTP)"
+    )]
+    ClockSkew {
+        /// The principal.
+        principal: String,
+        /// The keytab.
+        keytab: PathBuf,
+        /// Which KDC.
+        kdc: String,
+        /// The Kerberos library's message.
+        detail: String,
+    },
+    /// The KDC refuses the principal tickets.
+    #[error(
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: {kdc} refuses tickets to {principal}: the principal is disabled or locked out ({detail}); ask the Kerberos administrator to enable it (kadmin.local -q 'modprinc +allow_tix {principal}')"
+    )]
+    PrincipalDisabled {
+        /// The principal.
+        principal: String,
+        /// The keytab.
+        keytab: PathBuf,
+        /// Which KDC.
+        kdc: String,
+        /// The Kerberos library's message.
+        detail: String,
+    },
+    /// The principal (or its key) has expired.
+    #[error(
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: {kdc} says principal {principal} or its key has expired ({detail}); ask the Kerberos administrator to extend it (kadmin.local -q 'modprinc -expire never -pwexpire never {principal}')"
+    )]
+    PrincipalExpired {
+        /// The principal.
+        principal: String,
+        /// The keytab.
+        keytab: PathBuf,
+        /// Which KDC.
+        kdc: String,
+        /// The Kerberos library's message.
+        detail: String,
+    },
+    /// Any other failure to get a ticket.
+    #[error(
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab} from {kdc}: {detail}; `KRB5_TRACE=/dev/stderr kinit -k -t {keytab} {principal}` shows the exchange"
+    )]
+    Other {
+        /// The principal.
+        principal: String,
+        /// The keytab.
+        keytab: PathBuf,
+        /// Which KDC.
+        kdc: String,
+        /// The Kerberos library's message.
+        detail: String,
+    },
+    /// The ticket expired and could not be renewed.
+    #[error(
+        "the Kerberos ticket of {principal} expired {ago_s} s ago and could not be renewed from keytab {keytab}: {last_error}. kmirror stopped cleanly (delivered records committed); restart it when {kdc} is reachable again"
+    )]
+    Expired {
+        /// The principal.
+        principal: String,
+        /// The keytab.
+        keytab: PathBuf,
+        /// Which KDC.
+        kdc: String,
+        /// Seconds since expiry.
+        ago_s: u64,
+        /// Why the last renewal failed.
+        last_error: String,
+    },
+}
+
+/// How a krb5 error code reads to a user: which [`KerberosError`] it becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    KdcUnreachable,
+    PrincipalUnknown,
+    StaleKeytab,
+    KeyNotInKeytab,
+    ClockSkew,
+    PrincipalDisabled,
+    PrincipalExpired,
+    Other,
+}
+
+// MIT krb5 error codes (krb5.h), as GSS-API returns them in the minor status.
+const KRB5KDC_ERR_NAME_EXP: i32 = -1765328383;
+const KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN: i32 = -1765328378;
+const KRB5KDC_ERR_POLICY: i32 = -1765328372;
+const KRB5KDC_ERR_CLIENT_REVOKED: i32 = -1765328366;
+const KRB5KDC_ERR_KEY_EXP: i32 = -1765328361;
+const KRB5KDC_ERR_PREAUTH_FAILED: i32 = -1765328360;
+const KRB5KRB_AP_ERR_BAD_INTEGRITY: i32 = -1765328353;
+const KRB5KRB_AP_ERR_SKEW: i32 = -1765328347;
+const KRB5_REALM_UNKNOWN: i32 = -1765328230;
+const KRB5_KDC_UNREACH: i32 = -1765328228;
+const KRB5_KT_NOTFOUND: i32 = -1765328203;
+const KRB5_PREAUTH_FAILED: i32 = -1765328174;
+const KRB5_REALM_CANT_RESOLVE: i32 = -1765328164;
+const KRB5_KT_KVNONOTFOUND: i32 = -1765328154;
+
+/// Maps a krb5 error code (the GSS minor status) to its cause.
+fn classify(minor: i32) -> Cause {
+    match minor {
+        KRB5_KDC_UNREACH | KRB5_REALM_CANT_RESOLVE | KRB5_REALM_UNKNOWN => Cause::KdcUnreachable,
+        KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN => Cause::PrincipalUnknown,
+        // Without preauth the client fails to decrypt the KDC's reply
+        // (bad integrity); with preauth the KDC refuses the timestamp.
+        KRB5KDC_ERR_PREAUTH_FAILED | KRB5KRB_AP_ERR_BAD_INTEGRITY | KRB5_PREAUTH_FAILED => {
+            Cause::StaleKeytab
+        }
+        KRB5_KT_NOTFOUND | KRB5_KT_KVNONOTFOUND => Cause::KeyNotInKeytab,
+        KRB5KRB_AP_ERR_SKEW => Cause::ClockSkew,
+        KRB5KDC_ERR_CLIENT_REVOKED | KRB5KDC_ERR_POLICY => Cause::PrincipalDisabled,
+        KRB5KDC_ERR_NAME_EXP | KRB5KDC_ERR_KEY_EXP => Cause::PrincipalExpired,
+        _ => Cause::Other,
+    }
+}
+
+impl KerberosError {
+    fn from_cause(cause: Cause, login: &KerberosLogin, kdc: String, detail: String) -> Self {
+        let principal = login.principal.clone();
+        let keytab = login.keytab.clone();
+        match cause {
+            Cause::KdcUnreachable => KerberosError::KdcUnreachable {
+                principal,
+                keytab,
+                kdc,
+                detail,
+            },
+            Cause::PrincipalUnknown => KerberosError::PrincipalUnknown {
+                principal,
+                keytab,
+                kdc,
+                detail,
+            },
+            Cause::StaleKeytab => KerberosError::StaleKeytab {
+                principal,
+                keytab,
+                kdc,
+                detail,
+            },
+            Cause::KeyNotInKeytab => KerberosError::KeyNotInKeytab {
+                principal,
+                keytab,
+                kdc,
+                detail,
+            },
+            Cause::ClockSkew => KerberosError::ClockSkew {
+                principal,
+                keytab,
+                kdc,
+                detail,
+            },
+            Cause::PrincipalDisabled => KerberosError::PrincipalDisabled {
+                principal,
+                keytab,
+                kdc,
+                detail,
+            },
+            Cause::PrincipalExpired => KerberosError::PrincipalExpired {
+                principal,
+                keytab,
+                kdc,
+                detail,
+            },
+            Cause::Other => KerberosError::Other {
+                principal,
+                keytab,
+                kdc,
+                detail,
+            },
+        }
+    }
+}
+
+/// Whether two principal names denote the same principal; a name without
+/// `@REALM` matches that name in any realm (the default realm applies).
+fn same_principal(a: &str, b: &str) -> bool {
+    let name = |p: &str| p.split_once('@').map_or(p, |(n, _)| n).to_string();
+    a == b || ((!a.contains('@') || !b.contains('@')) && name(a) == name(b))
+}
+
+/// The single keytab login a run needs, or `None` when no side logs in with
+/// a keytab (no GSSAPI, or ticket-cache-only logins, which use the user's
+/// `KRB5CCNAME` and cannot be renewed by kmirror). Refuses different
+/// principals per side.
+pub fn login_plan(config: &Config) -> Result<Option<KerberosLogin>, KerberosError> {
+    let mut login: Option<KerberosLogin> = None;
+    // (side, principal) of every side that names a principal.
+    let mut named: Vec<(String, String)> = Vec::new();
+    for c in config.sources.iter().chain(std::iter::once(&config.target)) {
+        let Some(k) = &c.security.kerberos else {
+            continue;
+        };
+        let principal = match (&k.principal, &k.keytab) {
+            (Some(p), _) => Some(p.clone()),
+            // Like `kinit -k` without a name: the keytab's first principal.
+            (None, Some(kt)) => {
+                let first = crate::security::keytab::read(kt)
+                    .ok()
+                    .and_then(|t| t.principals().first().map(|p| p.to_string()));
+                Some(first.ok_or_else(|| KerberosError::NoPrincipal { keytab: kt.clone() })?)
+            }
+            (None, None) => None,
+        };
+        if let Some(p) = &principal {
+            if let Some((side, first)) = named.iter().find(|(_, q)| !same_principal(q, p)) {
+                return Err(KerberosError::DifferentPrincipals {
+                    first_side: side.clone(),
+                    first: first.clone(),
+                    second_side: c.label.clone(),
+                    second: p.clone(),
+                });
+            }
+            named.push((c.label.clone(), p.clone()));
+        }
+        match (&mut login, &k.keytab, principal) {
+            (None, Some(kt), Some(p)) => {
+                login = Some(KerberosLogin {
+                    principal: p,
+                    keytab: kt.clone(),
+                    sides: vec![c.label.clone()],
+                })
+            }
+            (Some(l), Some(kt), _) => {
+                if *kt != l.keytab {
+                    warn!(
+                        "{}: keytab {} differs from {}'s {}; kmirror logs in once, with {}",
+                        c.label,
+                        kt.display(),
+                        l.sides[0],
+                        l.keytab.display(),
+                        l.keytab.display()
+                    );
+                }
+                l.sides.push(c.label.clone());
+            }
+            (Some(l), None, _) => l.sides.push(c.label.clone()),
+            _ => {}
+        }
+    }
+    if login.is_none() && any_gssapi(config) {
+        // useTicketCache=true without a keytab: nothing to renew from.
+        warn!(
+            "Kerberos without a keytab: kmirror uses the existing ticket cache (KRB5CCNAME) and cannot renew it; when that ticket expires, new broker connections fail to authenticate. Configure useKeyTab=true with keyTab and principal to let kmirror keep tickets fresh"
+        );
+    }
+    if let Some(l) = &login {
+        for c in config.sources.iter().chain(std::iter::once(&config.target)) {
+            if c.security.kerberos.is_some() && !l.sides.contains(&c.label) {
+                // A ticket-cache-only side shares the one process-wide cache.
+                info!(
+                    "{}: uses kmirror's ticket for {} (one ticket cache per process)",
+                    c.label, l.principal
+                );
+            }
+        }
+    }
+    Ok(login)
+}
+
+fn any_gssapi(config: &Config) -> bool {
+    config
+        .sources
+        .iter()
+        .chain(std::iter::once(&config.target))
+        .any(|c| c.security.kerberos.is_some())
+}
+
+/// Where the realm's KDC is, for messages: read from the krb5 profile files
+/// (`KRB5_CONFIG`, colon-separated, else `/etc/krb5.conf`).
+pub fn describe_kdc(principal: &str) -> String {
+    let files: Vec<PathBuf> = match std::env::var_os("KRB5_CONFIG") {
+        Some(v) => std::env::split_paths(&v).collect(),
+        None => vec![PathBuf::from("/etc/krb5.conf")],
+    };
+    let texts: Vec<(PathBuf, String)> = files
+        .into_iter()
+        .filter_map(|f| fs::read_to_string(&f).ok().map(|t| (f, t)))
+        .collect();
+    let realm = match principal.split_once('@') {
+        Some((_, r)) => Some(r.to_string()),
+        None => texts.iter().find_map(|(_, t)| profile_default_realm(t)),
+    };
+    let Some(realm) = realm else {
+        return "the KDC (no realm in the principal and no default_realm in krb5.conf)".into();
+    };
+    for (f, t) in &texts {
+        let kdcs = profile_kdcs(t, &realm);
+        if !kdcs.is_empty() {
+            return format!(
+                "the KDC of realm {realm} ({}, from {})",
+                kdcs.join(", "),
+                f.display()
+            );
+        }
+    }
+    format!("the KDC of realm {realm} (no kdc entry in krb5.conf: found through DNS)")
+}
+
+/// `default_realm` from a krb5 profile's `[libdefaults]`.
+fn profile_default_realm(text: &str) -> Option<String> {
+    let mut section = String::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line.trim_matches(|c| c == '[' || c == ']').to_string();
+        } else if section == "libdefaults" {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim() == "default_realm" {
+                    return Some(v.trim().to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The `kdc` entries of `realm` in a krb5 profile's `[realms]`.
+fn profile_kdcs(text: &str, realm: &str) -> Vec<String> {
+    let mut section = String::new();
+    let mut in_realm = false;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line.trim_matches(|c| c == '[' || c == ']').to_string();
+            in_realm = false;
+        } else if section == "realms" {
+            if let Some((k, v)) = line.split_once('=') {
+                let (k, v) = (k.trim(), v.trim());
+                if v.starts_with('{') {
+                    in_realm = k == realm;
+                } else if in_realm && k == "kdc" {
+                    out.push(v.to_string());
+                }
+            } else if line.starts_with('}') {
+                in_realm = false;
+            }
+        }
+    }
+    out
+}
+
+/// When to renew and how often to retry. Renewal starts at `renew_at` of
+/// the ticket's lifetime, so a KDC outage shorter than the rest of the
+/// lifetime goes unnoticed by the brokers.
+#[derive(Debug, Clone, Copy)]
+pub struct RenewPolicy {
+    /// Fraction of the lifetime after which to renew (0.6).
+    pub renew_at: f64,
+    /// Shortest wait between failed attempts.
+    pub min_retry: Duration,
+    /// Longest wait between failed attempts.
+    pub max_retry: Duration,
+}
+
+impl Default for RenewPolicy {
+    fn default() -> Self {
+        RenewPolicy {
+            renew_at: 0.6,
+            min_retry: Duration::from_secs(1),
+            max_retry: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RenewPolicy {
+    /// How long after obtaining a ticket of `lifetime` to renew it.
+    pub fn renew_after(&self, lifetime: Duration) -> Duration {
+        lifetime.mul_f64(self.renew_at.clamp(0.1, 0.9))
+    }
+
+    /// How long to wait after a failed renewal when `remaining` is left:
+    /// a twentieth of it, within the bounds, so several attempts fit in
+    /// even a short remaining lifetime.
+    pub fn retry_after(&self, remaining: Duration) -> Duration {
+        (remaining / 20).clamp(self.min_retry, self.max_retry)
+    }
+}
+
+/// The current ticket's expiry, readable from any thread (for metrics).
+#[derive(Debug, Default)]
+pub struct TicketStatus {
+    expires_at_unix: AtomicI64,
+    renewals: AtomicU64,
+    failed_renewals: AtomicU64,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl TicketStatus {
+    /// Seconds until the current ticket expires (negative once expired).
+    pub fn seconds_to_expiry(&self) -> i64 {
+        self.expires_at_unix.load(Ordering::Acquire) - unix_now()
+    }
+
+    /// When the ticket expires, in seconds since the Unix epoch.
+    pub fn expires_at_unix(&self) -> i64 {
+        self.expires_at_unix.load(Ordering::Acquire)
+    }
+
+    /// Successful renewals since start.
+    pub fn renewals(&self) -> u64 {
+        self.renewals.load(Ordering::Relaxed)
+    }
+
+    /// Failed renewal attempts since start.
+    pub fn failed_renewals(&self) -> u64 {
+        self.failed_renewals.load(Ordering::Relaxed)
+    }
+}
+
+/// The status of the running process's ticket keeper, if any (for the
+/// metrics endpoint).
+static CURRENT: Mutex<Option<Arc<TicketStatus>>> = Mutex::new(None);
+
+/// The running keeper's [`TicketStatus`], if kmirror keeps a ticket.
+pub fn current_status() -> Option<Arc<TicketStatus>> {
+    CURRENT.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+type ExpiryHook = Box<dyn FnOnce(KerberosError) + Send>;
+
+struct Shared {
+    stop: Mutex<bool>,
+    wake: Condvar,
+    /// The hook, and an expiry that happened before the hook was set.
+    expiry: Mutex<(Option<ExpiryHook>, Option<KerberosError>)>,
+}
+
+/// Keeps the process's Kerberos ticket valid; dropping it stops renewal and
+/// deletes the private ticket cache.
+pub struct TicketKeeper {
+    status: Arc<TicketStatus>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    dir: PathBuf,
+    ccache: String,
+}
+
+impl std::fmt::Debug for TicketKeeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketKeeper")
+            .field("ccache", &self.ccache)
+            .field("seconds_to_expiry", &self.status.seconds_to_expiry())
+            .finish()
+    }
+}
+
+/// Makes a fresh 0700 directory for the ticket cache. `mkdir` fails if the
+/// name exists, so nobody can plant a directory or symlink there first.
+fn private_dir() -> Result<PathBuf, KerberosError> {
+    let base = std::env::temp_dir();
+    let mut last = String::new();
+    for attempt in 0..16u32 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = base.join(format!(
+            "kmirror-krb5-{}-{nanos:08x}{attempt}",
+            std::process::id()
+        ));
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = e.to_string(),
+            Err(e) => {
+                return Err(KerberosError::Ccache {
+                    dir,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Err(KerberosError::Ccache {
+        dir: base,
+        message: last,
+    })
+}
+
+/// Obtains a fresh TGT into a new cache file and moves it over `ccache_path`
+/// (rename is atomic: a client reading the cache sees the old or the new
+/// ticket, never half of one). Returns the ticket's lifetime.
+fn obtain(login: &KerberosLogin, ccache_path: &Path) -> Result<Duration, KerberosError> {
+    let fresh = ccache_path.with_extension("new");
+    let _ = fs::remove_file(&fresh);
+    let result = gss::acquire_from_keytab(
+        &login.principal,
+        &login.keytab.to_string_lossy(),
+        &format!("FILE:{}", fresh.display()),
+    );
+    match result {
+        Ok(lifetime) => {
+            fs::rename(&fresh, ccache_path).map_err(|e| KerberosError::Ccache {
+                dir: ccache_path.to_owned(),
+                message: format!("moving the new ticket cache into place: {e}"),
+            })?;
+            Ok(lifetime)
+        }
+        Err(f) => {
+            let _ = fs::remove_file(&fresh);
+            Err(KerberosError::from_cause(
+                classify(f.minor as i32),
+                login,
+                describe_kdc(&login.principal),
+                f.message,
+            ))
+        }
+    }
+}
+
+impl TicketKeeper {
+    /// Logs in for `config` ([`login_plan`]) and keeps the ticket fresh;
+    /// `None` when no side logs in with a keytab.
+    pub fn start_for(config: &Config) -> Result<Option<TicketKeeper>, KerberosError> {
+        match login_plan(config)? {
+            Some(l) => TicketKeeper::start(l, RenewPolicy::default()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Obtains the first ticket (failing with a message naming principal,
+    /// keytab and KDC), points `KRB5CCNAME` at kmirror's private cache, and
+    /// starts the renewal thread. Call before creating any librdkafka client.
+    pub fn start(login: KerberosLogin, policy: RenewPolicy) -> Result<TicketKeeper, KerberosError> {
+        let dir = private_dir()?;
+        let path = dir.join("ccache");
+        let lifetime = match obtain(&login, &path) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let ccache = format!("FILE:{}", path.display());
+        // librdkafka/Cyrus read KRB5CCNAME when they authenticate; no client
+        // exists yet, so nothing reads the environment concurrently.
+        std::env::set_var("KRB5CCNAME", &ccache);
+        let status = Arc::new(TicketStatus::default());
+        status
+            .expires_at_unix
+            .store(unix_now() + lifetime.as_secs() as i64, Ordering::Release);
+        info!(
+            principal = %login.principal,
+            keytab = %login.keytab.display(),
+            sides = %login.sides.join(", "),
+            lifetime_s = lifetime.as_secs(),
+            "Kerberos ticket obtained from the keytab (kmirror renews it itself; librdkafka's kinit is off)"
+        );
+        *CURRENT.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.clone());
+        let shared = Arc::new(Shared {
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            expiry: Mutex::new((None, None)),
+        });
+        let thread = {
+            let (status, shared) = (status.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name("kmirror-krb5".into())
+                .spawn(move || renew_loop(login, path, lifetime, policy, status, shared))
+                .map_err(|e| KerberosError::Ccache {
+                    dir: dir.clone(),
+                    message: format!("starting the renewal thread: {e}"),
+                })?
+        };
+        Ok(TicketKeeper {
+            status,
+            shared,
+            thread: Some(thread),
+            dir,
+            ccache,
+        })
+    }
+
+    /// The ticket's status (expiry), shared with the renewal thread.
+    pub fn status(&self) -> Arc<TicketStatus> {
+        self.status.clone()
+    }
+
+    /// Seconds until the current ticket expires.
+    pub fn seconds_to_expiry(&self) -> i64 {
+        self.status.seconds_to_expiry()
+    }
+
+    /// The private ticket cache (`FILE:...`), which `KRB5CCNAME` names.
+    pub fn ccache(&self) -> &str {
+        &self.ccache
+    }
+
+    /// Registers what to do when the ticket expires unrenewed (stop the
+    /// pipeline). Called at once if that already happened.
+    pub fn on_expiry(&self, hook: impl FnOnce(KerberosError) + Send + 'static) {
+        let mut g = self.shared.expiry.lock().unwrap_or_else(|p| p.into_inner());
+        match g.1.take() {
+            Some(e) => hook(e),
+            None => g.0 = Some(Box::new(hook)),
+        }
+    }
+}
+
+impl Drop for TicketKeeper {
+    fn drop(&mut self) {
+        *self.shared.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let mut cur = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
+        if cur.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.status)) {
+            *cur = None;
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sleeps until `deadline` or a stop request; true if stopping.
+fn sleep_until(shared: &Shared, deadline: Instant) -> bool {
+    let mut stop = shared.stop.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if *stop {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        stop = shared
+            .wake
+            .wait_timeout(stop, deadline - now)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}
+
+fn renew_loop(
+    login: KerberosLogin,
+    path: PathBuf,
+    mut lifetime: Duration,
+    policy: RenewPolicy,
+    status: Arc<TicketStatus>,
+    shared: Arc<Shared>,
+) {
+    let mut obtained = Instant::now();
+    let mut next = obtained + policy.renew_after(lifetime);
+    loop {
+        if sleep_until(&shared, next) {
+            return;
+        }
+        let expires = obtained + lifetime;
+        match obtain(&login, &path) {
+            Ok(l) => {
+                lifetime = l;
+                obtained = Instant::now();
+                next = obtained + policy.renew_after(lifetime);
+                status
+                    .expires_at_unix
+                    .store(unix_now() + l.as_secs() as i64, Ordering::Release);
+                status.renewals.fetch_add(1, Ordering::Relaxed);
+                info!(principal = %login.principal, lifetime_s = l.as_secs(), "Kerberos ticket renewed from the keytab");
+            }
+            Err(e) => {
+                status.failed_renewals.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                if now >= expires {
+                    let expired = KerberosError::Expired {
+                        principal: login.principal.clone(),
+                        keytab: login.keytab.clone(),
+                        kdc: describe_kdc(&login.principal),
+                        ago_s: (now - expires).as_secs(),
+                        last_error: e.to_string(),
+                    };
+                    let mut g = shared.expiry.lock().unwrap_or_else(|p| p.into_inner());
+                    match g.0.take() {
+                        Some(hook) => {
+                            drop(g);
+                            hook(expired);
+                        }
+                        None => g.1 = Some(expired),
+                    }
+                    return;
+                }
+                let remaining = expires - now;
+                warn!(
+                    remaining_s = remaining.as_secs(),
+                    "Kerberos ticket renewal failed (will retry; kmirror stops if the ticket expires first): {e}"
+                );
+                next = now + policy.retry_after(remaining).min(remaining);
+            }
+        }
+    }
+}
+
+/// The GSS-API calls kmirror needs beyond libgssapi's wrappers. All unsafe
+/// code of this module is here.
+mod gss {
+    use std::ffi::CString;
+    use std::ptr;
+
+    use libgssapi_sys as sys;
+
+    /// A GSS-API failure: the minor (mechanism, i.e. krb5) status code and
+    /// the library's text for it (or for the major code when it has none).
+    #[derive(Debug)]
+    pub struct Failure {
+        pub minor: u32,
+        pub message: String,
+    }
+
+    /// 1.2.840.113554.1.2.2, the Kerberos 5 mechanism.
+    const KRB5_MECH: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02";
+    /// 1.2.840.113554.1.2.2.1, GSS_KRB5_NT_PRINCIPAL_NAME.
+    const KRB5_NT_PRINCIPAL: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x01";
+
+    fn oid(bytes: &'static [u8]) -> sys::gss_OID_desc {
+        sys::gss_OID_desc {
+            length: bytes.len() as u32,
+            // GSS-API never writes through an OID it is given.
+            elements: bytes.as_ptr() as *mut _,
+        }
+    }
+
+    /// The library's text for a status code (`kind` is GSS_C_GSS_CODE or
+    /// GSS_C_MECH_CODE), all messages joined.
+    fn status_text(code: u32, kind: u32) -> String {
+        let mut mech = oid(KRB5_MECH);
+        let mut parts = Vec::new();
+        let mut context: u32 = 0;
+        loop {
+            let mut minor = 0;
+            let mut buf = sys::gss_buffer_desc {
+                length: 0,
+                value: ptr::null_mut(),
+            };
+            // SAFETY: all pointers are to live locals; on success the
+            // library allocates `buf`, released below.
+            let major = unsafe {
+                sys::gss_display_status(
+                    &mut minor,
+                    code,
+                    kind as i32,
+                    &mut mech,
+                    &mut context,
+                    &mut buf,
+                )
+            };
+            if major != sys::GSS_S_COMPLETE {
+                break;
+            }
+            if !buf.value.is_null() {
+                // SAFETY: the library returned `length` bytes at `value`.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(buf.value as *const u8, buf.length) };
+                parts.push(String::from_utf8_lossy(bytes).into_owned());
+                // SAFETY: `buf` was allocated by gss_display_status.
+                unsafe { sys::gss_release_buffer(&mut minor, &mut buf) };
+            }
+            if context == 0 {
+                break;
+            }
+        }
+        parts.join("; ")
+    }
+
+    fn failure(major: u32, minor: u32) -> Failure {
+        let mut message = status_text(minor, sys::GSS_C_MECH_CODE);
+        if message.is_empty() {
+            message = status_text(major, 1 /* GSS_C_GSS_CODE */);
+        }
+        Failure { minor, message }
+    }
+
+    /// Obtains initiator credentials for `principal` from the client keytab
+    /// `keytab` into the ccache `ccache` (MIT credential store). The ccache
+    /// must be empty, so the KDC is asked for a fresh TGT. Returns its
+    /// lifetime.
+    pub fn acquire_from_keytab(
+        principal: &str,
+        keytab: &str,
+        ccache: &str,
+    ) -> Result<std::time::Duration, Failure> {
+        let bad = |what: &str| Failure {
+            minor: 0,
+            message: format!("{what} contains a NUL byte"),
+        };
+        let keytab_c = CString::new(keytab).map_err(|_| bad("keytab path"))?;
+        let ccache_c = CString::new(ccache).map_err(|_| bad("ccache name"))?;
+        let mut minor: u32 = 0;
+        let mut name_type = oid(KRB5_NT_PRINCIPAL);
+        let mut name_buf = sys::gss_buffer_desc {
+            length: principal.len(),
+            // gss_import_name only reads the input buffer.
+            value: principal.as_ptr() as *mut _,
+        };
+        let mut name: sys::gss_name_t = ptr::null_mut();
+        // SAFETY: pointers to live locals; `name` receives an allocated
+        // name on success, released below.
+        let major =
+            unsafe { sys::gss_import_name(&mut minor, &mut name_buf, &mut name_type, &mut name) };
+        if major != sys::GSS_S_COMPLETE {
+            return Err(failure(major, minor));
+        }
+        let mut mech = oid(KRB5_MECH);
+        let mut mechs = sys::gss_OID_set_desc {
+            count: 1,
+            elements: &mut mech,
+        };
+        let mut elements = [
+            sys::gss_key_value_element_desc {
+                key: c"client_keytab".as_ptr(),
+                value: keytab_c.as_ptr(),
+            },
+            sys::gss_key_value_element_desc {
+                key: c"ccache".as_ptr(),
+                value: ccache_c.as_ptr(),
+            },
+        ];
+        let store = sys::gss_key_value_set_desc {
+            count: elements.len() as u32,
+            elements: elements.as_mut_ptr(),
+        };
+        let mut cred: sys::gss_cred_id_t = ptr::null_mut();
+        let mut time_rec: u32 = 0;
+        // SAFETY: `name` is a valid imported name; the OID set, the store
+        // and the C strings it points to outlive the call; `cred` receives
+        // an allocated credential on success, released below. With an empty
+        // ccache and a client keytab, MIT gets a TGT from the KDC here.
+        let major = unsafe {
+            sys::gss_acquire_cred_from(
+                &mut minor,
+                name,
+                sys::_GSS_C_INDEFINITE,
+                &mut mechs,
+                sys::GSS_C_INITIATE as i32,
+                &store,
+                &mut cred,
+                ptr::null_mut(),
+                &mut time_rec,
+            )
+        };
+        let result = if major == sys::GSS_S_COMPLETE {
+            Ok(std::time::Duration::from_secs(u64::from(time_rec)))
+        } else {
+            Err(failure(major, minor))
+        };
+        let mut m2 = 0;
+        // SAFETY: `name` came from gss_import_name and is released once;
+        // `cred` is released only if acquired (never null on success).
+        unsafe {
+            sys::gss_release_name(&mut m2, &mut name);
+            if !cred.is_null() {
+                sys::gss_release_cred(&mut m2, &mut cred);
+            }
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn krb5_codes_map_to_their_causes() {
+        let table = [
+            (KRB5_KDC_UNREACH, Cause::KdcUnreachable),
+            (KRB5_REALM_CANT_RESOLVE, Cause::KdcUnreachable),
+            (KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN, Cause::PrincipalUnknown),
+            (KRB5KDC_ERR_PREAUTH_FAILED, Cause::StaleKeytab),
+            (KRB5KRB_AP_ERR_BAD_INTEGRITY, Cause::StaleKeytab),
+            (KRB5_KT_NOTFOUND, Cause::KeyNotInKeytab),
+            (KRB5_KT_KVNONOTFOUND, Cause::KeyNotInKeytab),
+            (KRB5KRB_AP_ERR_SKEW, Cause::ClockSkew),
+            (KRB5KDC_ERR_CLIENT_REVOKED, Cause::PrincipalDisabled),
+            (KRB5KDC_ERR_NAME_EXP, Cause::PrincipalExpired),
+            (KRB5KDC_ERR_KEY_EXP, Cause::PrincipalExpired),
+            (0x1234, Cause::Other),
+        ];
+        for (code, cause) in table {
+            assert_eq!(classify(code), cause, "code {code}");
+        }
+        // The minor status arrives as an OM_uint32.
+        assert_eq!(
+            classify(KRB5_KDC_UNREACH as u32 as i32),
+            Cause::KdcUnreachable
+        );
+    }
+
+    #[test]
+    fn each_cause_names_principal_keytab_and_kdc() {
+        let login = KerberosLogin {
+            principal: "mirrormaker/h@R".into(),
+            keytab: "/k/mm.keytab".into(),
+            sides: vec!["source".into()],
+        };
+        let causes = [
+            (Cause::KdcUnreachable, "cannot be reached"),
+            (Cause::PrincipalUnknown, "does not know principal"),
+            (Cause::StaleKeytab, "keytab is stale"),
+            (Cause::KeyNotInKeytab, "no usable key"),
+            (Cause::ClockSkew, "clocks"),
+            (Cause::PrincipalDisabled, "disabled"),
+            (Cause::PrincipalExpired, "expired"),
+            (Cause::Other, "KRB5_TRACE"),
+        ];
+        for (cause, phrase) in causes {
+            let e = KerberosError::from_cause(cause, &login, "KDC-X".into(), "lib says".into())
+                .to_string();
+            for want in [
+                "mirrormaker/h@R",
+                "/k/mm.keytab",
+                "KDC-X",
+                "lib says",
+                phrase,
+            ] {
+                assert!(e.contains(want), "{cause:?}: {want:?} missing in {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn principals_compare_with_default_realm() {
+        assert!(same_principal("mm/h@R", "mm/h@R"));
+        assert!(same_principal("mm/h", "mm/h@R"));
+        assert!(!same_principal("mm/h@R", "mm/h@S"));
+        assert!(!same_principal("mm/h@R", "mm2/h@R"));
+    }
+
+    #[test]
+    fn krb5_conf_kdc_and_default_realm() {
+        let text = "[libdefaults]\n default_realm = EX.COM\n[realms]\n OTHER = {\n  kdc = o:88\n }\n EX.COM = {\n  kdc = k1:88\n  admin_server = a\n  kdc = k2:750\n }\n[domain_realm]\n kdc = nope\n";
+        assert_eq!(profile_default_realm(text).as_deref(), Some("EX.COM"));
+        assert_eq!(profile_kdcs(text, "EX.COM"), vec!["k1:88", "k2:750"]);
+        assert_eq!(profile_kdcs(text, "OTHER"), vec!["o:88"]);
+        assert!(profile_kdcs(text, "NONE").is_empty());
+    }
+
+    #[test]
+    fn renewal_well_before_expiry_and_bounded_retries() {
+        let p = RenewPolicy::default();
+        assert_eq!(
+            p.renew_after(Duration::from_secs(100)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            p.retry_after(Duration::from_secs(40)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            p.retry_after(Duration::from_secs(5)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            p.retry_after(Duration::from_secs(36_000)),
+            Duration::from_secs(60)
+        );
+    }
+
+    /// A config whose source and target log in with the given inline JAAS
+    /// `(keytab file, principal)`, `None` for no principal option.
+    fn config(sides: [(&str, Option<&str>); 2]) -> Result<Config, String> {
+        use clap::Parser;
+        let d = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for (i, (kt_principal, principal)) in sides.iter().enumerate() {
+            let kt = crate::security::keytab::tests::write_keytab(
+                d.path(),
+                &format!("{i}.keytab"),
+                kt_principal,
+            );
+            let opt = principal.map_or(String::new(), |p| format!(" principal=\"{p}\""));
+            let role = if i == 0 { "group.id=g\n" } else { "" };
+            let path = d.path().join(format!("{i}.properties"));
+            fs::write(
+                &path,
+                format!("bootstrap.servers=b:9092\n{role}security.protocol=SASL_PLAINTEXT\nsasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"{}\"{opt};\n", kt.display()),
+            )
+            .unwrap();
+            files.push(path);
+        }
+        let args = crate::config::cli::Cli::try_parse_from([
+            "kmirror".to_string(),
+            format!("--consumer.config={}", files[0].display()),
+            format!("--producer.config={}", files[1].display()),
+            "--whitelist=.*".into(),
+        ])
+        .unwrap()
+        .mirror;
+        Config::from_args_and_kafka_opts(&args, None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn one_login_for_both_sides_and_different_principals_refused() {
+        let c = config([("mm/h@R", Some("mm/h@R")), ("mm/h@R", Some("mm/h"))]).unwrap();
+        let l = login_plan(&c).unwrap().unwrap();
+        assert_eq!(l.principal, "mm/h@R");
+        assert_eq!(l.sides, vec!["source".to_string(), "target".to_string()]);
+        // The JAAS parser insists on a principal with useKeyTab=true.
+        assert!(config([("mm/h@R", None), ("mm/h@R", None)]).is_err());
+        let c = config([("mm/h@R", Some("mm/h@R")), ("mm2/h@R", Some("mm2/h@R"))]).unwrap();
+        let e = login_plan(&c).unwrap_err();
+        let s = e.to_string();
+        assert!(
+            matches!(e, KerberosError::DifferentPrincipals { .. }),
+            "{s}"
+        );
+        for want in ["source", "mm/h@R", "target", "mm2/h@R", "not supported yet"] {
+            assert!(s.contains(want), "{want:?} missing in {s}");
+        }
+    }
+
+    #[test]
+    fn private_dir_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = private_dir().unwrap();
+        let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        fs::remove_dir_all(&d).unwrap();
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn unreachable_kdc_is_reported_by_name() {
+        // A realm whose KDC is a closed loopback port: the library's real
+        // error path, without a KDC.
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = dir.path().join("krb5.conf");
+        fs::write(
+            &conf,
+            format!("[libdefaults]\n default_realm = NOKDC.TEST\n udp_preference_limit = 1\n[realms]\n NOKDC.TEST = {{\n  kdc = 127.0.0.1:{port}\n }}\n"),
+        )
+        .unwrap();
+        let kt = crate::security::keytab::tests::write_keytab(
+            dir.path(),
+            "mm.keytab",
+            "mirrormaker/localhost@NOKDC.TEST",
+        );
+        // The krb5 library reads KRB5_CONFIG when a context is created; this
+        // test is the only one in this binary that uses Kerberos.
+        std::env::set_var("KRB5_CONFIG", &conf);
+        let login = KerberosLogin {
+            principal: "mirrormaker/localhost@NOKDC.TEST".into(),
+            keytab: kt.clone(),
+            sides: vec!["source".into()],
+        };
+        let e = obtain(&login, &dir.path().join("cc")).unwrap_err();
+        let s = e.to_string();
+        assert!(matches!(e, KerberosError::KdcUnreachable { .. }), "{s}");
+        assert!(s.contains(&format!("127.0.0.1:{port}")), "{s}");
+        assert!(s.contains(&kt.display().to_string()), "{s}");
+    }
+}
