@@ -12,6 +12,7 @@ PACKAGES=(
   libcurl4-openssl-dev zlib1g-dev libzstd-dev
   krb5-kdc krb5-admin-server krb5-user
   clang libclang-dev
+  docker-compose shellcheck systemd
 )
 
 missing=()

@@ -2,7 +2,7 @@
 //! errors to exit codes.
 
 use kmirror::config::cli::{
-    parse_invocation, AuditCli, AuditCommand, CheckCli, Cli, Invocation, LagCli,
+    parse_invocation, AuditCli, AuditCommand, CheckCli, Cli, Invocation, LagCli, VerifyCli,
 };
 use kmirror::config::Config;
 
@@ -64,6 +64,77 @@ fn main() {
         Invocation::Check(cli) => check(cli),
         Invocation::Lag(cli) => lag(cli),
         Invocation::Audit(cli) => audit(cli),
+        Invocation::Verify(cli) => verify(cli),
+        Invocation::Completions(cli) => completions(cli),
+        Invocation::Manpage(cli) => manpage(cli),
+    }
+}
+
+/// `kmirror completions SHELL`: the completion script on stdout.
+fn completions(cli: kmirror::config::cli::CompletionsCli) {
+    let mut cmd = kmirror::config::cli::command_tree();
+    clap_complete::generate(cli.shell, &mut cmd, "kmirror", &mut std::io::stdout());
+}
+
+/// Sections of kmirror(1) that clap does not know about.
+const MANPAGE_EXTRA: &str = r#".SH ENVIRONMENT
+.TP
+\fBKAFKA_OPTS\fR
+Read for \fB\-Djava.security.auth.login.config=FILE\fR (the JAAS file), as MirrorMaker does, when \fB\-\-jaas\fR is not given.
+.TP
+\fBKRB5_CONFIG\fR
+The Kerberos configuration (default \fI/etc/krb5.conf\fR).
+.TP
+\fBRUST_LOG\fR
+Log filter (default \fBinfo\fR).
+.SH EXIT STATUS
+0 after a clean stop (SIGINT/SIGTERM: consumption stops, in\-flight records are flushed within \fB\-\-shutdown.timeout.ms\fR, offsets are committed); 1 on a runtime failure (send failure, lost source data, authorization); 2 on a configuration error.
+.SH SEE ALSO
+\fBkmirror\-check\fR(1), \fBkmirror\-lag\fR(1), \fBkmirror\-verify\fR(1), \fBkmirror\-audit\fR(1), \fBkinit\fR(1), \fBklist\fR(1), \fBkrb5.conf\fR(5)
+"#;
+
+/// `kmirror manpage [--dir DIR]`: kmirror(1) on stdout, or every page into DIR.
+fn manpage(cli: kmirror::config::cli::ManpageCli) {
+    let result = match cli.dir {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(kmirror::config::cli::command_tree())
+                .render(&mut page)
+                .map(|()| {
+                    page.extend_from_slice(MANPAGE_EXTRA.as_bytes());
+                    page
+                })
+                .and_then(|page| std::io::Write::write_all(&mut std::io::stdout(), &page))
+        }
+        Some(dir) => {
+            clap_mangen::generate_to(kmirror::config::cli::command_tree(), &dir).and_then(|()| {
+                use std::io::Write;
+                let main = dir.join("kmirror.1");
+                let mut f = std::fs::OpenOptions::new().append(true).open(&main)?;
+                f.write_all(MANPAGE_EXTRA.as_bytes())
+            })
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("kmirror: error: writing the man page: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `kmirror verify`: prints one line per topic; exit 1 on any difference.
+fn verify(cli: VerifyCli) {
+    use std::io::IsTerminal;
+    init_logging(&cli.mirror.log_format);
+    let config = load_config(&cli.mirror);
+    match kmirror::observe::verify::run(&config, std::io::stderr().is_terminal()) {
+        Ok(verdicts) => {
+            print!("{}", kmirror::observe::verify::summary(&verdicts));
+            std::process::exit(if verdicts.iter().all(|v| v.ok()) { 0 } else { 1 });
+        }
+        Err(e) => {
+            print_error(&e);
+            std::process::exit(1);
+        }
     }
 }
 
@@ -106,6 +177,16 @@ fn lag(cli: LagCli) {
 fn check(cli: CheckCli) {
     init_logging(&cli.mirror.log_format);
     let config = load_config(&cli.mirror);
+    // The same Kerberos login a run does (kmirror's private ticket cache),
+    // so GSSAPI clusters see the principal the run would authenticate as.
+    let ticket = match kmirror::security::kerberos::TicketKeeper::start_for(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            let e = kmirror::Error::from(kmirror::pipeline::PipelineError::from(e));
+            print_error(&e);
+            std::process::exit(e.exit_code());
+        }
+    };
     let opts = kmirror::preflight::check::CheckOptions {
         accept_unverified: cli.mirror.accept_unverified_acls,
         ..Default::default()
@@ -115,17 +196,28 @@ fn check(cli: CheckCli) {
     } else {
         kmirror::preflight::check::OutputFormat::Table
     };
-    match kmirror::preflight::check::run_checks(&config, opts) {
+    let code = match kmirror::preflight::check::run_checks(&config, opts) {
         Ok(report) => {
-            println!("{}", report.render(format));
-            std::process::exit(if report.passed() { 0 } else { 1 });
+            print!("{}", report.render(format));
+            if format == kmirror::preflight::check::OutputFormat::Json {
+                println!();
+            }
+            if report.passed() {
+                0
+            } else {
+                1
+            }
         }
         Err(e) => {
             let e = kmirror::Error::from(e);
             print_error(&e);
-            std::process::exit(e.exit_code());
+            e.exit_code()
         }
-    }
+    };
+    // exit() skips destructors: drop the ticket keeper first so it removes
+    // its private ticket cache.
+    drop(ticket);
+    std::process::exit(code);
 }
 
 fn mirror(cli: Cli) {
@@ -144,7 +236,11 @@ fn mirror(cli: Cli) {
         progress_interval: std::time::Duration::from_millis(cli.mirror.progress_interval_ms),
         audit_log: cli.mirror.audit_log.clone(),
     };
-    match rt.block_on(kmirror::pipeline::run_with(config, observe, shutdown_signal())) {
+    match rt.block_on(kmirror::pipeline::run_with(
+        config,
+        observe,
+        shutdown_signal(),
+    )) {
         Ok(summary) => {
             eprintln!(
                 "kmirror: stopped cleanly: {} records ({} bytes) mirrored in {:.1}s{}",

@@ -247,6 +247,21 @@ fn lag_is_exact_midway_and_zero_after_completion_metrics_match() {
         .keys()
         .any(|k| k.starts_with("kmirror_build_info{version=")));
     assert!(km.output().contains("progress:"), "{}", km.output());
+    // The consumer's own lag (refreshed every few seconds) reaches 0 on
+    // every partition once everything is mirrored.
+    let caught_up = await_condition(Duration::from_secs(30), || {
+        let m = parse_prometheus(&http_get(&addr, "/metrics")?.1);
+        let lags: Vec<f64> = (0..partitions)
+            .filter_map(|p| {
+                let tail = format!(",topic=\"{topic}\",partition=\"{p}\"}}");
+                m.iter()
+                    .find(|(k, _)| k.starts_with("kmirror_consumer_lag{") && k.ends_with(&tail))
+                    .map(|(_, v)| *v)
+            })
+            .collect();
+        (lags.len() == partitions as usize && lags.iter().all(|l| *l == 0.0)).then_some(())
+    });
+    assert!(caught_up.is_some(), "{:?}", http_get(&addr, "/metrics"));
     assert!(km.stop().success(), "{}", km.output());
 
     let done = lag_json(&args);
@@ -354,6 +369,18 @@ fn audit_trail_covers_committed_offsets_across_kill9() {
         km.output()
     );
     assert!(km.stop().success(), "{}", km.output());
+    // The target holds everything committed, duplicates from the kill aside.
+    let v = Command::new(kmirror_bin())
+        .arg("verify")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
 
     let verify = |file: &Path| {
         Command::new(kmirror_bin())
@@ -435,4 +462,106 @@ fn audit_trail_covers_committed_offsets_across_kill9() {
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains(&format!("line {}:", k + 1)), "{err}");
+}
+
+/// Commits `ends` for `group` on `topic`, as a mirror that finished would have.
+fn commit_offsets(conn: &ClusterConn, group: &str, topic: &str, ends: &BTreeMap<i32, i64>) {
+    let c: BaseConsumer = conn
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (p, o) in ends {
+        tpl.add_partition_offset(topic, *p, rdkafka::Offset::Offset(*o))
+            .unwrap();
+    }
+    c.commit(&tpl, rdkafka::consumer::CommitMode::Sync).unwrap();
+}
+
+/// `kmirror verify` passes on a faithful copy and fails, naming the
+/// difference, on a target with a deleted, an altered or a reordered record.
+#[test]
+fn verify_detects_deleted_altered_and_reordered_records() {
+    let rig = Rig::start();
+    let w = Workload {
+        records: 400,
+        keys: 40,
+        headers: 1,
+        ..Default::default()
+    };
+    let n = w.records;
+    let k = 123; // the doctored record; k + keys has the same key
+    let doctored = Workload {
+        tag: "doctored".into(),
+        ..w.clone()
+    };
+    type Batches<'a> = Vec<(&'a Workload, std::ops::Range<usize>)>;
+    let cases: Vec<(&str, Batches, Option<&str>)> = vec![
+        ("faithful", vec![(&w, 0..n)], None),
+        (
+            "deleted",
+            vec![(&w, 0..k), (&w, k + 1..n)],
+            Some("1 missing"),
+        ),
+        (
+            "altered",
+            vec![(&w, 0..k), (&doctored, k..k + 1), (&w, k + 1..n)],
+            Some("1 missing"),
+        ),
+        (
+            "reordered",
+            vec![
+                (&w, 0..k),
+                (&w, k + w.keys..k + w.keys + 1),
+                (&w, k + 1..k + w.keys),
+                (&w, k..k + 1),
+                (&w, k + w.keys + 1..n),
+            ],
+            Some("1 out of order"),
+        ),
+    ];
+    for (name, batches, want) in cases {
+        let topic = rig.topic_on_both(name, 2);
+        cluster::produce(&rig.source_conn(), &topic, &w).unwrap();
+        for (wl, range) in batches {
+            cluster::produce_range(&rig.target_conn(), &topic, wl, range).unwrap();
+        }
+        let group = random_name("mm");
+        let source = cluster::read_all(
+            &rig.source_conn(),
+            &topic,
+            n,
+            Duration::from_millis(300),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        commit_offsets(
+            &rig.source_conn(),
+            &group,
+            &topic,
+            &checker::end_offsets(&source),
+        );
+        let (c, p) = rig.properties(&group, &[]);
+        let out = Command::new(kmirror_bin())
+            .arg("verify")
+            .args(mirror_args(&c, &p, &topic, &[]))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let report = format!("{name}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(&format!("{n} source records")), "{report}");
+        match want {
+            None => {
+                assert_eq!(out.status.code(), Some(0), "{report}");
+                assert!(stdout.contains("target matches source"), "{report}");
+            }
+            Some(diff) => {
+                assert_eq!(out.status.code(), Some(1), "{report}");
+                assert!(stdout.contains(diff), "{report}");
+                assert!(stdout.starts_with("DIFF"), "{report}");
+            }
+        }
+    }
 }

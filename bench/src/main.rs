@@ -287,7 +287,24 @@ fn kmirror_run(dir: &Path, source: &Tansu, target: &Tansu, topic: &str, s: &Scen
         .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{group}.log")))?))
         .spawn()
         .context("starting kmirror (build it with: cargo build --release)")?;
-    measure_process(child, &ClusterConn::plaintext(source.addr().to_string()), &group, topic, ends)
+    // KMIRROR_BENCH_PERF=FILE samples kmirror's CPU with `perf record`
+    // (software clock, works where hardware counters are not exposed).
+    let perf = std::env::var_os("KMIRROR_BENCH_PERF").map(|out| {
+        Command::new("perf")
+            .args(["record", "-e", "cpu-clock", "-F", "1999", "-g", "-o"])
+            .arg(out)
+            .args(["-p", &child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    });
+    let sample = measure_process(child, &ClusterConn::plaintext(source.addr().to_string()), &group, topic, ends);
+    if let Some(Ok(mut p)) = perf {
+        // perf attached with -p writes its data on SIGINT.
+        let _ = Command::new("kill").arg("-INT").arg(p.id().to_string()).status();
+        let _ = p.wait();
+    }
+    sample
 }
 
 fn python_run(dir: &Path, source: &Tansu, target: &Tansu, topic: &str, s: &Scenario, ends: &BTreeMap<i32, i64>) -> anyhow::Result<Sample> {

@@ -27,7 +27,8 @@ use clap::{ArgAction, Args, Parser};
     after_help = "Subcommands: `kmirror check [FLAGS]` runs every start-up check (configuration, keytab, \
                   authentication, topics, ACLs on both clusters) without consuming, and prints a report. \
                   `kmirror lag [FLAGS] [--format json]` shows the group's lag per partition. \
-                  `kmirror audit verify FILE` checks an --audit-log trail.\n\n\
+                  `kmirror audit verify FILE` checks an --audit-log trail. `kmirror verify [FLAGS]` \
+                  compares source and target topics up to the committed offsets.\n\n\
                   Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure (send failure, \
                   lost source data, authorization), 2 on a configuration error. Log level: RUST_LOG \
                   (default: info)."
@@ -73,6 +74,21 @@ pub struct LagCli {
     pub format: String,
 }
 
+/// `kmirror verify`: compares source and target topics up to the committed offsets.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror verify",
+    version,
+    about = "Compare every matched source topic, up to kmirror's committed offsets, with the target topic \
+             of the same name, per key (content and order). Exit status 1 when a record is missing, altered \
+             or out of order on the target. Takes the same flags and files as a mirror run."
+)]
+pub struct VerifyCli {
+    /// The same options as a mirror run.
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+}
+
 /// `kmirror audit verify FILE`: checks an audit trail's hash chain.
 #[derive(Debug, Parser)]
 #[command(
@@ -98,6 +114,54 @@ pub enum AuditCommand {
     },
 }
 
+/// `kmirror completions SHELL`: a shell completion script, generated from
+/// these definitions.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror completions",
+    version,
+    about = "Print a completion script for SHELL to standard output, generated from kmirror's own \
+             option definitions (e.g. `kmirror completions bash > /etc/bash_completion.d/kmirror`)."
+)]
+pub struct CompletionsCli {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `kmirror manpage`: the man page, generated from these definitions.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror manpage",
+    version,
+    about = "Print the kmirror(1) man page (roff) to standard output, generated from kmirror's own \
+             option definitions; with --dir, write kmirror.1 and one kmirror-SUBCOMMAND.1 page per \
+             subcommand into DIR instead."
+)]
+pub struct ManpageCli {
+    /// Write every page into this directory instead of printing kmirror.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// The whole command line as one clap command, for the man page and the
+/// completions: the mirror's flags at the top level and every subcommand
+/// under its name. (Parsing does not use it: [`parse_invocation`]
+/// dispatches on argv[1] so MirrorMaker command lines keep working.)
+pub fn command_tree() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .disable_help_subcommand(true)
+        .subcommand_negates_reqs(true)
+        .args_conflicts_with_subcommands(true)
+        .subcommand(CheckCli::command().name("check"))
+        .subcommand(LagCli::command().name("lag"))
+        .subcommand(VerifyCli::command().name("verify"))
+        .subcommand(AuditCli::command().name("audit"))
+        .subcommand(CompletionsCli::command().name("completions"))
+        .subcommand(ManpageCli::command().name("manpage"))
+}
+
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Invocation {
@@ -109,11 +173,17 @@ pub enum Invocation {
     Lag(LagCli),
     /// `kmirror audit ...`.
     Audit(AuditCli),
+    /// `kmirror verify ...`.
+    Verify(VerifyCli),
+    /// `kmirror completions SHELL`.
+    Completions(CompletionsCli),
+    /// `kmirror manpage [--dir DIR]`.
+    Manpage(ManpageCli),
 }
 
 /// Subcommand names; anything else is a mirror run with MirrorMaker's
 /// flags, so MirrorMaker command lines keep working unchanged.
-pub const SUBCOMMANDS: &[&str] = &["check", "lag", "audit"];
+pub const SUBCOMMANDS: &[&str] = &["check", "lag", "audit", "verify", "completions", "manpage"];
 
 /// Parses the command line: `kmirror [FLAGS]` mirrors, `kmirror check
 /// [FLAGS]` checks.
@@ -137,6 +207,21 @@ where
             let rest = std::iter::once(std::ffi::OsString::from("kmirror audit"))
                 .chain(args[2..].iter().cloned());
             AuditCli::try_parse_from(rest).map(Invocation::Audit)
+        }
+        Some("verify") => {
+            let rest = std::iter::once(std::ffi::OsString::from("kmirror verify"))
+                .chain(args[2..].iter().cloned());
+            VerifyCli::try_parse_from(rest).map(Invocation::Verify)
+        }
+        Some("completions") => {
+            let rest = std::iter::once(std::ffi::OsString::from("kmirror completions"))
+                .chain(args[2..].iter().cloned());
+            CompletionsCli::try_parse_from(rest).map(Invocation::Completions)
+        }
+        Some("manpage") => {
+            let rest = std::iter::once(std::ffi::OsString::from("kmirror manpage"))
+                .chain(args[2..].iter().cloned());
+            ManpageCli::try_parse_from(rest).map(Invocation::Manpage)
         }
         _ => Cli::try_parse_from(args).map(Invocation::Mirror),
     }
@@ -329,7 +414,10 @@ mod tests {
         }
         let bad = ["kmirror", "check", "--format", "yaml"].into_iter().chain(base);
         assert!(parse_invocation(bad).is_err());
-        let lag = ["kmirror", "lag"].into_iter().chain(base).chain(["--format=json"]);
+        let lag = ["kmirror", "lag"]
+            .into_iter()
+            .chain(base)
+            .chain(["--format=json"]);
         match parse_invocation(lag).unwrap() {
             Invocation::Lag(l) => assert_eq!(l.format, "json"),
             other => panic!("{other:?}"),
@@ -341,9 +429,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse_invocation(["kmirror", "audit"]).is_err());
-        let observe = std::iter::once("kmirror")
-            .chain(base)
-            .chain(["--metrics-addr", "127.0.0.1:0", "--progress.interval.ms", "500"]);
+        let verify = ["kmirror", "verify"].into_iter().chain(base);
+        assert!(matches!(
+            parse_invocation(verify).unwrap(),
+            Invocation::Verify(_)
+        ));
+        let observe = std::iter::once("kmirror").chain(base).chain([
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--progress.interval.ms",
+            "500",
+        ]);
         match parse_invocation(observe).unwrap() {
             Invocation::Mirror(c) => {
                 assert_eq!(c.mirror.metrics_addr.as_deref(), Some("127.0.0.1:0"));

@@ -342,11 +342,10 @@ impl Config {
             c.check_keytab(sec.allow_insecure_keytab)?;
             // Likewise TLS: OpenSSL reports a wrong CA, name or expired
             // certificate only as a handshake failure in librdkafka's log.
-            if let Some(tls) = &c.security.tls {
-                let w = security::tls::preflight(&c.label, &c.path, &c.bootstrap, tls)
+            let w =
+                security::tls::preflight_security(&c.label, &c.path, &c.bootstrap, &c.security)
                     .map_err(SecurityError::from)?;
-                c.warnings.extend(w);
-            }
+            c.warnings.extend(w);
         }
         Ok(Config {
             sources,

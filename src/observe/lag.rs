@@ -126,14 +126,15 @@ impl LagReport {
 pub fn collect(config: &Config) -> Result<LagReport, LagError> {
     let mut report = LagReport::default();
     for src in &config.sources {
-        report.rows.extend(cluster_rows(config, src)?);
+        report.rows.extend(collect_cluster(config, src)?);
     }
     report.total_lag = report.rows.iter().map(|r| r.lag).sum();
     report.total_log_size = report.rows.iter().map(|r| r.log_size).sum();
     Ok(report)
 }
 
-fn cluster_rows(config: &Config, src: &ClusterConfig) -> Result<Vec<LagRow>, LagError> {
+/// The rows of one source cluster: every partition of its matched topics.
+pub fn collect_cluster(config: &Config, src: &ClusterConfig) -> Result<Vec<LagRow>, LagError> {
     let group = src.group_id.clone().unwrap_or_default();
     let kafka = |context: String| {
         let cluster = src.label.clone();

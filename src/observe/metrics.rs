@@ -5,7 +5,9 @@
 //! commit, consumer loop); every update is an atomic or a short map
 //! lookup, so metrics cost nothing noticeable even when nobody scrapes.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -55,6 +57,9 @@ pub struct Metrics {
     committed_offset: Family<PartitionLabels, Gauge>,
     consumer_lag: Family<PartitionLabels, Gauge>,
     ticket_expiry: Family<SideLabel, Gauge>,
+    /// Per-topic (records, bytes) counters, cached so the per-record path
+    /// looks up by `&str` without allocating a label.
+    topic_counters: RwLock<HashMap<String, (Counter, Counter)>>,
     /// Unix time (ms) of the last successful commit, 0 before the first.
     last_commit_ms: AtomicU64,
     streams_expected: AtomicUsize,
@@ -88,6 +93,7 @@ impl Metrics {
             committed_offset: Family::default(),
             consumer_lag: Family::default(),
             ticket_expiry: Family::default(),
+            topic_counters: RwLock::default(),
             last_commit_ms: AtomicU64::new(0),
             streams_expected: AtomicUsize::new(0),
             streams_joined: AtomicUsize::new(0),
@@ -151,11 +157,29 @@ impl Metrics {
 
     /// The target acknowledged one record of source `topic`.
     pub fn delivered(&self, topic: &str, bytes: usize) {
-        let l = TopicLabel {
-            topic: topic.to_string(),
-        };
-        self.records.get_or_create(&l).inc();
-        self.bytes.get_or_create(&l).inc_by(bytes as u64);
+        let cached = self
+            .topic_counters
+            .read()
+            .expect("metrics lock")
+            .get(topic)
+            .cloned();
+        let (records, bytes_counter) = cached.unwrap_or_else(|| {
+            let l = TopicLabel {
+                topic: topic.to_string(),
+            };
+            // Counters are shared handles: the cached clones count into the family.
+            let pair = (
+                self.records.get_or_create(&l).clone(),
+                self.bytes.get_or_create(&l).clone(),
+            );
+            self.topic_counters
+                .write()
+                .expect("metrics lock")
+                .insert(topic.to_string(), pair.clone());
+            pair
+        });
+        records.inc();
+        bytes_counter.inc_by(bytes as u64);
     }
 
     /// A send failed with `code` (librdkafka's name, e.g. `MessageTimedOut`).

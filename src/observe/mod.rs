@@ -5,11 +5,13 @@
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` on `--metrics-addr`.
 //! - [`lag`]: the `kmirror lag` report.
 //! - [`audit`]: the hash-chained audit trail and `kmirror audit verify`.
+//! - [`verify`]: `kmirror verify`, source against target up to the commits.
 
 pub mod audit;
 pub mod http;
 pub mod lag;
 pub mod metrics;
+pub mod verify;
 
 use std::time::Duration;
 

@@ -263,8 +263,9 @@ fn metadata_client(cluster: &ClusterConfig) -> Result<BaseConsumer, PreflightErr
 fn plan(config: &Config) -> Result<Vec<SourcePlan>, PreflightError> {
     // Authentication and ACLs first, as `kmirror check` does: a missing
     // permission found here costs nothing; found mid-run it stops the mirror.
-    for (why, row) in preflight::check::startup_checks(config)? {
-        warn!(cluster = %row.cluster, principal = %row.principal, check = %row.check, resource = %row.resource, verdict = %row.verdict, tolerated = ?why, "start-up check: {}", row.detail);
+    let tolerated = preflight::check::startup_checks(config)?;
+    for w in preflight::check::tolerated_warnings(&tolerated) {
+        warn!("start-up check: {w}");
     }
     info!("start-up checks passed: authentication and ACLs on every cluster");
     let admin = admin_for(&config.target)?;
@@ -426,9 +427,18 @@ pub async fn run_with(
     shared
         .metrics
         .expect_streams(config.sources.len() * config.num_streams);
+    // Sides that log in with Kerberos: their ticket's expiry is exported.
+    let kerberos_sides: Vec<String> = config
+        .sources
+        .iter()
+        .chain(std::iter::once(&config.target))
+        .filter(|c| c.security.kerberos.is_some())
+        .map(|c| c.label.clone())
+        .collect();
     let reporter = AbortOnDrop(tokio::spawn(report_progress(
         shared.clone(),
         observe.progress_interval,
+        kerberos_sides,
     )));
     if let Some(k) = &kerberos {
         // An expired, unrenewable ticket stops the mirror cleanly.
@@ -560,9 +570,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Every second: refreshes the queue gauges; every `interval`: logs a
-/// progress line (rate, totals, in flight, last commit).
-async fn report_progress(shared: Arc<Shared>, interval: Duration) {
+/// Every second: refreshes the queue and Kerberos ticket gauges; every
+/// `interval`: logs a progress line (rate, totals, in flight, last commit).
+async fn report_progress(shared: Arc<Shared>, interval: Duration, kerberos_sides: Vec<String>) {
     use crate::observe::{rate, seconds_since, ProgressSample};
     let sample = |s: &Shared| ProgressSample {
         records: s.stats.records.load(Ordering::Relaxed),
@@ -576,6 +586,13 @@ async fn report_progress(shared: Arc<Shared>, interval: Duration) {
         tick.tick().await;
         let now = sample(&shared);
         shared.metrics.set_queue(now.in_flight, shared.queue_size);
+        if let Some(ticket) = crate::security::kerberos::current_status() {
+            for side in &kerberos_sides {
+                shared
+                    .metrics
+                    .set_ticket_expiry(side, ticket.seconds_to_expiry());
+            }
+        }
         if prev_at.elapsed() < interval {
             continue;
         }

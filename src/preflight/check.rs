@@ -708,7 +708,7 @@ pub fn acl_principal(sec: &SecurityConfig) -> Result<String, String> {
             if sec
                 .tls
                 .as_ref()
-                .is_some_and(|t| t.certificate_location.is_some()) =>
+                .is_some_and(|t| t.certificate_location.is_some() || t.keystore_location.is_some()) =>
         {
             Err("the broker names TLS clients after their certificate's subject (User:CN=...), which kmirror does not read".into())
         }
@@ -978,7 +978,7 @@ pub fn gate(
         return Ok(tolerated);
     }
     let hint = if failing.iter().any(|r| r.verdict == Verdict::Unverified) {
-        "UNVERIFIED rows: the broker neither reports the principal's authorized operations (KIP-430, Kafka 2.3+) nor lets it describe ACLs. Grant the principal DESCRIBE on the cluster so kmirror can read its ACLs, or pass --accept-unverified-acls to start without verifying them.\n"
+        "UNVERIFIED rows: the broker's authorized operations (KIP-430, Kafka 2.3+) do not decide them and the principal may not describe ACLs. Grant the principal DESCRIBE on the cluster so kmirror can read its ACLs, or pass --accept-unverified-acls to start without verifying them.\n"
     } else {
         ""
     };
@@ -1005,6 +1005,43 @@ pub fn gate(
 /// answers) should delay the start by seconds, not minutes, and leaves
 /// the rows UNVERIFIED.
 pub const STARTUP_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The start-up warnings for what [`gate`] tolerated: one line per WARN or
+/// accepted UNVERIFIED row, but one per PLAINTEXT cluster for its
+/// UNVERIFIED rows (there are two per topic, and on such clusters they are
+/// expected).
+pub fn tolerated_warnings(tolerated: &[(Tolerated, CheckRow)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut plaintext: BTreeMap<&str, Vec<&CheckRow>> = BTreeMap::new();
+    for (why, row) in tolerated {
+        match why {
+            Tolerated::PlaintextUnverified => {
+                plaintext.entry(row.cluster.as_str()).or_default().push(row)
+            }
+            Tolerated::Warning => out.push(format!(
+                "{}: {} {} {}: {}",
+                row.cluster, row.principal, row.check, row.resource, row.detail
+            )),
+            Tolerated::AcceptedUnverified => out.push(format!(
+                "{}: {} {} {} not verified (--accept-unverified-acls): {}",
+                row.cluster, row.principal, row.check, row.resource, row.detail
+            )),
+        }
+    }
+    for (cluster, rows) in plaintext {
+        let what: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} {}", r.check, r.resource))
+            .collect();
+        out.push(format!(
+            "{cluster}: PLAINTEXT cluster (--allow-plaintext): {} ACL check(s) not verified, started anyway: {}. First reason: {}",
+            rows.len(),
+            what.join(", "),
+            rows[0].detail
+        ));
+    }
+    out
+}
 
 /// Labels of the clusters of `config` that use `security.protocol=PLAINTEXT`.
 pub fn plaintext_clusters(config: &Config) -> BTreeSet<String> {
@@ -1802,6 +1839,39 @@ mod tests {
         assert!(
             !err.contains("UNVERIFIED rows:"),
             "no UNVERIFIED hint without UNVERIFIED rows: {err}"
+        );
+    }
+
+    #[test]
+    fn plaintext_warnings_are_one_line_per_cluster() {
+        let tolerated = vec![
+            (
+                Tolerated::PlaintextUnverified,
+                row("source", "READ", Verdict::Unverified),
+            ),
+            (
+                Tolerated::PlaintextUnverified,
+                row("source", "DESCRIBE", Verdict::Unverified),
+            ),
+            (
+                Tolerated::Warning,
+                row("target", "PRIVILEGE", Verdict::Warn),
+            ),
+            (
+                Tolerated::AcceptedUnverified,
+                row("target", "WRITE", Verdict::Unverified),
+            ),
+        ];
+        let lines = tolerated_warnings(&tolerated);
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(lines[0].starts_with("target: User:mirror PRIVILEGE TOPIC:orders"));
+        assert!(lines[1].contains("WRITE TOPIC:orders not verified (--accept-unverified-acls)"));
+        assert!(
+            lines[2].starts_with("source: PLAINTEXT cluster (--allow-plaintext): 2 ACL check(s)")
+                && lines[2].contains("READ TOPIC:orders, DESCRIBE TOPIC:orders")
+                && lines[2].contains("needed to test: READ"),
+            "{}",
+            lines[2]
         );
     }
 

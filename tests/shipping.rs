@@ -1,0 +1,552 @@
+//! What kmirror ships besides the binary: the compose rig (`docker/`), the
+//! `Dockerfile`, the systemd unit (`packaging/systemd/`), the man page and
+//! the shell completions. No Docker engine runs where kmirror is built, so
+//! the compose rig is checked for syntax (`docker-compose config`) and its
+//! scripts with `shellcheck`; both are installed by `scripts/install-deps.sh`
+//! and required here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn kmirror(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+        .args(args)
+        .output()
+        .expect("running kmirror");
+    assert!(
+        out.status.success(),
+        "kmirror {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a tool installed by scripts/install-deps.sh; a missing tool is a
+/// failed test, with the fix in the message.
+fn tool(name: &str, args: &[&str]) -> Output {
+    Command::new(name)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {name} ({e}): install it with scripts/install-deps.sh (Debian package {name})")
+        })
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// MirrorMaker's own flags: the man page must document every one.
+const MIRRORMAKER_FLAGS: &[&str] = &[
+    "consumer.config",
+    "producer.config",
+    "whitelist",
+    "blacklist",
+    "num.streams",
+    "num.producers",
+    "queue.size",
+    "offset.commit.interval.ms",
+    "abort.on.send.failure",
+    "new.consumer",
+];
+
+#[test]
+fn compose_rig_passes_docker_compose_config() {
+    let out = tool(
+        "docker-compose",
+        &["-f", "docker/docker-compose.yml", "config"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "docker-compose config failed:\n{stderr}"
+    );
+    let config = String::from_utf8_lossy(&out.stdout);
+    for service in [
+        "kdc:",
+        "kafka-source:",
+        "kafka-target:",
+        "setup:",
+        "produce-sample:",
+        "kmirror:",
+        "check-target:",
+    ] {
+        assert!(
+            config.contains(&format!("\n  {service}")),
+            "no service {service}\n{config}"
+        );
+    }
+    for needle in [
+        "condition: service_healthy",
+        "condition: service_completed_successfully",
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "KAFKA_SASL_ENABLED_MECHANISMS: GSSAPI",
+        "dockerfile: Dockerfile",
+        "mirror-keytab:/keytabs:ro",
+    ] {
+        assert!(
+            config.contains(needle),
+            "compose config lacks {needle:?}\n{config}"
+        );
+    }
+    // Deny by default on both brokers (quoted either way by the renderer).
+    let deny = config
+        .lines()
+        .filter(|l| {
+            l.trim()
+                .starts_with("KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND:")
+        })
+        .filter(|l| {
+            l.trim_end()
+                .trim_end_matches(['"', '\''])
+                .ends_with("false")
+        })
+        .count();
+    assert_eq!(
+        deny, 2,
+        "allow.everyone.if.no.acl.found=false on both brokers"
+    );
+}
+
+#[test]
+fn compose_rig_grants_least_privilege_acls() {
+    let setup = read("docker/scripts/setup.sh");
+    for grant in [
+        r#"allow "$SOURCE" --operation Read --operation Describe --topic "$TOPIC""#,
+        r#"allow "$SOURCE" --operation Read --operation Describe --group "$GROUP""#,
+        r#"allow "$TARGET" --operation Write --operation Describe --topic "$TOPIC""#,
+    ] {
+        assert!(setup.contains(grant), "setup.sh lacks {grant}");
+    }
+    assert!(
+        !setup.contains("--operation All"),
+        "the mirror must not get ALL"
+    );
+    assert!(
+        !setup.contains("--operation Create"),
+        "topics are created by the setup job"
+    );
+    let kdc = read("docker/kdc/init-kdc.sh");
+    assert!(kdc.contains("chmod 0600"), "keytabs must be 0600");
+    // The mirror's keytab belongs to the image's user.
+    assert!(kdc.contains(r#"MIRROR_UID="${MIRROR_UID:-10001}""#));
+    assert!(read("Dockerfile").contains("--uid 10001"));
+}
+
+fn shell_scripts() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "sh")
+                || std::fs::read_to_string(&p).is_ok_and(|s| {
+                    s.starts_with("#!/usr/bin/env bash")
+                        || s.starts_with("#!/bin/bash")
+                        || s.starts_with("#!/bin/sh")
+                })
+            {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for d in ["docker", "scripts"] {
+        walk(&repo().join(d), &mut out);
+    }
+    out.push(repo().join(".ci/run"));
+    out.sort();
+    out
+}
+
+#[test]
+fn every_shell_script_passes_shellcheck() {
+    let scripts = shell_scripts();
+    for expected in [
+        "docker/kdc/init-kdc.sh",
+        "docker/scripts/setup.sh",
+        "docker/scripts/produce-sample.sh",
+        "docker/scripts/check-target.sh",
+        "scripts/install-deps.sh",
+    ] {
+        assert!(
+            scripts.contains(&repo().join(expected)),
+            "{expected} not found"
+        );
+    }
+    let args: Vec<&str> = scripts.iter().map(|p| p.to_str().unwrap()).collect();
+    let out = tool("shellcheck", &args);
+    assert!(
+        out.status.success(),
+        "shellcheck:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn man_page_documents_every_flag_and_subcommand() {
+    let page = String::from_utf8(kmirror(&["manpage"]).stdout).unwrap();
+    assert!(page.contains(".TH kmirror 1"), "{page}");
+    for section in [
+        ".SH SYNOPSIS",
+        ".SH OPTIONS",
+        ".SH SUBCOMMANDS",
+        ".SH EXIT STATUS",
+        ".SH ENVIRONMENT",
+    ] {
+        assert!(page.contains(section), "no {section}");
+    }
+    let roff_flag = |f: &str| format!(r"\fB\-\-{}\fR", f.replace('-', r"\-"));
+    for flag in MIRRORMAKER_FLAGS {
+        assert!(
+            page.contains(&roff_flag(flag)),
+            "--{flag} missing from the man page"
+        );
+    }
+    // ...and every flag of a mirror run, from the clap definitions themselves.
+    use clap::CommandFactory;
+    let cmd = kmirror::config::cli::Cli::command();
+    for arg in cmd.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            assert!(
+                page.contains(&roff_flag(long)),
+                "--{long} missing from the man page"
+            );
+        }
+    }
+    for sub in ["check", "lag", "verify", "audit", "completions", "manpage"] {
+        assert!(
+            page.contains(&format!(r"kmirror\-{sub}(1)")),
+            "subcommand {sub} missing"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    kmirror(&["manpage", "--dir", dir.path().to_str().unwrap()]);
+    for file in [
+        "kmirror.1",
+        "kmirror-check.1",
+        "kmirror-lag.1",
+        "kmirror-verify.1",
+        "kmirror-audit.1",
+    ] {
+        let p = dir.path().join(file);
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(text.starts_with(".ie") || text.contains(".TH "), "{file}");
+    }
+    let check = std::fs::read_to_string(dir.path().join("kmirror-check.1")).unwrap();
+    assert!(
+        check.contains(r"\-\-format"),
+        "kmirror-check(1) lacks --format"
+    );
+}
+
+#[test]
+fn completions_generate_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = String::from_utf8(kmirror(&["completions", shell]).stdout).unwrap();
+        assert!(
+            script.contains("consumer.config"),
+            "{shell}: no --consumer.config"
+        );
+        assert!(script.contains("check"), "{shell}: no check subcommand");
+        assert!(script.len() > 500, "{shell}: {script}");
+    }
+    // The bash script is valid bash.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kmirror.bash");
+    std::fs::write(&file, kmirror(&["completions", "bash"]).stdout).unwrap();
+    let out = tool("bash", &["-n", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An unknown shell is a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `key=value` pairs of one section of a unit file (continuation lines joined).
+fn unit_section(unit: &str, section: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut pending = String::new();
+    for line in unit.lines() {
+        let line = line.trim();
+        if !pending.is_empty() {
+            pending.push(' ');
+            pending.push_str(line.trim_end_matches('\\'));
+            if !line.ends_with('\\') {
+                let (k, v) = pending.split_once('=').unwrap();
+                if current == section {
+                    out.push((k.trim().to_string(), v.trim().to_string()));
+                }
+                pending.clear();
+            }
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if line.starts_with('[') {
+            current = line.trim_matches(|c| c == '[' || c == ']').to_string();
+        } else if line.ends_with('\\') {
+            pending = line.trim_end_matches('\\').to_string();
+        } else {
+            let (k, v) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not key=value: {line}"));
+            if current == section {
+                out.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn systemd_unit_is_hardened_and_verifies() {
+    let unit = read("packaging/systemd/kmirror.service");
+    let service = unit_section(&unit, "Service");
+    let get = |k: &str| {
+        service
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("[Service] has no {k}="))
+    };
+    for (k, v) in [
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("Restart", "on-failure"),
+        ("KillSignal", "SIGTERM"),
+        ("LoadCredential", "keytab:/etc/kmirror/mirrormaker.keytab"),
+    ] {
+        assert_eq!(get(k), v, "{k}");
+    }
+    let unit_keys = unit_section(&unit, "Unit");
+    for k in ["StartLimitIntervalSec", "StartLimitBurst"] {
+        assert!(
+            unit_keys.iter().any(|(key, _)| key == k),
+            "[Unit] has no {k}="
+        );
+    }
+    // systemd stops waiting after TimeoutStopSec: it must outlast kmirror's
+    // own drain-and-commit bound.
+    let exec = get("ExecStart");
+    let shutdown_ms: u64 = exec
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("--shutdown.timeout.ms="))
+        .expect("ExecStart sets --shutdown.timeout.ms")
+        .parse()
+        .unwrap();
+    let stop_s: u64 = get("TimeoutStopSec").parse().unwrap();
+    assert!(
+        stop_s * 1000 > shutdown_ms,
+        "TimeoutStopSec={stop_s} <= --shutdown.timeout.ms={shutdown_ms}"
+    );
+    // ExecStart is a command line kmirror accepts.
+    let argv: Vec<&str> = exec.split_whitespace().collect();
+    assert!(
+        kmirror::config::cli::parse_invocation(argv.iter().copied()).is_ok(),
+        "{exec}"
+    );
+    // The JAAS file names the credential's path, %d/keytab.
+    let jaas = read("packaging/systemd/kerberos.jaas");
+    assert!(jaas.contains(r#"keyTab="/run/credentials/kmirror.service/keytab""#));
+
+    // systemd's own verifier, with the binary and man page it refers to.
+    let dir = tempfile::tempdir().unwrap();
+    let man = dir.path().join("man/man1");
+    std::fs::create_dir_all(&man).unwrap();
+    kmirror(&["manpage", "--dir", man.to_str().unwrap()]);
+    let copy = dir.path().join("kmirror.service");
+    // systemd-analyze checks Documentation=man:... by running man(1).
+    let unit = if Command::new("man").arg("--version").output().is_ok() {
+        unit
+    } else {
+        eprintln!("no man(1) here: Documentation= not checked by systemd-analyze");
+        unit.lines()
+            .filter(|l| !l.starts_with("Documentation="))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/kmirror", env!("CARGO_BIN_EXE_kmirror")),
+    )
+    .unwrap();
+    match Command::new("systemd-analyze")
+        .args(["verify", copy.to_str().unwrap()])
+        .env("MANPATH", dir.path().join("man"))
+        .output()
+    {
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // Unknown keys and unparsable values are only warnings to systemd.
+            assert!(
+                out.status.success() && stderr.trim().is_empty(),
+                "systemd-analyze verify: {}\n{stderr}",
+                out.status
+            );
+        }
+        Err(e) => eprintln!("systemd-analyze not available ({e}): checked the unit's keys only"),
+    }
+}
+
+/// A keytab (MIT format 0x0502) holding one AES key for `principal`.
+fn keytab_bytes(principal: &str) -> Vec<u8> {
+    let (name, realm) = principal.split_once('@').unwrap();
+    let counted = |s: &[u8], out: &mut Vec<u8>| {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s);
+    };
+    let mut entry = Vec::new();
+    let components: Vec<&str> = name.split('/').collect();
+    entry.extend_from_slice(&(components.len() as u16).to_be_bytes());
+    counted(realm.as_bytes(), &mut entry);
+    for c in &components {
+        counted(c.as_bytes(), &mut entry);
+    }
+    entry.extend_from_slice(&1u32.to_be_bytes()); // KRB5_NT_PRINCIPAL
+    entry.extend_from_slice(&0u32.to_be_bytes()); // timestamp
+    entry.push(1); // kvno
+    entry.extend_from_slice(&18u16.to_be_bytes()); // aes256-cts-hmac-sha1-96
+    counted(&[7u8; 32], &mut entry);
+    let mut out = vec![5, 2];
+    out.extend_from_slice(&(entry.len() as i32).to_be_bytes());
+    out.extend_from_slice(&entry);
+    out
+}
+
+#[test]
+fn compose_rig_kmirror_config_is_accepted_by_kmirror() {
+    use std::os::unix::fs::PermissionsExt;
+    // The rig's files, with the keytab path pointing at a local stand-in.
+    let dir = tempfile::tempdir().unwrap();
+    let keytab = dir.path().join("mirrormaker.keytab");
+    std::fs::write(&keytab, keytab_bytes("mirrormaker/kmirror@EXAMPLE.COM")).unwrap();
+    std::fs::set_permissions(&keytab, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let jaas = read("docker/config/kmirror/kerberos.jaas");
+    assert!(jaas.contains(r#"keyTab="/keytabs/mirrormaker.keytab""#));
+    let jaas_path = dir.path().join("kerberos.jaas");
+    std::fs::write(
+        &jaas_path,
+        jaas.replace("/keytabs/mirrormaker.keytab", keytab.to_str().unwrap()),
+    )
+    .unwrap();
+    // The compose service's command line, with the local paths.
+    let compose = read("docker/docker-compose.yml");
+    let mut argv = vec!["kmirror".to_string()];
+    let mut in_command = false;
+    for line in compose.lines() {
+        let t = line.trim();
+        if t == "command:" {
+            in_command = true;
+        } else if in_command && t.starts_with("- --") {
+            argv.push(t.trim_start_matches("- ").to_string());
+        } else if in_command {
+            break;
+        }
+    }
+    assert!(
+        argv.len() > 4,
+        "kmirror's command in docker-compose.yml: {argv:?}"
+    );
+    let conf = repo().join("docker/config/kmirror");
+    let argv: Vec<String> = argv
+        .into_iter()
+        .map(|a| {
+            a.replace("/etc/kmirror/kerberos.jaas", jaas_path.to_str().unwrap())
+                .replace("/etc/kmirror", conf.to_str().unwrap())
+        })
+        .collect();
+    let cli = match kmirror::config::cli::parse_invocation(&argv).expect("compose command parses") {
+        kmirror::config::cli::Invocation::Mirror(cli) => cli,
+        other => panic!("{other:?}"),
+    };
+    let config = kmirror::config::Config::from_args_and_kafka_opts(&cli.mirror, None);
+    assert!(
+        config.is_ok(),
+        "kmirror refuses the compose rig's configuration: {:?}",
+        config.err()
+    );
+}
+
+#[test]
+fn dockerfile_is_multistage_nonroot_and_its_packages_exist() {
+    let df = read("Dockerfile");
+    assert!(df.contains("FROM rust:bookworm AS builder"));
+    assert!(df.contains("FROM debian:bookworm-slim"));
+    assert!(df.contains("USER 10001:10001"));
+    assert!(df.contains(r#"ENTRYPOINT ["kmirror"]"#));
+    let ignore = read(".dockerignore");
+    assert!(
+        ignore.lines().any(|l| l.trim() == "target"),
+        ".dockerignore must skip target/"
+    );
+    // Every Debian package the images install exists in bookworm (this
+    // machine's distribution), when the package lists are present.
+    let mut packages = Vec::new();
+    for file in ["Dockerfile", "docker/kdc/Dockerfile"] {
+        let text = read(file).replace("\\\n", " ");
+        for line in text.lines().filter(|l| l.contains("apt-get install")) {
+            let after = line.split("--no-install-recommends").nth(1).unwrap_or("");
+            packages.extend(
+                after
+                    .split("&&")
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .map(String::from),
+            );
+        }
+    }
+    for p in [
+        "libsasl2-modules-gssapi-mit",
+        "libkrb5-dev",
+        "libssl3",
+        "krb5-kdc",
+    ] {
+        assert!(
+            packages.iter().any(|x| x == p),
+            "{p} not installed by an image: {packages:?}"
+        );
+    }
+    let lists_present = std::fs::read_dir("/var/lib/apt/lists")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+        })
+        .unwrap_or(false);
+    let bookworm = std::fs::read_to_string("/etc/os-release")
+        .is_ok_and(|s| s.contains("VERSION_CODENAME=bookworm"));
+    if !(lists_present && bookworm) {
+        eprintln!("no bookworm package lists here: package names not checked against apt");
+        return;
+    }
+    let mut args = vec!["show", "--no-all-versions"];
+    args.extend(packages.iter().map(String::as_str));
+    let out = tool("apt-cache", &args);
+    assert!(
+        out.status.success(),
+        "an image installs a package bookworm does not have:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
