@@ -129,7 +129,11 @@ fn verify(cli: VerifyCli) {
     match kmirror::observe::verify::run(&config, std::io::stderr().is_terminal()) {
         Ok(verdicts) => {
             print!("{}", kmirror::observe::verify::summary(&verdicts));
-            std::process::exit(if verdicts.iter().all(|v| v.ok()) { 0 } else { 1 });
+            std::process::exit(if verdicts.iter().all(|v| v.ok()) {
+                0
+            } else {
+                1
+            });
         }
         Err(e) => {
             print_error(&e);
@@ -223,7 +227,9 @@ fn check(cli: CheckCli) {
 fn mirror(cli: Cli) {
     init_logging(&cli.mirror.log_format);
     if cli.mirror.new_consumer {
-        tracing::info!("--new.consumer has no effect: kmirror always uses the broker-based consumer");
+        tracing::info!(
+            "--new.consumer has no effect: kmirror always uses the broker-based consumer"
+        );
     }
     let config = load_config(&cli.mirror);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -487,3 +487,81 @@ fn preserve_partitions_keeps_partition_numbers() {
     assert!(km.stop().success());
     check_mirror(&rig, &topic, 2000, Partitioning::Preserve);
 }
+
+/// A committed offset outside the source partition (here past its end, as
+/// after the topic was deleted and re-created) stops kmirror with a message
+/// naming topic, partition and offset; nothing is mirrored and the committed
+/// offset is left as it was. librdkafka's mock cluster is the source, since
+/// its watermarks are exact.
+#[test]
+fn out_of_range_committed_offset_stops_instead_of_skipping() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let rig = Rig::start();
+    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let topic = random_name("recreated");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    rig.target_conn().create_topic(&topic, 1).unwrap();
+    let source_conn = ClusterConn::plaintext(mock.bootstrap_servers());
+    cluster::produce(
+        &source_conn,
+        &topic,
+        &Workload {
+            records: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let group = random_name("mm");
+    // The group committed offset 500 before the topic was re-created with 10 records.
+    let committer: BaseConsumer = source_conn
+        .client_config()
+        .set("group.id", &group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(500))
+        .unwrap();
+    committer.commit(&tpl, CommitMode::Sync).unwrap();
+    drop(committer);
+
+    let c = rig.dir.path().join("oor-consumer.properties");
+    std::fs::write(
+        &c,
+        format!(
+            "bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n",
+            mock.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let (_, p) = rig.properties(&group, &[]);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &[]),
+        &rig.dir.path().join("km.log"),
+    );
+    let status = km
+        .wait_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("{topic} [0]"))
+            && out.contains("500")
+            && out.contains("reset the group's offsets"),
+        "{out}"
+    );
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    assert_eq!(
+        committed[&0],
+        Some(500),
+        "the committed offset is left for the operator to decide"
+    );
+    let target = cluster::read_all(
+        &rig.target_conn(),
+        &topic,
+        0,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(target.is_empty(), "nothing mirrored");
+}

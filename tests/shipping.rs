@@ -550,3 +550,108 @@ fn dockerfile_is_multistage_nonroot_and_its_packages_exist() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The KDC service's init script, run here with MIT Kerberos (installed by
+/// scripts/install-deps.sh) on a free port instead of in its container:
+/// every keytab it exports is 0600, owned by its reader's uid, and gets a
+/// ticket from the KDC it then runs, with the rig's own krb5.conf.
+#[test]
+fn compose_rig_kdc_init_exports_working_keytabs() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: init-kdc.sh chowns keytabs; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let db = d.join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    let kdc_conf = read("docker/kdc/kdc.conf")
+        .replace("/var/lib/krb5kdc", db.to_str().unwrap())
+        .replace("/etc/krb5kdc", d.to_str().unwrap())
+        .replace("kdc_ports = 88", &format!("kdc_ports = {port}"))
+        .replace("kdc_tcp_ports = 88", &format!("kdc_tcp_ports = {port}"));
+    std::fs::write(d.join("kdc.conf"), kdc_conf).unwrap();
+    let krb5_conf = read("docker/config/krb5.conf").replace("kdc:88", &format!("127.0.0.1:{port}"));
+    assert!(krb5_conf.contains(&format!("kdc = 127.0.0.1:{port}")));
+    std::fs::write(d.join("krb5.conf"), krb5_conf).unwrap();
+    let keytabs = d.join("keytabs");
+    let mut kdc = Command::new(repo().join("docker/kdc/init-kdc.sh"))
+        .env("KRB5_KDC_PROFILE", d.join("kdc.conf"))
+        .env("KRB5_CONFIG", d.join("krb5.conf"))
+        .env("DB_DIR", &db)
+        .env("KEYTAB_DIR", &keytabs)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(d.join("kdc.log")).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("init-kdc.sh: {e}"));
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let kdc = Kill(&mut kdc);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !db.join("ready").exists() {
+        if let Ok(Some(status)) = kdc.0.try_wait() {
+            panic!(
+                "init-kdc.sh exited {status}:\n{}",
+                std::fs::read_to_string(d.join("kdc.log")).unwrap()
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "KDC not ready after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for (file, principal, uid) in [
+        (
+            "brokers/kafka-kafka-source.keytab",
+            "kafka/kafka-source@EXAMPLE.COM",
+            1000,
+        ),
+        (
+            "brokers/kafka-kafka-target.keytab",
+            "kafka/kafka-target@EXAMPLE.COM",
+            1000,
+        ),
+        ("admin/admin.keytab", "admin@EXAMPLE.COM", 1000),
+        (
+            "mirror/mirrormaker.keytab",
+            "mirrormaker/kmirror@EXAMPLE.COM",
+            10001,
+        ),
+    ] {
+        let path = keytabs.join(file);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(meta.mode() & 0o777, 0o600, "{file}");
+        assert_eq!(meta.uid(), uid, "{file}");
+        // The KDC may take a moment to listen after the ready marker.
+        let mut last = None;
+        for _ in 0..20 {
+            let out = Command::new("kinit")
+                .args(["-kt", path.to_str().unwrap(), principal])
+                .env("KRB5_CONFIG", d.join("krb5.conf"))
+                .env("KRB5CCNAME", format!("FILE:{}", d.join("cc").display()))
+                .output()
+                .expect("kinit (krb5-user)");
+            if out.status.success() {
+                last = None;
+                break;
+            }
+            last = Some(String::from_utf8_lossy(&out.stderr).into_owned());
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        assert!(last.is_none(), "kinit {principal}: {last:?}");
+    }
+    drop(kdc);
+}

@@ -132,7 +132,11 @@ fn parse_args() -> anyhow::Result<Args> {
 }
 
 fn bin_dir() -> PathBuf {
-    std::env::current_exe().unwrap().parent().unwrap().to_path_buf()
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn broker(dir: &Path, name: &str) -> anyhow::Result<Tansu> {
@@ -158,7 +162,11 @@ fn load(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Result<()> {
 }
 
 /// Consume-only ceiling; also returns each partition's end offset.
-fn consume_ceiling(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Result<(Sample, BTreeMap<i32, i64>)> {
+fn consume_ceiling(
+    conn: &ClusterConn,
+    topic: &str,
+    s: &Scenario,
+) -> anyhow::Result<(Sample, BTreeMap<i32, i64>)> {
     let consumer: BaseConsumer = conn
         .client_config()
         .set("group.id", kmirror_rig::random_name("bench-ceiling"))
@@ -207,7 +215,9 @@ fn produce_ceiling(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Res
     let keys: Vec<String> = (0..1000).map(|k| format!("key-{k}")).collect();
     let start = Instant::now();
     for i in 0..s.records {
-        let mut r = BaseRecord::to(topic).payload(&value[..]).key(keys[i % 1000].as_bytes());
+        let mut r = BaseRecord::to(topic)
+            .payload(&value[..])
+            .key(keys[i % 1000].as_bytes());
         loop {
             match producer.send(r) {
                 Ok(()) => break,
@@ -229,28 +239,41 @@ fn produce_ceiling(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Res
 /// CPU seconds (user + system) and peak RSS of a running process, from /proc.
 fn proc_usage(pid: u32) -> (Option<f64>, Option<f64>) {
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| {
-        // Fields after the parenthesised command name; utime and stime are 14 and 15.
-        let rest = &s[s.rfind(')')? + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        Some((f[11].parse::<f64>().ok()? + f[12].parse::<f64>().ok()?) / tick)
-    });
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| {
-        let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-        Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
-    });
+    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are 14 and 15.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f[11].parse::<f64>().ok()? + f[12].parse::<f64>().ok()?) / tick)
+        });
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+        });
     (cpu, rss)
 }
 
 /// Runs a mirroring process until `group` has committed `ends`, then stops it.
-fn measure_process(mut child: Child, source: &ClusterConn, group: &str, topic: &str, ends: &BTreeMap<i32, i64>) -> anyhow::Result<Sample> {
+fn measure_process(
+    mut child: Child,
+    source: &ClusterConn,
+    group: &str,
+    topic: &str,
+    ends: &BTreeMap<i32, i64>,
+) -> anyhow::Result<Sample> {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
             bail!("mirror process exited early: {status}");
         }
         let c = cluster::committed_offsets(source, group, topic)?;
-        if ends.iter().all(|(p, e)| c.get(p).copied().flatten() == Some(*e)) {
+        if ends
+            .iter()
+            .all(|(p, e)| c.get(p).copied().flatten() == Some(*e))
+        {
             break;
         }
         if start.elapsed() > Duration::from_secs(900) {
@@ -261,7 +284,10 @@ fn measure_process(mut child: Child, source: &ClusterConn, group: &str, topic: &
     }
     let secs = start.elapsed().as_secs_f64();
     let (cpu_secs, peak_rss_mb) = proc_usage(child.id());
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
     Ok(Sample {
         secs,
@@ -270,21 +296,47 @@ fn measure_process(mut child: Child, source: &ClusterConn, group: &str, topic: &
     })
 }
 
-fn kmirror_run(dir: &Path, source: &Tansu, target: &Tansu, topic: &str, s: &Scenario, ends: &BTreeMap<i32, i64>) -> anyhow::Result<Sample> {
+fn kmirror_run(
+    dir: &Path,
+    source: &Tansu,
+    target: &Tansu,
+    topic: &str,
+    s: &Scenario,
+    ends: &BTreeMap<i32, i64>,
+) -> anyhow::Result<Sample> {
     let group = kmirror_rig::random_name("bench-km");
     let c = dir.join(format!("{group}-c.properties"));
     let p = dir.join(format!("{group}-p.properties"));
     std::fs::write(&c, format!("bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\nfetch.max.wait.ms={FETCH_WAIT_MS}\n", source.addr()))?;
-    std::fs::write(&p, format!("bootstrap.servers={}\nsecurity.protocol=PLAINTEXT\n", target.addr()))?;
+    std::fs::write(
+        &p,
+        format!(
+            "bootstrap.servers={}\nsecurity.protocol=PLAINTEXT\n",
+            target.addr()
+        ),
+    )?;
     ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
     let child = Command::new(bin_dir().join("kmirror"))
-        .args(["--consumer.config", c.to_str().unwrap(), "--producer.config", p.to_str().unwrap()])
-        .args(["--whitelist", topic, "--allow-plaintext", "--offset.commit.interval.ms", COMMIT_INTERVAL_MS])
+        .args([
+            "--consumer.config",
+            c.to_str().unwrap(),
+            "--producer.config",
+            p.to_str().unwrap(),
+        ])
+        .args([
+            "--whitelist",
+            topic,
+            "--allow-plaintext",
+            "--offset.commit.interval.ms",
+            COMMIT_INTERVAL_MS,
+        ])
         .args(["--num.streams", &s.streams.to_string()])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{group}.log")))?))
+        .stderr(Stdio::from(std::fs::File::create(
+            dir.join(format!("{group}.log")),
+        )?))
         .spawn()
         .context("starting kmirror (build it with: cargo build --release)")?;
     // KMIRROR_BENCH_PERF=FILE samples kmirror's CPU with `perf record`
@@ -298,28 +350,58 @@ fn kmirror_run(dir: &Path, source: &Tansu, target: &Tansu, topic: &str, s: &Scen
             .stderr(Stdio::null())
             .spawn()
     });
-    let sample = measure_process(child, &ClusterConn::plaintext(source.addr().to_string()), &group, topic, ends);
+    let sample = measure_process(
+        child,
+        &ClusterConn::plaintext(source.addr().to_string()),
+        &group,
+        topic,
+        ends,
+    );
     if let Some(Ok(mut p)) = perf {
         // perf attached with -p writes its data on SIGINT.
-        let _ = Command::new("kill").arg("-INT").arg(p.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(p.id().to_string())
+            .status();
         let _ = p.wait();
     }
     sample
 }
 
-fn python_run(dir: &Path, source: &Tansu, target: &Tansu, topic: &str, s: &Scenario, ends: &BTreeMap<i32, i64>) -> anyhow::Result<Sample> {
+fn python_run(
+    dir: &Path,
+    source: &Tansu,
+    target: &Tansu,
+    topic: &str,
+    s: &Scenario,
+    ends: &BTreeMap<i32, i64>,
+) -> anyhow::Result<Sample> {
     let group = kmirror_rig::random_name("bench-py");
     ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer_mirror.py");
     let child = Command::new("python3")
         .arg(&script)
-        .args([source.addr().to_string(), target.addr().to_string(), topic.to_string(), group.clone(), FETCH_WAIT_MS.to_string()])
+        .args([
+            source.addr().to_string(),
+            target.addr().to_string(),
+            topic.to_string(),
+            group.clone(),
+            FETCH_WAIT_MS.to_string(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{group}.log")))?))
+        .stderr(Stdio::from(std::fs::File::create(
+            dir.join(format!("{group}.log")),
+        )?))
         .spawn()
         .context("starting python3 bench/peer_mirror.py (pip install confluent-kafka)")?;
-    measure_process(child, &ClusterConn::plaintext(source.addr().to_string()), &group, topic, ends)
+    measure_process(
+        child,
+        &ClusterConn::plaintext(source.addr().to_string()),
+        &group,
+        topic,
+        ends,
+    )
 }
 
 fn reps<T>(n: usize, mut f: impl FnMut(usize) -> anyhow::Result<T>) -> anyhow::Result<Vec<T>> {
@@ -344,9 +426,17 @@ fn scenario(dir: &Path, s: &Scenario, n: usize, with_peers: bool) -> anyhow::Res
         rows.push(row("consume-only (rdkafka)", s, &consume));
         let produce = reps(n, |_| {
             let target = broker(dir, "target")?;
-            produce_ceiling(&ClusterConn::plaintext(target.addr().to_string()), &kmirror_rig::random_name("ceiling"), s)
+            produce_ceiling(
+                &ClusterConn::plaintext(target.addr().to_string()),
+                &kmirror_rig::random_name("ceiling"),
+                s,
+            )
         })?;
-        rows.push(row("produce-only (rdkafka, acks=all, 1 in flight)", s, &produce));
+        rows.push(row(
+            "produce-only (rdkafka, acks=all, 1 in flight)",
+            s,
+            &produce,
+        ));
     }
     let km = reps(n, |_| {
         let target = broker(dir, "target")?;
@@ -361,7 +451,10 @@ fn scenario(dir: &Path, s: &Scenario, n: usize, with_peers: bool) -> anyhow::Res
         rows.push(row("python confluent-kafka loop", s, &py));
     }
     for r in &rows {
-        eprintln!("   {:<46} {:>10.0} rec/s {:>8.1} MB/s", r.what, r.records_per_s.median, r.mb_per_s.median);
+        eprintln!(
+            "   {:<46} {:>10.0} rec/s {:>8.1} MB/s",
+            r.what, r.records_per_s.median, r.mb_per_s.median
+        );
     }
     Ok(rows)
 }
@@ -369,19 +462,36 @@ fn scenario(dir: &Path, s: &Scenario, n: usize, with_peers: bool) -> anyhow::Res
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1048576.0))
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+                    / 1048576.0
+            })
+        })
         .unwrap_or(0.0);
     format!("{cores} cores ({cpu}), {mem:.0} GiB")
 }
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let dir = tempfile::Builder::new().prefix("kmirror-bench-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("kmirror-bench-")
+        .tempdir()?;
     let settings = format!(
         "all clients: fetch.wait.max.ms={FETCH_WAIT_MS} (tansu holds fetches for the full wait); producers: acks=all, max.in.flight=1, murmur2 partitioner; kmirror: defaults (--queue.size 10000) with --offset.commit.interval.ms {COMMIT_INTERVAL_MS}; brokers: tansu 0.6.0, memory storage, loopback; {} repetition(s), median [min..max]",
         args.reps
@@ -400,13 +510,48 @@ fn main() -> anyhow::Result<()> {
 
     let small = if args.quick { 20_000 } else { 100_000 };
     let mut scaling = vec![
-        Scenario { record_size: 100, partitions: 8, records: small, streams: 1 },
-        Scenario { record_size: 1024, partitions: 8, records: small, streams: 1 },
-        Scenario { record_size: 65536, partitions: 8, records: small / 20, streams: 1 },
-        Scenario { record_size: 1024, partitions: 1, records: small, streams: 1 },
-        Scenario { record_size: 1024, partitions: 64, records: small, streams: 1 },
-        Scenario { record_size: 1024, partitions: 8, records: small, streams: 2 },
-        Scenario { record_size: 1024, partitions: 8, records: small, streams: 4 },
+        Scenario {
+            record_size: 100,
+            partitions: 8,
+            records: small,
+            streams: 1,
+        },
+        Scenario {
+            record_size: 1024,
+            partitions: 8,
+            records: small,
+            streams: 1,
+        },
+        Scenario {
+            record_size: 65536,
+            partitions: 8,
+            records: small / 20,
+            streams: 1,
+        },
+        Scenario {
+            record_size: 1024,
+            partitions: 1,
+            records: small,
+            streams: 1,
+        },
+        Scenario {
+            record_size: 1024,
+            partitions: 64,
+            records: small,
+            streams: 1,
+        },
+        Scenario {
+            record_size: 1024,
+            partitions: 8,
+            records: small,
+            streams: 2,
+        },
+        Scenario {
+            record_size: 1024,
+            partitions: 8,
+            records: small,
+            streams: 4,
+        },
     ];
     if args.quick {
         scaling.truncate(3);
@@ -416,7 +561,10 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!();
-    println!("{:<46} {:<44} {:>22} {:>20} {:>12} {:>10}", "what", "scenario", "records/s", "MB/s", "CPU-s/GB", "RSS MB");
+    println!(
+        "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10}",
+        "what", "scenario", "records/s", "MB/s", "CPU-s/GB", "RSS MB"
+    );
     let f = |x: &Figure, p: usize| format!("{:.*} [{:.*}..{:.*}]", p, x.median, p, x.min, p, x.max);
     for r in &rows {
         println!(
@@ -425,8 +573,12 @@ fn main() -> anyhow::Result<()> {
             r.scenario.label(),
             f(&r.records_per_s, 0),
             f(&r.mb_per_s, 1),
-            r.cpu_s_per_gb.as_ref().map_or("-".into(), |c| format!("{:.2}", c.median)),
-            r.peak_rss_mb.as_ref().map_or("-".into(), |m| format!("{:.0}", m.median)),
+            r.cpu_s_per_gb
+                .as_ref()
+                .map_or("-".into(), |c| format!("{:.2}", c.median)),
+            r.peak_rss_mb
+                .as_ref()
+                .map_or("-".into(), |m| format!("{:.0}", m.median)),
         );
     }
     let ratios = serde_json::json!({
@@ -436,15 +588,27 @@ fn main() -> anyhow::Result<()> {
     });
     println!();
     println!("ceiling (lower of consume-only and produce-only): {ceiling:.1} MB/s");
-    println!("kmirror / ceiling: {:.2}   (target >= 0.9)", ratios["kmirror_vs_ceiling"].as_f64().unwrap());
-    println!("kmirror / python peer: {:.2}   (target >= 3.5)", ratios["kmirror_vs_python"].as_f64().unwrap());
+    println!(
+        "kmirror / ceiling: {:.2}   (target >= 0.9)",
+        ratios["kmirror_vs_ceiling"].as_f64().unwrap()
+    );
+    println!(
+        "kmirror / python peer: {:.2}   (target >= 3.5)",
+        ratios["kmirror_vs_python"].as_f64().unwrap()
+    );
     if let Some(c) = &km.cpu_s_per_gb {
         println!("kmirror CPU: {:.2} CPU-s/GB   (target <= 4)", c.median);
     }
     let rss: Vec<String> = rows
         .iter()
         .filter(|r| r.what == "kmirror")
-        .map(|r| format!("{} records: {:.0} MB", r.scenario.records, r.peak_rss_mb.as_ref().map_or(0.0, |m| m.median)))
+        .map(|r| {
+            format!(
+                "{} records: {:.0} MB",
+                r.scenario.records,
+                r.peak_rss_mb.as_ref().map_or(0.0, |m| m.median)
+            )
+        })
         .collect();
     println!("kmirror peak RSS by run: {}", rss.join(", "));
     if let Some(parent) = args.out.parent() {

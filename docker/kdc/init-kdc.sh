@@ -16,12 +16,16 @@ BROKER_HOSTS="${BROKER_HOSTS:-kafka-source kafka-target}"
 MIRROR_HOST="${MIRROR_HOST:-kmirror}"
 KAFKA_UID="${KAFKA_UID:-1000}"
 MIRROR_UID="${MIRROR_UID:-10001}"
-READY=/var/lib/krb5kdc/ready
+# Overridable so tests/shipping.rs can run this script outside a container
+# (with KRB5_KDC_PROFILE naming a kdc.conf whose database is under DB_DIR).
+DB_DIR="${DB_DIR:-/var/lib/krb5kdc}"
+KEYTAB_DIR="${KEYTAB_DIR:-/keytabs}"
+READY="$DB_DIR/ready"
 
 rm -f "$READY"
-mkdir -p /keytabs/brokers /keytabs/admin /keytabs/mirror
+mkdir -p "$KEYTAB_DIR/brokers" "$KEYTAB_DIR/admin" "$KEYTAB_DIR/mirror"
 
-if [ ! -f /var/lib/krb5kdc/principal ]; then
+if [ ! -f "$DB_DIR/principal" ]; then
   echo "init-kdc: creating realm $REALM"
   kdb5_util create -s -r "$REALM" -P "$(head -c 32 /dev/urandom | base64)" >/dev/null
 fi
@@ -43,10 +47,10 @@ keytab() {
 }
 
 for host in $BROKER_HOSTS; do
-  keytab "kafka/$host" "/keytabs/brokers/kafka-$host.keytab" "$KAFKA_UID"
+  keytab "kafka/$host" "$KEYTAB_DIR/brokers/kafka-$host.keytab" "$KAFKA_UID"
 done
-keytab admin /keytabs/admin/admin.keytab "$KAFKA_UID"
-keytab "mirrormaker/$MIRROR_HOST" /keytabs/mirror/mirrormaker.keytab "$MIRROR_UID"
+keytab admin "$KEYTAB_DIR/admin/admin.keytab" "$KAFKA_UID"
+keytab "mirrormaker/$MIRROR_HOST" "$KEYTAB_DIR/mirror/mirrormaker.keytab" "$MIRROR_UID"
 
 touch "$READY"
 echo "init-kdc: realm $REALM ready"

@@ -195,7 +195,8 @@ where
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
     match args.get(1).and_then(|a| a.to_str()) {
         Some("check") => {
-            let rest = std::iter::once(std::ffi::OsString::from("kmirror check")).chain(args[2..].iter().cloned());
+            let rest = std::iter::once(std::ffi::OsString::from("kmirror check"))
+                .chain(args[2..].iter().cloned());
             CheckCli::try_parse_from(rest).map(Invocation::Check)
         }
         Some("lag") => {
@@ -401,10 +402,20 @@ mod tests {
 
     #[test]
     fn subcommand_or_plain_flags() {
-        let base = ["--consumer.config=c", "--producer.config=p", "--whitelist=x"];
+        let base = [
+            "--consumer.config=c",
+            "--producer.config=p",
+            "--whitelist=x",
+        ];
         let plain = std::iter::once("kmirror").chain(base);
-        assert!(matches!(parse_invocation(plain).unwrap(), Invocation::Mirror(_)));
-        let check = ["kmirror", "check"].into_iter().chain(base).chain(["--format", "json"]);
+        assert!(matches!(
+            parse_invocation(plain).unwrap(),
+            Invocation::Mirror(_)
+        ));
+        let check = ["kmirror", "check"]
+            .into_iter()
+            .chain(base)
+            .chain(["--format", "json"]);
         match parse_invocation(check).unwrap() {
             Invocation::Check(c) => {
                 assert_eq!(c.format, "json");
@@ -412,7 +423,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let bad = ["kmirror", "check", "--format", "yaml"].into_iter().chain(base);
+        let bad = ["kmirror", "check", "--format", "yaml"]
+            .into_iter()
+            .chain(base);
         assert!(parse_invocation(bad).is_err());
         let lag = ["kmirror", "lag"]
             .into_iter()

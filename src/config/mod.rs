@@ -342,9 +342,8 @@ impl Config {
             c.check_keytab(sec.allow_insecure_keytab)?;
             // Likewise TLS: OpenSSL reports a wrong CA, name or expired
             // certificate only as a handshake failure in librdkafka's log.
-            let w =
-                security::tls::preflight_security(&c.label, &c.path, &c.bootstrap, &c.security)
-                    .map_err(SecurityError::from)?;
+            let w = security::tls::preflight_security(&c.label, &c.path, &c.bootstrap, &c.security)
+                .map_err(SecurityError::from)?;
             c.warnings.extend(w);
         }
         Ok(Config {

@@ -630,24 +630,43 @@ fn handle_consume_error(
     }
 }
 
-/// After an out-of-range error: names the partition whose position fell
-/// below the source's log start, if one can be found.
+/// After an out-of-range error: names the partition whose start offset (its
+/// committed offset, else the consumer's position) lies outside the source's
+/// offsets, if one can be found.
 fn find_gap(consumer: &BaseConsumer<MirrorConsumerContext>, label: &str) -> Option<PipelineError> {
-    let positions = consumer.position().ok()?;
-    for e in positions.elements() {
-        let Offset::Offset(pos) = e.offset() else {
+    let positions = consumer.position().ok();
+    for s in consumer.context().all_states() {
+        let committed = s.tracker.lock().expect("tracker lock").committed();
+        let position = positions.as_ref().and_then(|p| {
+            match p.find_partition(&s.topic, s.partition)?.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            }
+        });
+        let Some(start) = committed.or(position) else {
             continue;
         };
-        let (low, _) = consumer
-            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))
-            .ok()?;
-        if pos < low {
+        let Ok((low, high)) =
+            consumer.fetch_watermarks(&s.topic, s.partition, Duration::from_secs(10))
+        else {
+            continue;
+        };
+        if start < low {
             return Some(PipelineError::SourceGap {
                 cluster: label.to_string(),
-                topic: e.topic().to_string(),
-                partition: e.partition(),
-                committed: pos,
+                topic: s.topic.clone(),
+                partition: s.partition,
+                committed: start,
                 log_start: low,
+            });
+        }
+        if start > high {
+            return Some(PipelineError::BeyondEnd {
+                cluster: label.to_string(),
+                topic: s.topic.clone(),
+                partition: s.partition,
+                committed: start,
+                end: high,
             });
         }
     }

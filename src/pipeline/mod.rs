@@ -70,6 +70,21 @@ pub enum PipelineError {
         /// The source's log start offset.
         log_start: i64,
     },
+    /// The committed offset lies past the source partition's end: the topic
+    /// was deleted and re-created (or truncated) since kmirror committed.
+    #[error("{cluster}: {topic} [{partition}]: the committed offset {committed} is beyond the end of the partition ({end}): the topic was probably deleted and re-created since kmirror committed. kmirror does not jump silently: to mirror the new topic from its start, reset the group's offsets (kafka-consumer-groups.sh --reset-offsets --to-earliest) and restart")]
+    BeyondEnd {
+        /// Source cluster label.
+        cluster: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The committed offset.
+        committed: i64,
+        /// The partition's end offset.
+        end: i64,
+    },
     /// A client reported an error kmirror cannot continue after.
     #[error("{cluster}: {code:?}: {message}")]
     Client {

@@ -350,7 +350,32 @@ pub fn preflight(
 ) -> Result<(Keytab, Option<String>), KeytabError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    preflight_as(path, principal, allow_insecure, euid)
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+    preflight_as(
+        path,
+        principal,
+        allow_insecure,
+        euid,
+        credentials.as_deref(),
+    )
+}
+
+/// Whether `path` is a systemd credential (`LoadCredential=`): systemd
+/// writes those root-owned, mode 0440 with an ACL for the service user, in a
+/// directory only the service can read — as private as a 0600 file of
+/// kmirror's own.
+fn is_systemd_credential(
+    path: &Path,
+    credentials_dir: Option<&Path>,
+    meta: &std::fs::Metadata,
+) -> bool {
+    let Some(dir) = credentials_dir else {
+        return false;
+    };
+    let (Ok(file), Ok(dir)) = (path.canonicalize(), dir.canonicalize()) else {
+        return false;
+    };
+    file.starts_with(&dir) && meta.uid() == 0 && meta.mode() & 0o027 == 0
 }
 
 fn preflight_as(
@@ -358,6 +383,7 @@ fn preflight_as(
     principal: Option<&str>,
     allow_insecure: bool,
     euid: u32,
+    credentials_dir: Option<&Path>,
 ) -> Result<(Keytab, Option<String>), KeytabError> {
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
     if !meta.is_file() {
@@ -365,7 +391,9 @@ fn preflight_as(
             path: path.to_owned(),
         });
     }
-    let insecure = if meta.uid() != euid {
+    let insecure = if is_systemd_credential(path, credentials_dir, &meta) {
+        None
+    } else if meta.uid() != euid {
         Some(KeytabError::Owner {
             path: path.to_owned(),
             owner: meta.uid(),
@@ -602,14 +630,17 @@ pub(crate) mod tests {
         }
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let owner = std::fs::metadata(&p).unwrap().uid();
-        let e = preflight_as(&p, None, false, owner + 1)
+        let e = preflight_as(&p, None, false, owner + 1, None)
             .unwrap_err()
             .to_string();
         assert!(
             e.contains(&format!("chown {} {}", owner + 1, p.display())),
             "{e}"
         );
-        assert!(preflight_as(&p, None, true, owner + 1).unwrap().1.is_some());
+        assert!(preflight_as(&p, None, true, owner + 1, None)
+            .unwrap()
+            .1
+            .is_some());
         // Permissions are checked before the contents.
         std::fs::write(&p, b"garbage").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -617,6 +648,29 @@ pub(crate) mod tests {
             preflight(&p, None, false),
             Err(KeytabError::Permissions { mode: 0o644, .. })
         ));
+    }
+
+    /// systemd's `LoadCredential=` keytabs are root-owned 0440 (plus an ACL
+    /// for the service user) in a private directory: accepted there, and
+    /// only there.
+    #[test]
+    fn systemd_credentials_are_trusted_only_in_the_credentials_directory() {
+        let creds = tempfile::tempdir().unwrap();
+        let p = write_keytab(creds.path(), "keytab", "m/h@R");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o440)).unwrap();
+        // The tests run as root, so the file is root-owned as systemd writes it;
+        // pretend kmirror runs as an unprivileged service user.
+        assert_eq!(std::fs::metadata(&p).unwrap().uid(), 0, "test assumes root");
+        let (_, warning) =
+            preflight_as(&p, Some("m/h@R"), false, 10001, Some(creds.path())).unwrap();
+        assert!(warning.is_none());
+        // Outside the credentials directory the same file is refused.
+        let other = tempfile::tempdir().unwrap();
+        assert!(preflight_as(&p, Some("m/h@R"), false, 10001, Some(other.path())).is_err());
+        assert!(preflight_as(&p, Some("m/h@R"), false, 10001, None).is_err());
+        // Readable by others is refused even there.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
+        assert!(preflight_as(&p, Some("m/h@R"), false, 10001, Some(creds.path())).is_err());
     }
 
     #[test]

@@ -26,11 +26,23 @@ const GROUP: &str = "kmirror-demo";
 fn kmirror_bin() -> PathBuf {
     std::env::var_os("KMIRROR_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::current_exe().expect("current exe").with_file_name("kmirror"))
+        .unwrap_or_else(|| {
+            std::env::current_exe()
+                .expect("current exe")
+                .with_file_name("kmirror")
+        })
 }
 
 fn allow(rt: ResourceType, name: &str, op: Operation) -> AclBinding {
-    AclBinding::new(rt, name, PatternType::Literal, "User:mirrormaker", "*", op, Permission::Allow)
+    AclBinding::new(
+        rt,
+        name,
+        PatternType::Literal,
+        "User:mirrormaker",
+        "*",
+        op,
+        Permission::Allow,
+    )
 }
 
 /// Successful authentications per principal, from a listener's evidence log.
@@ -53,8 +65,14 @@ fn principals(broker: &SecuredBroker) -> anyhow::Result<BTreeMap<String, usize>>
 fn jaas_file(dir: &Path, kdc: &Kdc) -> anyhow::Result<PathBuf> {
     let template = include_str!("../../../jaas/kerberos.jaas");
     let text = template
-        .replace("/tmp/mirrormaker.keytab", &kdc.standard_keytab(MIRRORMAKER).display().to_string())
-        .replace("mirrormaker/HOSTNAME@EXAMPLE.COM", &kdc.full_name(MIRRORMAKER));
+        .replace(
+            "/tmp/mirrormaker.keytab",
+            &kdc.standard_keytab(MIRRORMAKER).display().to_string(),
+        )
+        .replace(
+            "mirrormaker/HOSTNAME@EXAMPLE.COM",
+            &kdc.full_name(MIRRORMAKER),
+        );
     let path = dir.join("kmirror.jaas");
     std::fs::write(&path, text)?;
     Ok(path)
@@ -62,9 +80,17 @@ fn jaas_file(dir: &Path, kdc: &Kdc) -> anyhow::Result<PathBuf> {
 
 fn main() -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("kmirror-demo-").tempdir()?;
-    println!("== kmirror demo: Kerberos on (files in {})", dir.path().display());
+    println!(
+        "== kmirror demo: Kerberos on (files in {})",
+        dir.path().display()
+    );
     let kdc = Kdc::start(KdcOptions::default()).context("starting the MIT KDC")?;
-    println!("KDC: realm {} on 127.0.0.1:{}; mirror principal {}", kdc.realm(), kdc.port(), kdc.full_name(MIRRORMAKER));
+    println!(
+        "KDC: realm {} on 127.0.0.1:{}; mirror principal {}",
+        kdc.realm(),
+        kdc.port(),
+        kdc.full_name(MIRRORMAKER)
+    );
     // Least privilege for the mirror principal, as `kafka-acls.sh` would grant it.
     let source = SecuredBroker::start_kerberos(&kdc, |o| {
         o.acls = vec![
@@ -138,14 +164,23 @@ fn main() -> anyhow::Result<()> {
         .env("KAFKA_OPTS", &kafka_opts)
         .envs(kdc.env())
         // A private credential cache, never the user's.
-        .env("KRB5CCNAME", format!("FILE:{}", dir.path().join("krb5cc").display()))
+        .env(
+            "KRB5CCNAME",
+            format!("FILE:{}", dir.path().join("krb5cc").display()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::from(std::fs::File::create(&log)?))
         .stderr(Stdio::from(std::fs::File::create(&log)?.try_clone()?))
         .spawn()
         .with_context(|| format!("starting {}", kmirror_bin().display()))?;
 
-    let source_records = cluster::read_all(&src_admin, TOPIC, RECORDS, Duration::from_millis(300), Duration::from_secs(60))?;
+    let source_records = cluster::read_all(
+        &src_admin,
+        TOPIC,
+        RECORDS,
+        Duration::from_millis(300),
+        Duration::from_secs(60),
+    )?;
     let ends = checker::end_offsets(&source_records);
     let t = Instant::now();
     let done = kmirror_rig::await_condition(Duration::from_secs(120), || {
@@ -159,10 +194,19 @@ fn main() -> anyhow::Result<()> {
     });
     if done != Some(true) {
         let _ = child.kill();
-        bail!("kmirror did not commit every offset; its log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        bail!(
+            "kmirror did not commit every offset; its log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
-    println!("kmirror delivered and committed every source offset in {:.1}s; stopping it with SIGTERM", t.elapsed().as_secs_f64());
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
+    println!(
+        "kmirror delivered and committed every source offset in {:.1}s; stopping it with SIGTERM",
+        t.elapsed().as_secs_f64()
+    );
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()?;
     let status = child.wait()?;
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     if !status.success() {
@@ -172,16 +216,31 @@ fn main() -> anyhow::Result<()> {
         println!("{line}");
     }
 
-    let target_records = cluster::read_all(&dst_admin, TOPIC, RECORDS, Duration::from_secs(1), Duration::from_secs(60))?;
-    let report = checker::check(&source_records, &target_records, Partitioning::ByKey).map_err(|v| anyhow::anyhow!("{v}"))?;
+    let target_records = cluster::read_all(
+        &dst_admin,
+        TOPIC,
+        RECORDS,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    let report = checker::check(&source_records, &target_records, Partitioning::ByKey)
+        .map_err(|v| anyhow::anyhow!("{v}"))?;
     let committed = cluster::committed_offsets(&src_admin, GROUP, TOPIC)?;
-    checker::check_committed(&source_records, &target_records, &committed).map_err(|v| anyhow::anyhow!("{v}"))?;
+    checker::check_committed(&source_records, &target_records, &committed)
+        .map_err(|v| anyhow::anyhow!("{v}"))?;
     println!("verified: {report}");
     println!("every record byte-equal (key, value, headers, timestamp); committed offsets = source end offsets");
     for (name, broker) in [("source", &source), ("target", &target)] {
         let seen = principals(broker)?;
-        let mirror: Vec<String> = seen.iter().filter(|(p, _)| p.as_str() != "admin").map(|(p, n)| format!("{p} ({n} connections)")).collect();
-        println!("{name} cluster authenticated: {} (besides the demo's own admin set-up/verification)", mirror.join(", "));
+        let mirror: Vec<String> = seen
+            .iter()
+            .filter(|(p, _)| p.as_str() != "admin")
+            .map(|(p, n)| format!("{p} ({n} connections)"))
+            .collect();
+        println!(
+            "{name} cluster authenticated: {} (besides the demo's own admin set-up/verification)",
+            mirror.join(", ")
+        );
         if mirror.len() != 1 || !mirror[0].starts_with(&kdc.full_name(MIRRORMAKER)) {
             bail!("{name} cluster saw unexpected principals: {seen:?}");
         }

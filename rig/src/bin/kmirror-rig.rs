@@ -19,7 +19,15 @@ fn state_dir() -> PathBuf {
 }
 
 fn allow(rt: ResourceType, name: &str, op: Operation) -> AclBinding {
-    AclBinding::new(rt, name, PatternType::Literal, "User:mirrormaker", "*", op, Permission::Allow)
+    AclBinding::new(
+        rt,
+        name,
+        PatternType::Literal,
+        "User:mirrormaker",
+        "*",
+        op,
+        Permission::Allow,
+    )
 }
 
 fn properties(side: &str, broker: &SecuredBroker, kdc: &Kdc, group: Option<&str>) -> String {
@@ -39,7 +47,10 @@ fn properties(side: &str, broker: &SecuredBroker, kdc: &Kdc, group: Option<&str>
 
 fn up(dir: &Path) -> anyhow::Result<()> {
     if dir.join("rig.pid").exists() {
-        bail!("{} exists: a rig may be running; take it down first with `kmirror-rig down`", dir.join("rig.pid").display());
+        bail!(
+            "{} exists: a rig may be running; take it down first with `kmirror-rig down`",
+            dir.join("rig.pid").display()
+        );
     }
     std::fs::create_dir_all(dir)?;
     let kdc = Kdc::start(KdcOptions::default()).context("starting the KDC")?;
@@ -67,16 +78,34 @@ fn up(dir: &Path) -> anyhow::Result<()> {
     std::fs::write(&sp, properties("source", &source, &kdc, Some("kmirror")))?;
     std::fs::write(&tp, properties("target", &target, &kdc, None))?;
     let env = dir.join("env.sh");
-    std::fs::write(&env, format!("export KRB5_CONFIG={}\n", kdc.krb5_conf().display()))?;
+    std::fs::write(
+        &env,
+        format!("export KRB5_CONFIG={}\n", kdc.krb5_conf().display()),
+    )?;
     std::fs::write(dir.join("rig.pid"), std::process::id().to_string())?;
 
-    println!("kmirror secured rig is up (realm {}, KDC on 127.0.0.1:{})", kdc.realm(), kdc.port());
+    println!(
+        "kmirror secured rig is up (realm {}, KDC on 127.0.0.1:{})",
+        kdc.realm(),
+        kdc.port()
+    );
     println!("  krb5.conf:         {}", kdc.krb5_conf().display());
-    println!("  mirror keytab:     {} ({})", kdc.standard_keytab(MIRRORMAKER).display(), kdc.full_name(MIRRORMAKER));
-    println!("  admin keytab:      {} (super user on both clusters)", kdc.standard_keytab("admin").display());
+    println!(
+        "  mirror keytab:     {} ({})",
+        kdc.standard_keytab(MIRRORMAKER).display(),
+        kdc.full_name(MIRRORMAKER)
+    );
+    println!(
+        "  admin keytab:      {} (super user on both clusters)",
+        kdc.standard_keytab("admin").display()
+    );
     println!("  source cluster:    {}   ACLs: topic * READ/DESCRIBE, group * READ/DESCRIBE for User:mirrormaker", source.listener.bootstrap());
     println!("  target cluster:    {}   ACLs: topic * WRITE/DESCRIBE, cluster CREATE for User:mirrormaker", target.listener.bootstrap());
-    println!("  authentication log: {}/source-auth.jsonl, {}/target-auth.jsonl", dir.display(), dir.display());
+    println!(
+        "  authentication log: {}/source-auth.jsonl, {}/target-auth.jsonl",
+        dir.display(),
+        dir.display()
+    );
     println!("--- {}", sp.display());
     print!("{}", std::fs::read_to_string(&sp)?);
     println!("--- {}", tp.display());
@@ -85,7 +114,9 @@ fn up(dir: &Path) -> anyhow::Result<()> {
     println!("try:  . {}  &&  kmirror --consumer.config {} --producer.config {} --whitelist '.*' --create-topics", env.display(), sp.display(), tp.display());
     println!("take it down with: kmirror-rig down   (or Ctrl-C here)");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
@@ -102,12 +133,19 @@ fn up(dir: &Path) -> anyhow::Result<()> {
 
 fn down(dir: &Path) -> anyhow::Result<()> {
     let pid_file = dir.join("rig.pid");
-    let pid = std::fs::read_to_string(&pid_file).with_context(|| format!("no rig is up ({} missing)", pid_file.display()))?;
+    let pid = std::fs::read_to_string(&pid_file)
+        .with_context(|| format!("no rig is up ({} missing)", pid_file.display()))?;
     let pid = pid.trim();
-    let ok = std::process::Command::new("kill").args(["-TERM", pid]).status()?.success();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", pid])
+        .status()?
+        .success();
     if !ok {
         let _ = std::fs::remove_file(&pid_file);
-        bail!("process {pid} is gone; removed the stale {}", pid_file.display());
+        bail!(
+            "process {pid} is gone; removed the stale {}",
+            pid_file.display()
+        );
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while pid_file.exists() && std::time::Instant::now() < deadline {
@@ -123,7 +161,10 @@ fn main() -> anyhow::Result<()> {
         Some("up") => up(&dir),
         Some("down") => down(&dir),
         _ => {
-            eprintln!("usage: kmirror-rig up|down   (state in $KMIRROR_RIG_DIR, default {})", dir.display());
+            eprintln!(
+                "usage: kmirror-rig up|down   (state in $KMIRROR_RIG_DIR, default {})",
+                dir.display()
+            );
             std::process::exit(2);
         }
     }
