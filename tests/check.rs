@@ -485,6 +485,63 @@ fn unverifiable_acls_refuse_the_run_unless_accepted() {
     s.finish_and_verify(&mut km, n, &ends);
 }
 
+/// Brokers that do not return KIP-430 authorized operations (as before
+/// Kafka 2.3) and a principal that may not describe ACLs: every ACL row is
+/// UNVERIFIED with the reason, and a run refuses to start (nothing consumed,
+/// nothing committed) unless `--accept-unverified-acls`.
+#[test]
+fn no_authorized_operations_and_no_describe_acls_is_unverified() {
+    let rig = SecuredRig::start_with(USERS, |o| o.omit_authorized_operations = true);
+    let topic = rig.topic("orders", 2, true);
+    let group = random_name("mm");
+    let grants = least_privilege(&topic, &group);
+    rig.source.grant(&grants.source);
+    rig.target.grant(&grants.target);
+    let workload = Workload {
+        records: 200,
+        keys: 20,
+        value_size: 64,
+        ..Default::default()
+    };
+    cluster::produce(&rig.source.admin(), &topic, &workload).unwrap();
+    let s = Setup {
+        rig,
+        topic,
+        group,
+        grants,
+        workload,
+    };
+    let (run, report) = s.check_json(&[]);
+    assert!(!run.status.success(), "{}", report.to_table());
+    assert!(
+        rows_with(&report, Verdict::Fail).is_empty(),
+        "{}",
+        report.to_table()
+    );
+    let unverified = rows_with(&report, Verdict::Unverified);
+    for side_op in [
+        format!("source {MIRROR} READ TOPIC:{}", s.topic),
+        format!("source {MIRROR} DESCRIBE TOPIC:{}", s.topic),
+        format!("target {MIRROR} WRITE TOPIC:{}", s.topic),
+        format!("target {MIRROR} DESCRIBE TOPIC:{}", s.topic),
+    ] {
+        assert!(
+            unverified.contains(&side_op),
+            "{side_op} not UNVERIFIED:\n{}",
+            report.to_table()
+        );
+    }
+    s.assert_run_refused(&[], &["UNVERIFIED", "--accept-unverified-acls"]);
+    // Accepted explicitly, the same run mirrors everything.
+    let mut km = Kmirror::spawn(
+        &s.args(&["--accept-unverified-acls"]),
+        &s.rig.dir.path().join("km.log"),
+    );
+    let n = s.workload.records;
+    let ends = checker::end_offsets(&s.source_records(n));
+    s.finish_and_verify(&mut km, n, &ends);
+}
+
 /// WRITE revoked on the target mid-run: kmirror stops with an error naming
 /// the missing permission, committed offsets stop before the first record
 /// that was not delivered, and after granting WRITE again a restart

@@ -254,6 +254,14 @@ pub struct PlainBroker {
 impl PlainBroker {
     /// Starts tansu and the listener with PLAIN `users` (plus `admin`).
     pub fn start(users: &[(&str, &str)]) -> PlainBroker {
+        Self::start_with(users, |_| {})
+    }
+
+    /// As [`PlainBroker::start`], with the listener's options adjusted by `configure`.
+    pub fn start_with(
+        users: &[(&str, &str)],
+        configure: impl FnOnce(&mut ListenerOptions),
+    ) -> PlainBroker {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], kmirror_rig::free_port()));
         let tansu = Tansu::start(TansuOptions {
             advertised: Some(addr),
@@ -261,6 +269,7 @@ impl PlainBroker {
         })
         .expect("starting tansu behind a listener");
         let mut opts = ListenerOptions::plain(tansu.addr(), users);
+        configure(&mut opts);
         opts.listen = Some(addr);
         let listener = Listener::spawn(opts).expect("starting the PLAIN listener");
         PlainBroker { listener, tansu }
@@ -317,9 +326,17 @@ pub struct SecuredRig {
 impl SecuredRig {
     /// Both clusters, each knowing the PLAIN `users` (plus `admin`).
     pub fn start(users: &[(&str, &str)]) -> SecuredRig {
+        Self::start_with(users, |_| {})
+    }
+
+    /// As [`SecuredRig::start`], with both listeners' options adjusted by `configure`.
+    pub fn start_with(
+        users: &[(&str, &str)],
+        configure: impl Fn(&mut ListenerOptions),
+    ) -> SecuredRig {
         SecuredRig {
-            source: PlainBroker::start(users),
-            target: PlainBroker::start(users),
+            source: PlainBroker::start_with(users, &configure),
+            target: PlainBroker::start_with(users, &configure),
             dir: tempfile::tempdir().unwrap(),
         }
     }

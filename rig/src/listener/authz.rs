@@ -157,6 +157,9 @@ impl ConnCtx {
 
     /// The KIP-430 authorized-operations bits for a resource.
     pub fn ops(&self, rt: ResourceType, name: &str) -> i32 {
+        if self.shared.omit_authorized_operations {
+            return kmirror::preflight::acl::AUTHORIZED_OPERATIONS_OMITTED;
+        }
         self.shared
             .authorizer
             .read()
@@ -353,7 +356,9 @@ pub fn handle(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
             if !r.include_cluster_authorized_operations {
                 return Ok(forward(req));
             }
-            let bits = if ctx.cluster(api, Operation::Describe, false) {
+            let bits = if ctx.shared.omit_authorized_operations
+                || ctx.cluster(api, Operation::Describe, false)
+            {
                 ctx.ops(ResourceType::Cluster, CLUSTER_RESOURCE_NAME)
             } else {
                 0
@@ -591,7 +596,9 @@ fn metadata(ctx: &Arc<ConnCtx>, req: &Request) -> Result<Action> {
             return respond(req, &resp);
         }
     }
-    let cluster_bits = if cluster_ops && ctx.cluster(api, Operation::Describe, false) {
+    let cluster_bits = if ctx.shared.omit_authorized_operations
+        || (cluster_ops && ctx.cluster(api, Operation::Describe, false))
+    {
         ctx.ops(ResourceType::Cluster, CLUSTER_RESOURCE_NAME)
     } else {
         0

@@ -63,6 +63,8 @@ pub struct ListenerOptions {
     pub audit_log: Option<PathBuf>,
     /// Kafka's `allow.everyone.if.no.acl.found`.
     pub allow_everyone_if_no_acl_found: bool,
+    /// Answer KIP-430 requests with "not included", as a pre-2.3 broker.
+    pub omit_authorized_operations: bool,
     /// TLS on the listener (SASL_SSL, or SSL when `mechanisms` is empty).
     pub tls: Option<TlsOptions>,
 }
@@ -100,6 +102,7 @@ impl ListenerOptions {
             acls: Vec::new(),
             audit_log: None,
             allow_everyone_if_no_acl_found: false,
+            omit_authorized_operations: false,
             tls: Some(TlsOptions {
                 cert: server.cert.clone(),
                 key: server.key.clone(),
@@ -123,6 +126,7 @@ impl ListenerOptions {
             acls: Vec::new(),
             audit_log: None,
             allow_everyone_if_no_acl_found: false,
+            omit_authorized_operations: false,
             tls: None,
         }
     }
@@ -146,6 +150,7 @@ impl ListenerOptions {
             acls: Vec::new(),
             audit_log: None,
             allow_everyone_if_no_acl_found: false,
+            omit_authorized_operations: false,
             tls: None,
         }
     }
@@ -262,6 +267,9 @@ impl Listener {
         }
         if opts.allow_everyone_if_no_acl_found {
             cmd.arg("--allow-everyone-if-no-acl-found");
+        }
+        if opts.omit_authorized_operations {
+            cmd.arg("--omit-authorized-operations");
         }
         if let Some(t) = &opts.tls {
             cmd.arg("--tls-cert")

@@ -86,6 +86,11 @@ pub struct ListenerArgs {
     /// Kafka's allow.everyone.if.no.acl.found.
     #[arg(long)]
     pub allow_everyone_if_no_acl_found: bool,
+    /// Answer KIP-430 authorized-operations requests with "not included"
+    /// (`i32::MIN`), as a broker older than Kafka 2.3 does, so clients must
+    /// fall back to DescribeAcls.
+    #[arg(long)]
+    pub omit_authorized_operations: bool,
     /// TLS server certificate chain (PEM): the listener speaks TLS
     /// (SASL_SSL, or SSL when `--mechanisms` is empty).
     #[arg(long, requires = "tls_key")]
@@ -126,6 +131,8 @@ pub struct Shared {
     plain: PlainUsers,
     gss: Option<Cred>,
     tls: Option<TlsAcceptor>,
+    /// See [`ListenerArgs::omit_authorized_operations`].
+    pub omit_authorized_operations: bool,
 }
 
 impl Shared {
@@ -183,6 +190,7 @@ impl Shared {
             plain,
             gss,
             tls,
+            omit_authorized_operations: args.omit_authorized_operations,
         })
     }
 }
