@@ -124,6 +124,19 @@ impl PropertiesFile {
     pub fn parse(bytes: &[u8], path: &Path) -> Result<PropertiesFile, PropertiesError> {
         // UTF-8 rather than Java's ISO-8859-1: paths and principals on the
         // systems kmirror runs on are UTF-8, and ASCII reads the same.
+        // Validated here first: the crate's decoder panics on a truncated
+        // UTF-8 sequence (found by the fuzz test below).
+        if let Err(e) = std::str::from_utf8(bytes) {
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            return Err(PropertiesError::Syntax {
+                path: path.to_owned(),
+                line,
+                reason: "the file is not valid UTF-8 (save it as UTF-8 or ASCII, with \\uXXXX escapes for other characters)".into(),
+            });
+        }
         let iter = java_properties::PropertiesIter::new_with_encoding(bytes, encoding_rs::UTF_8);
         let mut entries = Vec::new();
         for line in iter {
@@ -196,6 +209,67 @@ mod tests {
         assert!(pw.value.is_secret());
         assert!(!format!("{p:?}").contains("s3cr3t"));
         assert_eq!(p.effective().len(), 4);
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use crate::config::translate::{translate, Role};
+        use proptest::prelude::*;
+
+        const VALID: &str = "bootstrap.servers=a:9092\ngroup.id=g\nsecurity.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.password=hunter2-secret\nacks=all\nbuffer.memory=1024\n";
+
+        fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+            match PropertiesFile::parse(bytes, Path::new("fuzz.properties")) {
+                Ok(f) => {
+                    for role in [Role::Consumer, Role::Producer] {
+                        if let Err(e) = translate(&f, role) {
+                            let msg = e.to_string();
+                            prop_assert!(msg.starts_with("fuzz.properties:"), "{}", msg);
+                            prop_assert!(!msg.contains("hunter2"), "{}", msg);
+                        }
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    prop_assert!(msg.starts_with("fuzz.properties:"), "{}", msg);
+                    prop_assert!(!msg.contains("hunter2"), "{}", msg);
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+            /// Arbitrary bytes never panic the parser or the translation;
+            /// every rejection names the file and never echoes a password.
+            #[test]
+            fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                check(&bytes)?;
+            }
+
+            /// Mutations of a valid file (insert, delete, replace bytes) likewise.
+            #[test]
+            fn mutated_valid_file(edits in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..3, any::<u8>()), 1..12)) {
+                let mut bytes = VALID.as_bytes().to_vec();
+                for (at, kind, b) in edits {
+                    let i = at.index(bytes.len() + 1);
+                    match kind {
+                        0 => bytes.insert(i, b),
+                        1 if i < bytes.len() => { bytes.remove(i); }
+                        _ if i < bytes.len() => bytes[i] = b,
+                        _ => bytes.push(b),
+                    }
+                }
+                check(&bytes)?;
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_with_its_line() {
+        let e = PropertiesFile::parse(b"a=1\nb=\xc2", Path::new("x.properties")).unwrap_err();
+        assert!(e.to_string().starts_with("x.properties:2: "), "{e}");
+        assert!(e.to_string().contains("UTF-8"), "{e}");
     }
 
     #[test]
