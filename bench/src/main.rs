@@ -307,7 +307,12 @@ fn kmirror_run(
     let group = kmirror_rig::random_name("bench-km");
     let c = dir.join(format!("{group}-c.properties"));
     let p = dir.join(format!("{group}-p.properties"));
-    std::fs::write(&c, format!("bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\nfetch.max.wait.ms={FETCH_WAIT_MS}\n", source.addr()))?;
+    // KMIRROR_BENCH_CONSUMER_EXTRA: extra consumer properties lines, for
+    // experiments (printed in the settings line when set).
+    let extra = std::env::var("KMIRROR_BENCH_CONSUMER_EXTRA")
+        .unwrap_or_default()
+        .replace(';', "\n");
+    std::fs::write(&c, format!("bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\nfetch.max.wait.ms={FETCH_WAIT_MS}\n{extra}\n", source.addr()))?;
     std::fs::write(
         &p,
         format!(
