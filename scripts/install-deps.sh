@@ -2,7 +2,9 @@
 # Installs everything kmirror's build, tests and demo need on a Debian
 # machine (run as root): build dependencies of librdkafka (through the rdkafka
 # crate's cmake build) with Kerberos/SASL, MIT Kerberos for the test KDC, and
-# the pinned tansu broker. Safe to run again: it skips what is present.
+# the pinned tansu broker; Java's keytool (the TLS tests make a JKS store as
+# a Java user has one) and python3-venv (the benchmark's Python peer). Safe
+# to run again: it skips what is present.
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
@@ -13,6 +15,8 @@ PACKAGES=(
   krb5-kdc krb5-admin-server krb5-user
   clang libclang-dev
   docker-compose shellcheck systemd
+  python3-venv
+  default-jre-headless
 )
 
 missing=()

@@ -1,16 +1,18 @@
 //! TLS end to end: a matrix of full mirror runs, each side secured
 //! independently (SSL, SSL with a client certificate from PEM or PKCS#12
-//! stores, SASL_SSL with PLAIN or GSSAPI), each checked by the no-loss
-//! checker; and broken TLS settings, each refused before anything is
-//! consumed with one message naming the broker or file. No secret (store
-//! passwords, key PEM, SASL passwords) appears in the output at
-//! `RUST_LOG=debug`.
+//! stores, SASL_SSL with PLAIN, GSSAPI, SCRAM-SHA-256 or SCRAM-SHA-512),
+//! each checked by the no-loss checker; and broken TLS settings and wrong
+//! SASL passwords, each refused before anything is consumed with one
+//! message naming the broker or file. No secret (store passwords, key PEM,
+//! SASL passwords) appears in the output at `RUST_LOG=debug`.
 //!
 //! The clusters are tansu brokers behind the rig's security listener
-//! (TLS, client-certificate principals, SASL PLAIN/GSSAPI, ACLs). SCRAM is
-//! not in the matrix: the listener does not speak it, and tansu 0.6.0's own
-//! TLS (`--cert`/`--key`) cannot be started (clap refuses the two together)
-//! nor users created once `--authentication` is on.
+//! (TLS, client-certificate principals, SASL PLAIN/GSSAPI/SCRAM, ACLs);
+//! tansu's own TLS and SCRAM are not used (tansu 0.6.0 cannot be started
+//! with `--cert`/`--key`, clap refuses the two together, nor can users be
+//! created once `--authentication` is on). The listener derives SCRAM
+//! credentials from its user list with a random salt at start-up, as a
+//! broker holds them after `kafka-configs --add-config SCRAM-SHA-...`.
 
 mod support;
 
@@ -21,7 +23,7 @@ use std::time::Duration;
 
 use kmirror_rig::kdc::{Kdc, KdcOptions, MIRRORMAKER};
 use kmirror_rig::listener::tls::{IssuedCert, TestPki};
-use kmirror_rig::listener::{ssl_conn, TlsOptions};
+use kmirror_rig::listener::{ssl_conn, AuditEvent, TlsOptions};
 use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -30,6 +32,8 @@ use support::*;
 const MIRROR_PW: &str = "Mirror-Sasl-Pw-5813";
 const TRUSTSTORE_PW: &str = "Truststore-Pw-7720";
 const KEYSTORE_PW: &str = "Keystore-Pw-4471";
+/// A wrong SCRAM password for the negative test.
+const WRONG_SCRAM_PW: &str = "Scram-Wrong-Pw-6092";
 const RECORDS: usize = 3000;
 
 /// How kmirror authenticates to one cluster.
@@ -45,6 +49,21 @@ enum Auth {
     Plain,
     /// SASL_SSL with GSSAPI (Kerberos).
     Gssapi,
+    /// SASL_SSL with SCRAM-SHA-256 (the listener offers only it).
+    ScramSha256,
+    /// SASL_SSL with SCRAM-SHA-512 (the listener offers only it).
+    ScramSha512,
+}
+
+impl Auth {
+    /// The SCRAM mechanism name, for the SCRAM variants.
+    fn scram(self) -> Option<&'static str> {
+        match self {
+            Auth::ScramSha256 => Some("SCRAM-SHA-256"),
+            Auth::ScramSha512 => Some("SCRAM-SHA-512"),
+            _ => None,
+        }
+    }
 }
 
 /// A PKI, KDC (when a side needs one) and the files a user would hold.
@@ -168,6 +187,13 @@ impl Env {
                 o.tls = Some(server_only);
                 o
             }
+            Auth::ScramSha256 | Auth::ScramSha512 => {
+                let mut o = ListenerOptions::plain(tansu.addr(), &[("mirror", MIRROR_PW)]);
+                o.mechanisms = vec![auth.scram().unwrap().into()];
+                o.super_users.push("User:mirror".into());
+                o.tls = Some(server_only);
+                o
+            }
         };
         opts.listen = Some(addr);
         let listener = Listener::spawn(opts).expect("starting the TLS listener");
@@ -187,6 +213,18 @@ impl Env {
                 props: vec![
                     ("security.protocol".into(), "SASL_SSL".into()),
                     ("sasl.mechanism".into(), "PLAIN".into()),
+                    ("sasl.username".into(), "admin".into()),
+                    ("sasl.password".into(), ADMIN_PASSWORD.into()),
+                    ("ssl.ca.location".into(), ca),
+                    ("fetch.wait.max.ms".into(), "10".into()),
+                ],
+            },
+            // The set-up connection speaks SCRAM too (librdkafka's client).
+            Auth::ScramSha256 | Auth::ScramSha512 => ClusterConn {
+                bootstrap: listener.addr().to_string(),
+                props: vec![
+                    ("security.protocol".into(), "SASL_SSL".into()),
+                    ("sasl.mechanism".into(), auth.scram().unwrap().into()),
                     ("sasl.username".into(), "admin".into()),
                     ("sasl.password".into(), ADMIN_PASSWORD.into()),
                     ("ssl.ca.location".into(), ca),
@@ -234,7 +272,16 @@ impl Env {
                     kdc.full_name(MIRRORMAKER)
                 )
             }
+            Auth::ScramSha256 | Auth::ScramSha512 => Self::scram_lines(auth, MIRROR_PW, &ca),
         }
+    }
+
+    /// SASL_SSL/SCRAM lines for user `mirror` with `password`.
+    fn scram_lines(auth: Auth, password: &str, ca: &str) -> String {
+        format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism={}\nsasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"mirror\" password=\"{password}\";\nssl.ca.location={ca}\n",
+            auth.scram().unwrap()
+        )
     }
 
     /// Consumer and producer properties files; `target_lines` replaces the
@@ -313,6 +360,7 @@ impl Env {
             MIRROR_PW,
             TRUSTSTORE_PW,
             KEYSTORE_PW,
+            WRONG_SCRAM_PW,
             ADMIN_PASSWORD,
             "PRIVATE KEY",
         ]
@@ -351,6 +399,19 @@ fn mirror_cell(source: Auth, target: Auth) {
     let src = env.cluster(source, &env.server);
     let tgt = env.cluster(target, &env.server);
     run_mirror(&env, &src, &tgt, None, &[]);
+    // The evidence log shows kmirror (`mirror`) logged in with SCRAM.
+    for c in [&src, &tgt] {
+        if let Some(mech) = c.auth.scram() {
+            let events = c.listener.events().unwrap();
+            assert!(
+                events.iter().any(|e| matches!(e,
+                    AuditEvent::Authentication { mechanism, kafka_principal: Some(p), success: true, .. }
+                        if mechanism == mech && p == "User:mirror")),
+                "{:?}: no successful {mech} login as User:mirror in {events:?}",
+                c.auth
+            );
+        }
+    }
 }
 
 /// A full mirror run checked by the no-loss checker; returns kmirror's output.
@@ -473,6 +534,55 @@ fn sasl_ssl_gssapi_source_to_plain_target() {
 #[test]
 fn mtls_pkcs12_source_to_sasl_ssl_gssapi_target() {
     mirror_cell(Auth::MtlsPkcs12, Auth::Gssapi);
+}
+
+#[test]
+fn scram_sha256_source_to_scram_sha512_target() {
+    mirror_cell(Auth::ScramSha256, Auth::ScramSha512);
+}
+
+/// The pair a user moving off Kerberos runs: GSSAPI source, SCRAM target.
+#[test]
+fn sasl_ssl_gssapi_source_to_scram_sha256_target() {
+    mirror_cell(Auth::Gssapi, Auth::ScramSha256);
+}
+
+#[test]
+fn scram_sha512_source_to_ssl_target() {
+    mirror_cell(Auth::ScramSha512, Auth::Ssl);
+}
+
+/// A wrong SCRAM password on the target stops kmirror before anything is
+/// consumed, naming the broker, the mechanism and the user; the listener's
+/// evidence log holds the failed login.
+#[test]
+fn wrong_scram_password_is_refused() {
+    let env = Env::new(false);
+    let source = env.cluster(Auth::Ssl, &env.server);
+    let target = env.cluster(Auth::ScramSha256, &env.server);
+    let ca = env.pki.ca_pem().display().to_string();
+    refused(
+        &env,
+        "scram-password",
+        &source,
+        &target,
+        &Env::scram_lines(Auth::ScramSha256, WRONG_SCRAM_PW, &ca),
+        &[
+            "kmirror: error: target (",
+            &format!(
+                "-producer.properties): {} rejected SASL/SCRAM-SHA-256 authentication as 'mirror': ",
+                target.listener.addr()
+            ),
+            "Invalid client credentials (error 58); check the username and password",
+        ],
+    );
+    let events = target.listener.events().unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            AuditEvent::Authentication { mechanism, principal: Some(p), success: false, .. }
+                if mechanism == "SCRAM-SHA-256" && p == "mirror")),
+        "no failed SCRAM-SHA-256 login by mirror in {events:?}"
+    );
 }
 
 /// A certificate authority of the test's own, for broker certificates the
@@ -669,7 +779,7 @@ fn broken_tls_is_refused_before_anything_moves() {
             "keytool -importkeystore -srckeystore {jks_shown} -srcstoretype JKS -destkeystore {jks_shown}.p12 -deststoretype PKCS12"
         )],
     );
-    // A wrong SASL password over TLS (PLAIN: the rig has no SCRAM).
+    // A wrong SASL password over TLS (SCRAM: wrong_scram_password_is_refused).
     refused(
         &env,
         "sasl-password",

@@ -384,7 +384,9 @@ fn python_run(
     let group = kmirror_rig::random_name("bench-py");
     ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer_mirror.py");
-    let child = Command::new("python3")
+    // scripts/bench.sh points this at its venv (confluent-kafka installed).
+    let python = std::env::var("KMIRROR_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let child = Command::new(&python)
         .arg(&script)
         .args([
             source.addr().to_string(),
@@ -399,7 +401,7 @@ fn python_run(
             dir.join(format!("{group}.log")),
         )?))
         .spawn()
-        .context("starting python3 bench/peer_mirror.py (pip install confluent-kafka)")?;
+        .with_context(|| format!("starting {python} bench/peer_mirror.py (scripts/bench.sh installs confluent-kafka in a venv)"))?;
     measure_process(
         child,
         &ClusterConn::plaintext(source.addr().to_string()),

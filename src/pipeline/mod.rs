@@ -601,8 +601,8 @@ async fn report_progress(shared: Arc<Shared>, interval: Duration, kerberos_sides
         tick.tick().await;
         let now = sample(&shared);
         shared.metrics.set_queue(now.in_flight, shared.queue_size);
-        if let Some(ticket) = crate::security::kerberos::current_status() {
-            for side in &kerberos_sides {
+        for side in &kerberos_sides {
+            if let Some(ticket) = crate::security::kerberos::status_for_side(side) {
                 shared
                     .metrics
                     .set_ticket_expiry(side, ticket.seconds_to_expiry());

@@ -9,8 +9,10 @@
 //!    through GSS-API's credential store (`gss_acquire_cred_from` with
 //!    `client_keytab` and `ccache`), into a private `FILE:` ccache in a 0700
 //!    directory of its own — never the user's `KRB5CCNAME`;
-//! 2. points `KRB5CCNAME` at that ccache before any librdkafka client exists
-//!    (librdkafka and Cyrus SASL read one process-wide ccache);
+//! 2. gives every principal its own ccache, and every librdkafka thread the
+//!    ccache of the principal its cluster authenticates as (see
+//!    [Per-side principals](#per-side-principals)); `KRB5CCNAME` names the
+//!    first one, for anything else that reads the process default;
 //! 3. renews the ticket from the keytab on a background thread well before
 //!    it expires, warning on each failed attempt, and exposes the time left
 //!    ([`TicketStatus::seconds_to_expiry`]);
@@ -20,7 +22,22 @@
 //!
 //! Every start-up failure names the principal, the keytab and the KDC, and
 //! says what to do: see [`KerberosError`].
+//!
+//! # Per-side principals
+//!
+//! Source and target may log in as different principals (separate accounts
+//! per cluster, or different realms). librdkafka authenticates with Cyrus
+//! SASL, which asks GSS-API for the *default* credentials: with nothing
+//! else done, that is the process-wide `KRB5CCNAME`, so both sides would
+//! silently share one principal. MIT GSS-API also has a per-thread default
+//! (`gss_krb5_ccache_name`), and librdkafka authenticates a broker
+//! connection on that broker's own thread. So each client gets a librdkafka
+//! `on_thread_start` interceptor ([`thread_ccache_hook`], installed by
+//! [`apply`](super::apply)) that sets the thread's ccache to its principal's
+//! before the thread makes any connection. No `.k5identity` or host-name
+//! rules are involved: the choice follows the client, not the broker's name.
 
+use std::ffi::{CStr, CString};
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -32,12 +49,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::security::KerberosSettings;
 
 /// The librdkafka key that, at 0, stops librdkafka from running its `kinit`
 /// shell command (kmirror keeps tickets itself).
 pub const RELOGIN_KEY: &str = "sasl.kerberos.min.time.before.relogin";
 
-/// What kmirror logs in as: one principal with one keytab, for every side.
+/// One principal kmirror logs in as, with its keytab, and the sides that
+/// authenticate as it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KerberosLogin {
     /// The principal, as configured (`mirrormaker/host@REALM`).
@@ -52,21 +71,6 @@ pub struct KerberosLogin {
 /// time (the ticket expired). Messages name principal, keytab and KDC.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KerberosError {
-    /// Source and target name different principals, which one process
-    /// cannot serve yet.
-    #[error(
-        "{first_side} authenticates as Kerberos principal {first} but {second_side} as {second}: different principals per side are not supported yet (librdkafka and Cyrus SASL read one process-wide ticket cache, so both sides would silently authenticate as one principal). Use one principal with ACLs on both clusters, or run one kmirror per principal"
-    )]
-    DifferentPrincipals {
-        /// The first side, e.g. `source`.
-        first_side: String,
-        /// Its principal.
-        first: String,
-        /// The side that differs, e.g. `target`.
-        second_side: String,
-        /// Its principal.
-        second: String,
-    },
     /// A keytab but no principal, and the keytab holds no key at all.
     #[error(
         "keytab {keytab} holds no keys, and no principal is configured; set principal=\"mirrormaker/HOST@REALM\" in the JAAS file (or sasl.kerberos.principal) and export its key with kadmin 'ktadd -k {keytab} PRINCIPAL'"
@@ -326,83 +330,77 @@ fn same_principal(a: &str, b: &str) -> bool {
     a == b || ((!a.contains('@') || !b.contains('@')) && name(a) == name(b))
 }
 
-/// The single keytab login a run needs, or `None` when no side logs in with
-/// a keytab (no GSSAPI, or ticket-cache-only logins, which use the user's
-/// `KRB5CCNAME` and cannot be renewed by kmirror). Refuses different
-/// principals per side.
-pub fn login_plan(config: &Config) -> Result<Option<KerberosLogin>, KerberosError> {
-    let mut login: Option<KerberosLogin> = None;
-    // (side, principal) of every side that names a principal.
-    let mut named: Vec<(String, String)> = Vec::new();
+/// The principal a side's settings log in as: the configured one, else (like
+/// `kinit -k` without a name) the keytab's first; `None` for a
+/// ticket-cache-only login.
+fn side_principal(k: &KerberosSettings) -> Result<Option<String>, KerberosError> {
+    match (&k.principal, &k.keytab) {
+        (Some(p), _) => Ok(Some(p.clone())),
+        (None, Some(kt)) => crate::security::keytab::read(kt)
+            .ok()
+            .and_then(|t| t.principals().first().map(|p| p.to_string()))
+            .map(Some)
+            .ok_or_else(|| KerberosError::NoPrincipal { keytab: kt.clone() }),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The keytab logins a run needs, one per distinct principal (sides naming
+/// the same principal share one), in side order; empty when no side logs in
+/// with a keytab (no GSSAPI, or ticket-cache-only logins, which use the
+/// user's `KRB5CCNAME` and cannot be renewed by kmirror).
+pub fn login_plan(config: &Config) -> Result<Vec<KerberosLogin>, KerberosError> {
+    let mut logins: Vec<KerberosLogin> = Vec::new();
+    let mut cache_only: Vec<String> = Vec::new();
     for c in config.sources.iter().chain(std::iter::once(&config.target)) {
         let Some(k) = &c.security.kerberos else {
             continue;
         };
-        let principal = match (&k.principal, &k.keytab) {
-            (Some(p), _) => Some(p.clone()),
-            // Like `kinit -k` without a name: the keytab's first principal.
-            (None, Some(kt)) => {
-                let first = crate::security::keytab::read(kt)
-                    .ok()
-                    .and_then(|t| t.principals().first().map(|p| p.to_string()));
-                Some(first.ok_or_else(|| KerberosError::NoPrincipal { keytab: kt.clone() })?)
-            }
-            (None, None) => None,
+        let Some(p) = side_principal(k)? else {
+            cache_only.push(c.label.clone());
+            continue;
         };
-        if let Some(p) = &principal {
-            if let Some((side, first)) = named.iter().find(|(_, q)| !same_principal(q, p)) {
-                return Err(KerberosError::DifferentPrincipals {
-                    first_side: side.clone(),
-                    first: first.clone(),
-                    second_side: c.label.clone(),
-                    second: p.clone(),
-                });
-            }
-            named.push((c.label.clone(), p.clone()));
-        }
-        match (&mut login, &k.keytab, principal) {
-            (None, Some(kt), Some(p)) => {
-                login = Some(KerberosLogin {
-                    principal: p,
-                    keytab: kt.clone(),
-                    sides: vec![c.label.clone()],
-                })
-            }
-            (Some(l), Some(kt), _) => {
-                if *kt != l.keytab {
+        match logins.iter_mut().find(|l| same_principal(&l.principal, &p)) {
+            Some(l) => {
+                if let Some(kt) = k.keytab.as_ref().filter(|kt| **kt != l.keytab) {
                     warn!(
-                        "{}: keytab {} differs from {}'s {}; kmirror logs in once, with {}",
+                        "{}: keytab {} differs from {}'s {} for the same principal {}; kmirror logs in once, with {}",
                         c.label,
                         kt.display(),
                         l.sides[0],
                         l.keytab.display(),
+                        l.principal,
                         l.keytab.display()
                     );
                 }
                 l.sides.push(c.label.clone());
             }
-            (Some(l), None, _) => l.sides.push(c.label.clone()),
-            _ => {}
+            None => match &k.keytab {
+                Some(kt) => logins.push(KerberosLogin {
+                    principal: p,
+                    keytab: kt.clone(),
+                    sides: vec![c.label.clone()],
+                }),
+                // A principal without a keytab: the user's own ticket.
+                None => cache_only.push(c.label.clone()),
+            },
         }
     }
-    if login.is_none() && any_gssapi(config) {
+    if logins.is_empty() && any_gssapi(config) {
         // useTicketCache=true without a keytab: nothing to renew from.
         warn!(
             "Kerberos without a keytab: kmirror uses the existing ticket cache (KRB5CCNAME) and cannot renew it; when that ticket expires, new broker connections fail to authenticate. Configure useKeyTab=true with keyTab and principal to let kmirror keep tickets fresh"
         );
-    }
-    if let Some(l) = &login {
-        for c in config.sources.iter().chain(std::iter::once(&config.target)) {
-            if c.security.kerberos.is_some() && !l.sides.contains(&c.label) {
-                // A ticket-cache-only side shares the one process-wide cache.
-                info!(
-                    "{}: uses kmirror's ticket for {} (one ticket cache per process)",
-                    c.label, l.principal
-                );
-            }
+    } else if let Some(first) = logins.first() {
+        for side in &cache_only {
+            // KRB5CCNAME names the first login's cache once kmirror runs.
+            info!(
+                "{side}: no keytab; uses kmirror's ticket for {} (the process default ticket cache)",
+                first.principal
+            );
         }
     }
-    Ok(login)
+    Ok(logins)
 }
 
 fn any_gssapi(config: &Config) -> bool {
@@ -559,13 +557,44 @@ impl TicketStatus {
     }
 }
 
-/// The status of the running process's ticket keeper, if any (for the
-/// metrics endpoint).
-static CURRENT: Mutex<Option<Arc<TicketStatus>>> = Mutex::new(None);
+/// A ticket the running process keeps: which sides use it, its status, and
+/// its ccache name as librdkafka threads are given it.
+struct Registered {
+    principal: String,
+    sides: Vec<String>,
+    status: Arc<TicketStatus>,
+    /// Leaked on purpose: librdkafka threads may read it until the process
+    /// ends (one short string per principal per keeper).
+    ccache: &'static CStr,
+}
 
-/// The running keeper's [`TicketStatus`], if kmirror keeps a ticket.
-pub fn current_status() -> Option<Arc<TicketStatus>> {
-    CURRENT.lock().unwrap_or_else(|p| p.into_inner()).clone()
+/// The tickets of the running keeper (for [`apply`](super::apply) and the
+/// metrics endpoint).
+static TICKETS: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+/// The [`TicketStatus`] of the ticket `side` (e.g. `source`, `target`)
+/// authenticates with, if kmirror keeps one for it.
+pub fn status_for_side(side: &str) -> Option<Arc<TicketStatus>> {
+    let tickets = TICKETS.lock().unwrap_or_else(|p| p.into_inner());
+    tickets
+        .iter()
+        .find(|r| r.sides.iter().any(|s| s == side))
+        .map(|r| r.status.clone())
+}
+
+/// The native-config hook (and its opaque value) that makes every thread of
+/// a librdkafka client authenticate from kmirror's ccache for the principal
+/// `k` logs in as; `None` when kmirror keeps no ticket for it (then the
+/// process default, `KRB5CCNAME`, applies).
+pub fn thread_ccache_hook(
+    k: &KerberosSettings,
+) -> Option<(rdkafka::config::NativeConfigHook, usize)> {
+    let principal = side_principal(k).ok()??;
+    let tickets = TICKETS.lock().unwrap_or_else(|p| p.into_inner());
+    let r = tickets
+        .iter()
+        .find(|r| same_principal(&r.principal, &principal))?;
+    Some((gss::install_thread_ccache, r.ccache.as_ptr() as usize))
 }
 
 type ExpiryHook = Box<dyn FnOnce(KerberosError) + Send>;
@@ -577,26 +606,36 @@ struct Shared {
     expiry: Mutex<(Option<ExpiryHook>, Option<KerberosError>)>,
 }
 
-/// Keeps the process's Kerberos ticket valid; dropping it stops renewal and
-/// deletes the private ticket cache.
-pub struct TicketKeeper {
+/// One kept ticket.
+struct Ticket {
+    principal: String,
     status: Arc<TicketStatus>,
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-    dir: PathBuf,
+    /// `FILE:<path>`.
     ccache: String,
+}
+
+/// Keeps the process's Kerberos tickets (one per principal) valid; dropping
+/// it stops renewal and deletes the private ticket caches.
+pub struct TicketKeeper {
+    tickets: Vec<Ticket>,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    dir: PathBuf,
 }
 
 impl std::fmt::Debug for TicketKeeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TicketKeeper")
-            .field("ccache", &self.ccache)
-            .field("seconds_to_expiry", &self.status.seconds_to_expiry())
-            .finish()
+        let mut d = f.debug_struct("TicketKeeper");
+        for t in &self.tickets {
+            d.field("principal", &t.principal)
+                .field("ccache", &t.ccache)
+                .field("seconds_to_expiry", &t.status.seconds_to_expiry());
+        }
+        d.finish()
     }
 }
 
-/// Makes a fresh 0700 directory for the ticket cache. `mkdir` fails if the
+/// Makes a fresh 0700 directory for the ticket caches. `mkdir` fails if the
 /// name exists, so nobody can plant a directory or symlink there first.
 fn private_dir() -> Result<PathBuf, KerberosError> {
     let base = std::env::temp_dir();
@@ -658,84 +697,117 @@ fn obtain(login: &KerberosLogin, ccache_path: &Path) -> Result<Duration, Kerbero
 }
 
 impl TicketKeeper {
-    /// Logs in for `config` ([`login_plan`]) and keeps the ticket fresh;
+    /// Logs in for `config` ([`login_plan`]) and keeps the tickets fresh;
     /// `None` when no side logs in with a keytab.
     pub fn start_for(config: &Config) -> Result<Option<TicketKeeper>, KerberosError> {
-        match login_plan(config)? {
-            Some(l) => TicketKeeper::start(l, RenewPolicy::default()).map(Some),
-            None => Ok(None),
+        let logins = login_plan(config)?;
+        if logins.is_empty() {
+            return Ok(None);
         }
+        TicketKeeper::start(logins, RenewPolicy::default()).map(Some)
     }
 
-    /// Obtains the first ticket (failing with a message naming principal,
-    /// keytab and KDC), points `KRB5CCNAME` at kmirror's private cache, and
-    /// starts the renewal thread. Call before creating any librdkafka client.
-    pub fn start(login: KerberosLogin, policy: RenewPolicy) -> Result<TicketKeeper, KerberosError> {
+    /// Obtains the first ticket of every login (failing with a message
+    /// naming principal, keytab and KDC), registers each principal's private
+    /// cache for [`thread_ccache_hook`], points `KRB5CCNAME` at the first,
+    /// and starts one renewal thread per login. Call before creating any
+    /// librdkafka client.
+    pub fn start(
+        logins: Vec<KerberosLogin>,
+        policy: RenewPolicy,
+    ) -> Result<TicketKeeper, KerberosError> {
         let dir = private_dir()?;
-        let path = dir.join("ccache");
-        let lifetime = match obtain(&login, &path) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
-                return Err(e);
+        let mut obtained = Vec::new();
+        for (i, login) in logins.into_iter().enumerate() {
+            let path = if i == 0 {
+                dir.join("ccache")
+            } else {
+                dir.join(format!("ccache-{}", i + 1))
+            };
+            match obtain(&login, &path) {
+                Ok(lifetime) => obtained.push((login, path, lifetime)),
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&dir);
+                    return Err(e);
+                }
             }
+        }
+        let mut keeper = TicketKeeper {
+            tickets: Vec::new(),
+            shared: Arc::new(Shared {
+                stop: Mutex::new(false),
+                wake: Condvar::new(),
+                expiry: Mutex::new((None, None)),
+            }),
+            threads: Vec::new(),
+            dir,
         };
-        let ccache = format!("FILE:{}", path.display());
-        // librdkafka/Cyrus read KRB5CCNAME when they authenticate; no client
-        // exists yet, so nothing reads the environment concurrently.
-        std::env::set_var("KRB5CCNAME", &ccache);
-        let status = Arc::new(TicketStatus::default());
-        status
-            .expires_at_unix
-            .store(unix_now() + lifetime.as_secs() as i64, Ordering::Release);
-        info!(
-            principal = %login.principal,
-            keytab = %login.keytab.display(),
-            sides = %login.sides.join(", "),
-            lifetime_s = lifetime.as_secs(),
-            "Kerberos ticket obtained from the keytab (kmirror renews it itself; librdkafka's kinit is off)"
-        );
-        *CURRENT.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.clone());
-        let shared = Arc::new(Shared {
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
-            expiry: Mutex::new((None, None)),
-        });
-        let thread = {
-            let (status, shared) = (status.clone(), shared.clone());
-            std::thread::Builder::new()
+        for (i, (login, path, lifetime)) in obtained.into_iter().enumerate() {
+            let ccache = format!("FILE:{}", path.display());
+            let ccache_c = CString::new(ccache.clone()).map_err(|_| KerberosError::Ccache {
+                dir: path.clone(),
+                message: "the ticket cache path contains a NUL byte; set TMPDIR".into(),
+            })?;
+            if i == 0 {
+                // For whatever reads the process default (ticket-cache-only
+                // sides); no librdkafka client exists yet, so nothing reads
+                // the environment concurrently.
+                std::env::set_var("KRB5CCNAME", &ccache);
+            }
+            let status = Arc::new(TicketStatus::default());
+            status
+                .expires_at_unix
+                .store(unix_now() + lifetime.as_secs() as i64, Ordering::Release);
+            info!(
+                principal = %login.principal,
+                keytab = %login.keytab.display(),
+                sides = %login.sides.join(", "),
+                lifetime_s = lifetime.as_secs(),
+                "Kerberos ticket obtained from the keytab (kmirror renews it itself; librdkafka's kinit is off)"
+            );
+            TICKETS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Registered {
+                    principal: login.principal.clone(),
+                    sides: login.sides.clone(),
+                    status: status.clone(),
+                    ccache: Box::leak(ccache_c.into_boxed_c_str()),
+                });
+            keeper.tickets.push(Ticket {
+                principal: login.principal.clone(),
+                status: status.clone(),
+                ccache,
+            });
+            let shared = keeper.shared.clone();
+            let thread = std::thread::Builder::new()
                 .name("kmirror-krb5".into())
                 .spawn(move || renew_loop(login, path, lifetime, policy, status, shared))
                 .map_err(|e| KerberosError::Ccache {
-                    dir: dir.clone(),
+                    dir: keeper.dir.clone(),
                     message: format!("starting the renewal thread: {e}"),
-                })?
-        };
-        Ok(TicketKeeper {
-            status,
-            shared,
-            thread: Some(thread),
-            dir,
-            ccache,
-        })
+                })?;
+            keeper.threads.push(thread);
+        }
+        Ok(keeper)
     }
 
-    /// The ticket's status (expiry), shared with the renewal thread.
-    pub fn status(&self) -> Arc<TicketStatus> {
-        self.status.clone()
-    }
-
-    /// Seconds until the current ticket expires.
+    /// Seconds until the first of the kept tickets expires.
     pub fn seconds_to_expiry(&self) -> i64 {
-        self.status.seconds_to_expiry()
+        self.tickets
+            .iter()
+            .map(|t| t.status.seconds_to_expiry())
+            .min()
+            .unwrap_or(0)
     }
 
-    /// The private ticket cache (`FILE:...`), which `KRB5CCNAME` names.
-    pub fn ccache(&self) -> &str {
-        &self.ccache
+    /// The private ticket caches (`FILE:...`), one per principal in login
+    /// order; `KRB5CCNAME` names the first.
+    pub fn ccaches(&self) -> Vec<&str> {
+        self.tickets.iter().map(|t| t.ccache.as_str()).collect()
     }
 
-    /// Registers what to do when the ticket expires unrenewed (stop the
+    /// Registers what to do when a ticket expires unrenewed (stop the
     /// pipeline). Called at once if that already happened.
     pub fn on_expiry(&self, hook: impl FnOnce(KerberosError) + Send + 'static) {
         let mut g = self.shared.expiry.lock().unwrap_or_else(|p| p.into_inner());
@@ -750,18 +822,22 @@ impl Drop for TicketKeeper {
     fn drop(&mut self) {
         *self.shared.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.shared.wake.notify_all();
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        let mut cur = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
-        if cur.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.status)) {
-            *cur = None;
-        }
+        TICKETS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| {
+                !self
+                    .tickets
+                    .iter()
+                    .any(|t| Arc::ptr_eq(&t.status, &r.status))
+            });
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
-/// Sleeps until `deadline` or a stop request; true if stopping.
 fn sleep_until(shared: &Shared, deadline: Instant) -> bool {
     let mut stop = shared.stop.lock().unwrap_or_else(|p| p.into_inner());
     loop {
@@ -1001,6 +1077,95 @@ mod gss {
         }
         result
     }
+
+    #[link(name = "gssapi_krb5")]
+    extern "C" {
+        /// MIT's per-thread default ccache (`gssapi/gssapi_krb5.h`): later
+        /// GSS-API calls on this thread that use default credentials (as
+        /// Cyrus SASL's GSSAPI plugin does) read this cache.
+        fn gss_krb5_ccache_name(
+            minor: *mut u32,
+            name: *const std::os::raw::c_char,
+            out_name: *mut *const std::os::raw::c_char,
+        ) -> u32;
+    }
+
+    const INTERCEPTOR: &std::ffi::CStr = c"kmirror-krb5-ccache";
+
+    /// A [`NativeConfigHook`](rdkafka::config::NativeConfigHook): adds the
+    /// `on_new` interceptor that, in turn, adds [`on_thread_start`] to the
+    /// client. `opaque` is a `&'static CStr` ccache name.
+    ///
+    /// # Safety
+    /// `conf` must be a live librdkafka configuration and `opaque` the
+    /// address of a NUL-terminated string that lives for the process.
+    pub unsafe fn install_thread_ccache(
+        conf: *mut rdkafka::types::RDKafkaConf,
+        opaque: usize,
+    ) -> rdkafka::error::KafkaResult<()> {
+        use rdkafka::types::RDKafkaRespErr;
+        // SAFETY: per this function's contract.
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_conf_interceptor_add_on_new(
+                conf,
+                INTERCEPTOR.as_ptr(),
+                Some(on_new),
+                opaque as *mut std::ffi::c_void,
+            )
+        };
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(())
+        } else {
+            Err(rdkafka::error::KafkaError::ClientConfig(
+                rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+                format!("adding the Kerberos ticket cache interceptor: {err:?}"),
+                "interceptor".into(),
+                INTERCEPTOR.to_string_lossy().into_owned(),
+            ))
+        }
+    }
+
+    /// librdkafka `on_new`: interceptors on the client's own threads can
+    /// only be added here.
+    unsafe extern "C" fn on_new(
+        rk: *mut rdkafka::types::RDKafka,
+        _conf: *const rdkafka::types::RDKafkaConf,
+        opaque: *mut std::ffi::c_void,
+        _errstr: *mut std::os::raw::c_char,
+        _errstr_size: usize,
+    ) -> rdkafka::types::RDKafkaRespErr {
+        // SAFETY: librdkafka passes a live handle during rd_kafka_new.
+        unsafe {
+            rdkafka::bindings::rd_kafka_interceptor_add_on_thread_start(
+                rk,
+                INTERCEPTOR.as_ptr(),
+                Some(on_thread_start),
+                opaque,
+            )
+        }
+    }
+
+    /// librdkafka `on_thread_start`, on the new thread before it does any
+    /// work (a broker thread connects and authenticates only after this).
+    unsafe extern "C" fn on_thread_start(
+        _rk: *mut rdkafka::types::RDKafka,
+        _thread_type: rdkafka::bindings::rd_kafka_thread_type_t,
+        _thread_name: *const std::os::raw::c_char,
+        opaque: *mut std::ffi::c_void,
+    ) -> rdkafka::types::RDKafkaRespErr {
+        let mut minor = 0;
+        // SAFETY: `opaque` is the process-lifetime ccache name given to
+        // install_thread_ccache; the library copies it into thread-specific
+        // storage.
+        unsafe {
+            gss_krb5_ccache_name(
+                &mut minor,
+                opaque as *const std::os::raw::c_char,
+                ptr::null_mut(),
+            )
+        };
+        rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
+    }
 }
 
 #[cfg(test)]
@@ -1137,23 +1302,39 @@ mod tests {
     }
 
     #[test]
-    fn one_login_for_both_sides_and_different_principals_refused() {
+    fn one_login_per_distinct_principal() {
         let c = config([("mm/h@R", Some("mm/h@R")), ("mm/h@R", Some("mm/h"))]).unwrap();
-        let l = login_plan(&c).unwrap().unwrap();
-        assert_eq!(l.principal, "mm/h@R");
-        assert_eq!(l.sides, vec!["source".to_string(), "target".to_string()]);
+        let l = login_plan(&c).unwrap();
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert_eq!(l[0].principal, "mm/h@R");
+        assert_eq!(l[0].sides, vec!["source".to_string(), "target".to_string()]);
         // The JAAS parser insists on a principal with useKeyTab=true.
         assert!(config([("mm/h@R", None), ("mm/h@R", None)]).is_err());
         let c = config([("mm/h@R", Some("mm/h@R")), ("mm2/h@R", Some("mm2/h@R"))]).unwrap();
-        let e = login_plan(&c).unwrap_err();
-        let s = e.to_string();
-        assert!(
-            matches!(e, KerberosError::DifferentPrincipals { .. }),
-            "{s}"
+        let l = login_plan(&c).unwrap();
+        let got: Vec<(&str, Vec<String>)> = l
+            .iter()
+            .map(|l| (l.principal.as_str(), l.sides.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("mm/h@R", vec!["source".to_string()]),
+                ("mm2/h@R", vec!["target".to_string()])
+            ]
         );
-        for want in ["source", "mm/h@R", "target", "mm2/h@R", "not supported yet"] {
-            assert!(s.contains(want), "{want:?} missing in {s}");
-        }
+        assert_ne!(l[0].keytab, l[1].keytab);
+    }
+
+    #[test]
+    fn no_hook_without_a_kept_ticket() {
+        let k = KerberosSettings {
+            service_name: "kafka".into(),
+            principal: Some("nobody-kept-this/h@R".into()),
+            keytab: None,
+        };
+        assert!(thread_ccache_hook(&k).is_none());
+        assert!(status_for_side("no-such-side").is_none());
     }
 
     #[test]

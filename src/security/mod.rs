@@ -553,6 +553,11 @@ pub fn apply(cfg: &mut ClientConfig, sec: &SecurityConfig) {
                 if let Some(kt) = &k.keytab {
                     cfg.set("sasl.kerberos.keytab", kt.to_string_lossy());
                 }
+                // This side's own ticket cache on every librdkafka thread
+                // of the client, so sides may differ in principal.
+                if let Some((hook, opaque)) = kerberos::thread_ccache_hook(k) {
+                    cfg.set_native_hook(hook, opaque);
+                }
             }
             if sec.protocol == P::SaslSsl {
                 apply_tls(cfg, sec.tls.as_ref());

@@ -23,7 +23,7 @@ pub enum AuditEvent {
         listener: String,
         /// The client's address.
         peer: String,
-        /// `GSSAPI` or `PLAIN`.
+        /// `GSSAPI`, `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `SSL`.
         mechanism: String,
         /// The authenticated name (`mirrormaker/localhost@REALM`, `alice`),
         /// or what the client claimed when authentication failed, if known.

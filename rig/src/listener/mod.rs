@@ -1,6 +1,6 @@
 //! The rig's security listener: a process (`kmirror-listener`) in front of
 //! a tansu broker that authenticates Kafka clients with SASL GSSAPI
-//! (Kerberos) or PLAIN, enforces ACLs with kmirror's own authorizer, answers
+//! (Kerberos), PLAIN or SCRAM-SHA-256/512, enforces ACLs with kmirror's own authorizer, answers
 //! the ACL admin APIs itself, and writes an evidence log.
 //!
 //! tansu speaks neither GSSAPI nor ACLs, so this is what makes the rig's
@@ -17,6 +17,7 @@ pub mod audit;
 pub mod authz;
 pub mod client;
 pub mod sasl;
+pub mod scram;
 pub mod server;
 pub mod tls;
 pub mod wire;
@@ -43,7 +44,8 @@ pub struct ListenerOptions {
     pub listen: Option<SocketAddr>,
     /// The tansu broker behind the listener.
     pub upstream: SocketAddr,
-    /// Enabled SASL mechanisms (`GSSAPI`, `PLAIN`).
+    /// Enabled SASL mechanisms (`GSSAPI`, `PLAIN`, `SCRAM-SHA-256`,
+    /// `SCRAM-SHA-512`).
     pub mechanisms: Vec<String>,
     /// Service keytab for GSSAPI.
     pub keytab: Option<PathBuf>,
@@ -52,7 +54,8 @@ pub struct ListenerOptions {
     pub service_principal: Option<String>,
     /// The rig KDC's krb5.conf.
     pub krb5_conf: Option<PathBuf>,
-    /// PLAIN users and passwords.
+    /// PLAIN users and passwords; also the SCRAM users (their SCRAM
+    /// credentials are derived with a random salt when the listener starts).
     pub plain_users: Vec<(String, String)>,
     /// Super users, e.g. `User:admin`.
     pub super_users: Vec<String>,
@@ -251,7 +254,7 @@ impl Listener {
                 .iter()
                 .map(|(u, p)| format!("{u}:{p}\n"))
                 .collect();
-            std::fs::write(&path, text).context("writing PLAIN users file")?;
+            std::fs::write(&path, text).context("writing PLAIN/SCRAM users file")?;
             cmd.arg("--plain-users").arg(path);
         }
         if !opts.acls.is_empty() {

@@ -1,5 +1,6 @@
 //! The server side of the SASL mechanisms the listener offers: GSSAPI
-//! (Kerberos, through the system GSS-API library) and PLAIN.
+//! (Kerberos, through the system GSS-API library) and PLAIN; SCRAM is in
+//! [`super::scram`].
 //!
 //! Both behave like Apache Kafka's broker (which uses the JDK's
 //! `GssKrb5Server` and Kafka's `PlainSaslServer`), including the RFC 4752
@@ -20,8 +21,9 @@ const LAYER_NONE: u8 = 0x01;
 /// The receive buffer size the JDK's GSSAPI server advertises.
 const MAX_RECV_BUFFER: u32 = 65536;
 
-/// Users and passwords for PLAIN, read from a file of `user:password` lines
-/// (blank lines and `#` comments ignored).
+/// Users and passwords for PLAIN (and, derived from them, SCRAM), read
+/// from a file of `user:password` lines (blank lines and `#` comments
+/// ignored).
 #[derive(Debug, Clone, Default)]
 pub struct PlainUsers {
     users: HashMap<String, String>,
@@ -49,6 +51,11 @@ impl PlainUsers {
             users.insert(u.to_string(), p.to_string());
         }
         Ok(PlainUsers { users })
+    }
+
+    /// Every user and password.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.users.iter().map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
     /// Checks a PLAIN `authzid NUL authcid NUL password` message and returns
@@ -125,9 +132,10 @@ pub enum Step {
     /// Authentication succeeded as this name; send this (final) token.
     Done {
         /// The authenticated name: a Kerberos principal with realm, or a
-        /// PLAIN user name.
+        /// PLAIN/SCRAM user name.
         principal: String,
-        /// The last token for the client (empty for both mechanisms).
+        /// The last token for the client (empty for GSSAPI and PLAIN, the
+        /// server-final message for SCRAM).
         reply: Vec<u8>,
     },
 }
@@ -242,8 +250,10 @@ pub fn short_name(principal: &str) -> String {
 /// Rejects mechanisms the listener does not implement.
 pub fn validate_mechanisms(mechanisms: &[String]) -> Result<()> {
     for m in mechanisms {
-        if m != "GSSAPI" && m != "PLAIN" {
-            bail!("unsupported SASL mechanism {m:?} (GSSAPI and PLAIN are implemented)");
+        if m != "GSSAPI" && m != "PLAIN" && super::scram::ScramMechanism::from_name(m).is_none() {
+            bail!(
+                "unsupported SASL mechanism {m:?} (GSSAPI, PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are implemented)"
+            );
         }
     }
     if mechanisms.is_empty() {
@@ -293,7 +303,9 @@ mod tests {
     #[test]
     fn mechanism_list_is_validated() {
         assert!(validate_mechanisms(&["GSSAPI".into(), "PLAIN".into()]).is_ok());
-        assert!(validate_mechanisms(&["SCRAM-SHA-256".into()]).is_err());
+        assert!(validate_mechanisms(&["SCRAM-SHA-256".into(), "SCRAM-SHA-512".into()]).is_ok());
+        assert!(validate_mechanisms(&["SCRAM-SHA-1".into()]).is_err());
+        assert!(validate_mechanisms(&["OAUTHBEARER".into()]).is_err());
         assert!(validate_mechanisms(&[]).is_err());
     }
 }

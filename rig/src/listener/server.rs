@@ -1,6 +1,7 @@
 //! The listener process: accepts Kafka clients, authenticates them with
-//! SASL (GSSAPI or PLAIN), enforces ACLs, and relays to the tansu broker
-//! behind it over one upstream connection per client connection.
+//! SASL (GSSAPI, PLAIN or SCRAM-SHA-256/512), enforces ACLs, and relays
+//! to the tansu broker behind it over one upstream connection per client
+//! connection.
 //!
 //! Each client connection has two tasks: the reader decodes requests,
 //! authenticates and authorizes them, relays allowed requests upstream and
@@ -32,6 +33,7 @@ use super::acl_api;
 use super::audit::{now_ms, AuditEvent, AuditLog};
 use super::authz::{self, Action, ConnCtx, PostFn};
 use super::sasl::{self, GssServer, PlainUsers, Step};
+use super::scram::{ScramMechanism, ScramServer, ScramUsers};
 use super::tls;
 use super::wire::{
     decode_response, encode_response, parse_request, read_frame, response_correlation_id, sb,
@@ -49,7 +51,7 @@ pub const ILLEGAL_SASL_STATE: i16 = 34;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "kmirror-listener",
-    about = "Kerberos/PLAIN-authenticating, ACL-enforcing Kafka listener in front of a tansu broker (kmirror test rig)"
+    about = "Kerberos/PLAIN/SCRAM-authenticating, ACL-enforcing Kafka listener in front of a tansu broker (kmirror test rig)"
 )]
 pub struct ListenerArgs {
     /// Address to accept Kafka clients on.
@@ -71,7 +73,8 @@ pub struct ListenerArgs {
     /// krb5.conf to use (sets KRB5_CONFIG).
     #[arg(long)]
     pub krb5_conf: Option<PathBuf>,
-    /// File of `user:password` lines for PLAIN.
+    /// File of `user:password` lines for PLAIN and SCRAM (SCRAM credentials
+    /// are derived from them at start-up, each with a random salt).
     #[arg(long)]
     pub plain_users: Option<PathBuf>,
     /// Super users, `;`-separated, e.g. `User:admin`.
@@ -129,6 +132,7 @@ pub struct Shared {
     upstream: SocketAddr,
     mechanisms: Vec<String>,
     plain: PlainUsers,
+    scram: ScramUsers,
     gss: Option<Cred>,
     tls: Option<TlsAcceptor>,
     /// See [`ListenerArgs::omit_authorized_operations`].
@@ -169,10 +173,21 @@ impl Shared {
         };
         let plain = match &args.plain_users {
             Some(p) => PlainUsers::load(p)?,
-            None if mechanisms.iter().any(|m| m == "PLAIN") => {
-                bail!("PLAIN needs --plain-users")
+            None if mechanisms
+                .iter()
+                .any(|m| m == "PLAIN" || ScramMechanism::from_name(m).is_some()) =>
+            {
+                bail!("PLAIN and SCRAM need --plain-users")
             }
             None => PlainUsers::default(),
+        };
+        let scram = if mechanisms
+            .iter()
+            .any(|m| ScramMechanism::from_name(m).is_some())
+        {
+            ScramUsers::from_plain(&plain)?
+        } else {
+            ScramUsers::default()
         };
         let mut authorizer = Authorizer::new();
         authorizer.super_users = kmirror::preflight::acl::parse_super_users(&args.super_users)
@@ -188,6 +203,7 @@ impl Shared {
             upstream: args.upstream,
             mechanisms,
             plain,
+            scram,
             gss,
             tls,
             omit_authorized_operations: args.omit_authorized_operations,
@@ -349,6 +365,7 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
 enum Mechanism {
     Gss(Box<GssServer>),
     Plain,
+    Scram(Box<ScramServer>),
 }
 
 enum AuthState {
@@ -528,7 +545,8 @@ impl Conn {
                 .as_ref()
                 .map(|c| Mechanism::Gss(Box::new(GssServer::new(c)))),
             "PLAIN" => Some(Mechanism::Plain),
-            _ => None,
+            m => ScramMechanism::from_name(m)
+                .map(|s| Mechanism::Scram(Box::new(ScramServer::new(s)))),
         };
         match mech {
             Some(mech) => {
@@ -571,8 +589,9 @@ impl Conn {
                 Ok(true)
             }
             SaslOutcome::Done(tok) => {
-                // Like Kafka: the final (empty) PLAIN answer is sent; the
-                // GSSAPI exchange ends with the client's layer choice.
+                // Like Kafka: the final (empty) PLAIN answer and SCRAM's
+                // server-final message are sent; the GSSAPI exchange ends
+                // with the client's layer choice.
                 if plain || !tok.is_empty() {
                     self.push(Pending::Local(Bytes::from(tok)))?;
                 }
@@ -605,6 +624,10 @@ impl Conn {
                         reply: Vec::new(),
                     });
                 ("PLAIN", r, claimed)
+            }
+            Mechanism::Scram(scram) => {
+                let r = scram.step(&self.shared.scram, token);
+                (scram.mechanism().name(), r, scram.claimed_user())
             }
         };
         match result {
