@@ -208,7 +208,10 @@ fn every_shell_command_in_the_docs_is_accounted_for() {
         .filter(|(_, u)| !**u)
         .map(|((_, p, _), _)| *p)
         .collect();
-    assert!(stale.is_empty(), "ACCOUNTED entries matching no command: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "ACCOUNTED entries matching no command: {stale:?}"
+    );
     assert!(total >= ACCOUNTED.len(), "{total} commands");
 }
 
@@ -217,7 +220,10 @@ fn command_parsing_joins_continuations_and_drops_remarks() {
     let body = "# comment\nscripts/demo.sh     # the main job\nKAFKA_OPTS=\"x\" \\\nkmirror --a b \\\n        --c 'd,e'\n";
     assert_eq!(
         commands(body),
-        vec!["scripts/demo.sh", "KAFKA_OPTS=\"x\" kmirror --a b --c 'd,e'"]
+        vec![
+            "scripts/demo.sh",
+            "KAFKA_OPTS=\"x\" kmirror --a b --c 'd,e'"
+        ]
     );
     let blocks = code_blocks("a\n```sh\nls\n```\n```\nKafkaClient {\n```\n");
     assert_eq!(
@@ -249,7 +255,10 @@ fn readme_demo_command_runs() {
     );
     assert!(out.status.success(), "scripts/demo.sh failed:\n{text}");
     for want in ["verified:", "== demo passed", "mirrormaker/localhost@"] {
-        assert!(text.contains(want), "{want:?} missing from the demo:\n{text}");
+        assert!(
+            text.contains(want),
+            "{want:?} missing from the demo:\n{text}"
+        );
     }
 }
 
@@ -428,7 +437,8 @@ fn kerberos_md_walkthrough_and_readme_command_on_the_rig_kdc() {
         w.run(&w.localize(&cmd));
     }
     let keytab = w.etc.join("mirrormaker.keytab");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&keytab).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&keytab).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "step 1 leaves the keytab 0600");
     let klist = w.run(&format!("klist -kt {}", keytab.display()));
     let principal = format!("mirrormaker/{}@{}", w.host, w.kdc.realm());
@@ -489,7 +499,10 @@ fn kerberos_md_walkthrough_and_readme_command_on_the_rig_kdc() {
     assert_eq!(step5.len(), 1, "{step5:?}");
     let check = w.run(&w.localize(&step5[0]));
     let report = String::from_utf8_lossy(&check.stdout);
-    assert!(report.contains("User:mirrormaker"), "check report:\n{report}");
+    assert!(
+        report.contains("User:mirrormaker"),
+        "check report:\n{report}"
+    );
     let run = commands(&block_with(doc, "kmirror --consumer.config"))
         .into_iter()
         .find(|c| c.starts_with("KAFKA_OPTS="))
@@ -525,7 +538,10 @@ fn kerberos_md_walkthrough_and_readme_command_on_the_rig_kdc() {
             } = &e
             {
                 if mechanism == "GSSAPI" {
-                    assert!(*success && p.as_deref() == Some(principal.as_str()), "{e:?}");
+                    assert!(
+                        *success && p.as_deref() == Some(principal.as_str()),
+                        "{e:?}"
+                    );
                 }
             }
         }
@@ -547,7 +563,13 @@ fn await_and_stop(w: &Walkthrough, mut km: Kmirror, records: usize) -> Vec<Recor
     assert_eq!(source.len(), records);
     let ends = checker::end_offsets(&source);
     assert!(
-        await_committed(&src_admin, "kmirror", "orders", &ends, Duration::from_secs(180)),
+        await_committed(
+            &src_admin,
+            "kmirror",
+            "orders",
+            &ends,
+            Duration::from_secs(180)
+        ),
         "committed offsets never reached {ends:?}:\n{}",
         km.output()
     );

@@ -308,95 +308,34 @@ fn unusable_metrics_address_is_an_error() {
     assert!(km.output().contains("--metrics-addr"), "{}", km.output());
 }
 
-/// With `--audit-log`, across a kill -9 and a restart: the trail's ranges
-/// cover each partition's committed offsets exactly (no gap, no overlap),
-/// their hashes match the source records, the chain verifies, and editing
-/// one line makes `kmirror audit verify` fail at that line.
-#[test]
-fn audit_trail_covers_committed_offsets_across_kill9() {
-    use kmirror::observe::audit;
-    let rig = Rig::start();
-    let partitions = 3;
-    let topic = rig.topic_on_both("audit", partitions);
-    let w = Workload {
-        records: 4000,
-        keys: 100,
-        headers: 2,
-        ..Default::default()
-    };
-    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..3000).unwrap();
-    let group = random_name("mm");
-    let (c, p) = rig.properties(&group, &[]);
-    let trail = rig.dir.path().join("audit.jsonl");
-    let args = mirror_args(
-        &c,
-        &p,
-        &topic,
-        &[
-            "--queue.size",
-            "100",
-            "--audit-log",
-            trail.to_str().unwrap(),
-        ],
-    );
-    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("first.log"));
-    let some = await_condition(Duration::from_secs(120), || {
-        let c = cluster::committed_offsets(&rig.source_conn(), &group, &topic).ok()?;
-        (c.values().flatten().sum::<i64>() > 0).then_some(())
-    });
-    assert!(some.is_some(), "{}", km.output());
-    km.kill9();
-    cluster::produce_range(&rig.source_conn(), &topic, &w, 3000..w.records).unwrap();
-    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("second.log"));
-    let source = cluster::read_all(
-        &rig.source_conn(),
-        &topic,
-        w.records,
-        Duration::from_millis(500),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    let ends = checker::end_offsets(&source);
-    assert!(
-        await_committed(
-            &rig.source_conn(),
-            &group,
-            &topic,
-            &ends,
-            Duration::from_secs(120)
-        ),
-        "{}",
-        km.output()
-    );
-    assert!(km.stop().success(), "{}", km.output());
-    // The target holds everything committed, duplicates from the kill aside.
-    let v = Command::new(kmirror_bin())
-        .arg("verify")
-        .args(&args)
+/// Runs `kmirror audit verify FILE`.
+fn audit_verify(file: &Path) -> std::process::Output {
+    Command::new(kmirror_bin())
+        .args(["audit", "verify"])
+        .arg(file)
         .output()
-        .unwrap();
-    assert!(
-        v.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&v.stdout),
-        String::from_utf8_lossy(&v.stderr)
-    );
+        .unwrap()
+}
 
-    let verify = |file: &Path| {
-        Command::new(kmirror_bin())
-            .args(["audit", "verify"])
-            .arg(file)
-            .output()
-            .unwrap()
-    };
-    let ok = verify(&trail);
+/// The trail verifies (`kmirror audit verify` and the library), and its
+/// ranges cover each partition's committed offsets exactly: from 0 up to
+/// the commit, no gap, no overlap, nothing past it; each range's hash
+/// matches the records re-read from the source, and they landed on `topic`.
+fn assert_trail_covers_committed(
+    trail: &Path,
+    source: &[Record],
+    topic: &str,
+    partitions: i32,
+    committed: &BTreeMap<i32, Option<i64>>,
+) {
+    use kmirror::observe::audit;
+    let ok = audit_verify(trail);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let entries = audit::verify(&trail).unwrap();
-    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    let entries = audit::verify(trail).unwrap();
     for p in 0..partitions {
         let of_p: Vec<&audit::AuditEntry> = entries
             .iter()
@@ -439,11 +378,140 @@ fn audit_trail_covers_committed_offsets_across_kill9() {
             next = e.last_offset + 1;
         }
         assert_eq!(
-            Some(next),
-            committed[&p],
-            "partition {p} audited up to the commit"
+            next,
+            committed[&p].unwrap_or(0),
+            "partition {p} audited exactly up to the commit"
         );
     }
+}
+
+/// With `--audit-log`, across a kill -9, a restart, a run that aborts on a
+/// send failure, and a last run: the trail's ranges cover each partition's
+/// committed offsets exactly (no gap, no overlap, nothing past the commit,
+/// also right after the abort), their hashes match the source records, the
+/// chain verifies, and editing one line makes `kmirror audit verify` fail
+/// at that line.
+#[test]
+fn audit_trail_covers_committed_offsets_across_kill9_and_abort() {
+    use kmirror::observe::audit;
+    let rig = Rig::start();
+    let partitions = 3;
+    let topic = rig.topic_on_both("audit", partitions);
+    let w = Workload {
+        records: 4000,
+        keys: 100,
+        headers: 2,
+        ..Default::default()
+    };
+    // One record (1500) too large for the abort run's producer.
+    let big = Workload {
+        value_size: 20_000,
+        ..w.clone()
+    };
+    let source_conn = rig.source_conn();
+    cluster::produce_range(&source_conn, &topic, &w, 0..1500).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let trail = rig.dir.path().join("audit.jsonl");
+    let args = mirror_args(
+        &c,
+        &p,
+        &topic,
+        &[
+            "--queue.size",
+            "100",
+            "--audit-log",
+            trail.to_str().unwrap(),
+        ],
+    );
+    let read_source = |n: usize| {
+        cluster::read_all(
+            &source_conn,
+            &topic,
+            n,
+            Duration::from_millis(500),
+            Duration::from_secs(120),
+        )
+        .unwrap()
+    };
+
+    // Run 1: the target accepts at most 10 kB per request, so the large
+    // record stops the mirror (exit 1, naming it).
+    cluster::produce_range(&source_conn, &topic, &big, 1500..1501).unwrap();
+    cluster::produce_range(&source_conn, &topic, &w, 1501..2500).unwrap();
+    let source = read_source(2500);
+    let large = source
+        .iter()
+        .find(|r| r.value.as_ref().is_some_and(|v| v.len() >= 20_000))
+        .expect("the large record is on the source");
+    let _ = rig.properties(&group, &["p:max.request.size=10000"]);
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("aborted.log"));
+    let status = km
+        .wait_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("kmirror did not abort:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("send failure"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "record {topic} [{}] offset {}",
+            large.partition, large.offset
+        )),
+        "{out}"
+    );
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    let at = committed[&large.partition];
+    assert!(
+        at.is_none_or(|o| o <= large.offset),
+        "committed {at:?} passes the failed record"
+    );
+    // Right after the abort: the trail covers exactly what was committed.
+    assert_trail_covers_committed(&trail, &source, &topic, partitions, &committed);
+
+    // Run 2 (the large record fits again): killed with SIGKILL once it
+    // committed past the abort.
+    let _ = rig.properties(&group, &[]);
+    let before: i64 = committed.values().flatten().sum();
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("killed.log"));
+    let more = await_condition(Duration::from_secs(120), || {
+        let c = cluster::committed_offsets(&source_conn, &group, &topic).ok()?;
+        (c.values().flatten().sum::<i64>() > before).then_some(())
+    });
+    assert!(more.is_some(), "{}", km.output());
+    km.kill9();
+
+    // Run 3: mirrors everything.
+    cluster::produce_range(&source_conn, &topic, &w, 2500..w.records).unwrap();
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("last.log"));
+    let source = read_source(w.records);
+    assert_eq!(source.len(), w.records);
+    let ends = checker::end_offsets(&source);
+    assert!(
+        await_committed(
+            &source_conn,
+            &group,
+            &topic,
+            &ends,
+            Duration::from_secs(120)
+        ),
+        "{}",
+        km.output()
+    );
+    assert!(km.stop().success(), "{}", km.output());
+    // The target holds everything committed, duplicates from the kill aside.
+    let v = Command::new(kmirror_bin())
+        .arg("verify")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    assert_trail_covers_committed(&trail, &source, &topic, partitions, &committed);
 
     // Editing one line (here the middle one's record count) breaks it there.
     let text = std::fs::read_to_string(&trail).unwrap();
@@ -458,7 +526,7 @@ fn audit_trail_covers_committed_offsets_across_kill9() {
     );
     let edited = rig.dir.path().join("edited.jsonl");
     std::fs::write(&edited, lines.join("\n") + "\n").unwrap();
-    let bad = verify(&edited);
+    let bad = audit_verify(&edited);
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains(&format!("line {}:", k + 1)), "{err}");
@@ -564,4 +632,161 @@ fn verify_detects_deleted_altered_and_reordered_records() {
             }
         }
     }
+}
+
+/// `/readyz` follows authentication. The target's listener is stopped
+/// while records flow, then comes back with the mirror user's password
+/// changed: `/readyz` answers 503 naming the target (and
+/// `kmirror_authenticated{side="target"}` is 0) before kmirror stops: an
+/// authentication failure is fatal (src/pipeline/errors.rs), with a message
+/// naming the target. Nothing committed is missing; with the password back,
+/// a restart is ready again and mirrors everything, nothing lost.
+#[test]
+fn readyz_turns_unready_when_the_target_rejects_the_credentials() {
+    use Operation::*;
+    use PatternType::Literal;
+    use ResourceType::*;
+    const MIRROR: &str = "User:mirror";
+    const PW: &str = "mirror-pw";
+    let mut rig = SecuredRig::start(&[("mirror", PW)]);
+    let partitions = 2;
+    let topic = rig.topic("auth", partitions, true);
+    let group = random_name("mm");
+    rig.source.grant(&[
+        allow_acl(Topic, &topic, Literal, MIRROR, Read),
+        allow_acl(Topic, &topic, Literal, MIRROR, Describe),
+        allow_acl(Group, &group, Literal, MIRROR, Read),
+        allow_acl(Group, &group, Literal, MIRROR, Describe),
+    ]);
+    // Given again to each restarted target listener.
+    let target_acls = vec![
+        allow_acl(Topic, &topic, Literal, MIRROR, Write),
+        allow_acl(Topic, &topic, Literal, MIRROR, Describe),
+    ];
+    rig.target.grant(&target_acls);
+    let w = Workload {
+        records: 3000,
+        keys: 50,
+        value_size: 64,
+        ..Default::default()
+    };
+    let source_conn = rig.source.admin();
+    let read = |conn: &ClusterConn, n: usize, idle_ms: u64| {
+        cluster::read_all(
+            conn,
+            &topic,
+            n,
+            Duration::from_millis(idle_ms),
+            Duration::from_secs(120),
+        )
+        .unwrap()
+    };
+    cluster::produce_range(&source_conn, &topic, &w, 0..1000).unwrap();
+    let (c, p) = rig.plain_properties(&group, "mirror", PW);
+    let addr = format!("127.0.0.1:{}", kmirror_rig::free_port());
+    let args = mirror_args(
+        &c,
+        &p,
+        &topic,
+        &["--metrics-addr", &addr, "--shutdown.timeout.ms", "10000"],
+    );
+    let gauge = |side: &str| {
+        let m = parse_prometheus(&http_get(&addr, "/metrics")?.1);
+        m.get(&format!("kmirror_authenticated{{side=\"{side}\"}}"))
+            .copied()
+    };
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("first.log"));
+    let ready = await_condition(Duration::from_secs(240), || {
+        http_get(&addr, "/readyz").filter(|r| r.0 == 200)
+    });
+    assert!(ready.is_some(), "{}", km.output());
+    let ends = checker::end_offsets(&read(&source_conn, 1000, 300));
+    assert!(
+        await_committed(
+            &source_conn,
+            &group,
+            &topic,
+            &ends,
+            Duration::from_secs(120)
+        ),
+        "{}",
+        km.output()
+    );
+    assert_eq!(gauge("target"), Some(1.0));
+    assert_eq!(gauge("source"), Some(1.0));
+
+    // The target goes away while records arrive: they wait in flight.
+    rig.target.stop_listener();
+    cluster::produce_range(&source_conn, &topic, &w, 1000..2000).unwrap();
+    let waiting = await_condition(Duration::from_secs(60), || {
+        let m = parse_prometheus(&http_get(&addr, "/metrics")?.1);
+        (m.get("kmirror_records_in_flight").copied()? > 0.0).then_some(())
+    });
+    assert!(waiting.is_some(), "{}", km.output());
+    // It comes back no longer accepting the mirror's password.
+    rig.target
+        .restart_listener(&[("mirror", "changed-pw")], |o| {
+            o.acls = target_acls.clone()
+        });
+    let unready = await_condition(Duration::from_secs(90), || {
+        http_get(&addr, "/readyz")
+            .filter(|r| r.0 == 503 && r.1.contains("target failed to authenticate"))
+    });
+    let (_, body) =
+        unready.unwrap_or_else(|| panic!("/readyz never named the target:\n{}", km.output()));
+    assert!(body.contains(" since 20"), "{body}");
+    assert!(!body.contains(PW) && !body.contains("changed-pw"), "{body}");
+    assert!(!body.contains("source failed"), "{body}");
+    // The endpoint serves until the stop completes (in-flight records are
+    // given --shutdown.timeout.ms), so the gauge can be read now.
+    assert_eq!(gauge("target"), Some(0.0), "{}", km.output());
+    assert_eq!(gauge("source"), Some(1.0));
+    let status = km
+        .wait_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("target: Authentication") || out.contains("target: SaslAuthenticationFailed"),
+        "{out}"
+    );
+    assert!(!out.contains(PW) && !out.contains("changed-pw"), "{out}");
+    // Nothing committed is missing on the target.
+    let source = read(&source_conn, 2000, 300);
+    let target = read(&rig.target.admin(), 0, 1000);
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap_or_else(|v| panic!("{v}"));
+
+    // The password accepted again: a restart is ready and finishes the job.
+    rig.target
+        .restart_listener(&[("mirror", PW)], |o| o.acls = target_acls.clone());
+    cluster::produce_range(&source_conn, &topic, &w, 2000..w.records).unwrap();
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("second.log"));
+    let ready = await_condition(Duration::from_secs(240), || {
+        http_get(&addr, "/readyz").filter(|r| r.0 == 200)
+    });
+    assert!(ready.is_some(), "{}", km.output());
+    let source = read(&source_conn, w.records, 300);
+    assert_eq!(source.len(), w.records);
+    let ends = checker::end_offsets(&source);
+    assert!(
+        await_committed(
+            &source_conn,
+            &group,
+            &topic,
+            &ends,
+            Duration::from_secs(120)
+        ),
+        "{}",
+        km.output()
+    );
+    assert_eq!(gauge("target"), Some(1.0));
+    assert_eq!(http_get(&addr, "/readyz").map(|r| r.0), Some(200));
+    assert!(km.stop().success(), "{}", km.output());
+    let target = read(&rig.target.admin(), w.records, 1000);
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap_or_else(|v| panic!("{v}"));
+    let report =
+        checker::check(&source, &target, Partitioning::ByKey).unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(report.source_records, w.records, "{report}");
 }

@@ -1,6 +1,8 @@
 //! The `--metrics-addr` HTTP endpoint: `/metrics` (Prometheus text),
-//! `/healthz` (the process answers) and `/readyz` (consumers joined, not
-//! aborting). HTTP/1.1 on hyper; nothing else is served.
+//! `/healthz` (the process answers) and `/readyz` (authenticated to every
+//! side, consumers joined, not aborting; a 503 names why, e.g. which side
+//! failed to authenticate and since when). HTTP/1.1 on hyper; nothing else
+//! is served.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -67,12 +69,14 @@ fn respond(m: &Metrics, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             m.encode(),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".into()),
-        "/readyz" if m.ready() => (StatusCode::OK, "text/plain", "ready\n".into()),
-        "/readyz" => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "not ready: consumers not yet joined, or the mirror is aborting\n".into(),
-        ),
+        "/readyz" => match m.readiness() {
+            Ok(()) => (StatusCode::OK, "text/plain", "ready\n".into()),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {}\n", why.replace('\n', "\nnot ready: ")),
+            ),
+        },
         _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };
     Response::builder()
@@ -109,6 +113,16 @@ mod tests {
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
         m.stream_joined();
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        m.authentication_failed("target", "SASL authentication error");
+        let r = get(addr, "/readyz").await;
+        assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+        assert!(
+            r.contains("not ready: target failed to authenticate since "),
+            "{r}"
+        );
+        assert!(r.contains("SASL authentication error"), "{r}");
+        m.authenticated("target");
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
         m.delivered("t", 3);
         let metrics = get(addr, "/metrics").await;

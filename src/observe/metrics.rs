@@ -4,10 +4,16 @@
 //! The pipeline updates these from its hot paths (delivery callback,
 //! commit, consumer loop); every update is an atomic or a short map
 //! lookup, so metrics cost nothing noticeable even when nobody scrapes.
+//!
+//! Readiness also follows authentication: a side (a source cluster or the
+//! target) whose client reported an authentication failure makes the run
+//! unready, with the side, the time and librdkafka's reason, until that
+//! side proves it works again (a delivery acknowledged by the target; a
+//! commit or an assignment on a source).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -57,6 +63,12 @@ pub struct Metrics {
     committed_offset: Family<PartitionLabels, Gauge>,
     consumer_lag: Family<PartitionLabels, Gauge>,
     ticket_expiry: Family<SideLabel, Gauge>,
+    authenticated: Family<SideLabel, Gauge>,
+    /// Sides whose last authentication failed: side → (since, reason).
+    auth_failures: Mutex<BTreeMap<String, AuthFailure>>,
+    /// `auth_failures.len()`, so the per-record "authenticated" path is one
+    /// atomic load while every side is fine.
+    auth_failing: AtomicUsize,
     /// Per-topic (records, bytes) counters, cached so the per-record path
     /// looks up by `&str` without allocating a label.
     topic_counters: RwLock<HashMap<String, (Counter, Counter)>>,
@@ -93,6 +105,9 @@ impl Metrics {
             committed_offset: Family::default(),
             consumer_lag: Family::default(),
             ticket_expiry: Family::default(),
+            authenticated: Family::default(),
+            auth_failures: Mutex::default(),
+            auth_failing: AtomicUsize::new(0),
             topic_counters: RwLock::default(),
             last_commit_ms: AtomicU64::new(0),
             streams_expected: AtomicUsize::new(0),
@@ -144,6 +159,11 @@ impl Metrics {
             "kerberos_ticket_expiry_seconds",
             "Seconds until the Kerberos ticket of a side expires",
             m.ticket_expiry.clone(),
+        );
+        registry.register(
+            "authenticated",
+            "1 while kmirror is authenticated to a side (source cluster or target), 0 after an authentication failure until the side works again",
+            m.authenticated.clone(),
         );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
@@ -250,11 +270,114 @@ impl Metrics {
         self.failed.store(true, Ordering::Relaxed);
     }
 
-    /// Ready: every consumer has joined its group and nothing failed.
+    /// A side kmirror authenticated to (the start-up checks passed): its
+    /// `kmirror_authenticated` gauge exists from the start, at 1.
+    pub fn track_side(&self, side: &str) {
+        let failing = self
+            .auth_failures
+            .lock()
+            .expect("auth lock")
+            .contains_key(side);
+        self.authenticated
+            .get_or_create(&SideLabel { side: side.into() })
+            .set(i64::from(!failing));
+    }
+
+    /// A client of `side` failed to authenticate (librdkafka's error
+    /// callback). The first failure's time is kept until the side works
+    /// again; the reason is the latest one, shortened and with anything
+    /// that looks like a credential removed.
+    pub fn authentication_failed(&self, side: &str, reason: &str) {
+        let reason = sanitize_reason(reason);
+        let mut failures = self.auth_failures.lock().expect("auth lock");
+        match failures.get_mut(side) {
+            Some(f) => f.reason = reason,
+            None => {
+                failures.insert(
+                    side.to_string(),
+                    AuthFailure {
+                        side: side.to_string(),
+                        since_unix_ms: (now_unix() * 1000.0) as u64,
+                        reason,
+                    },
+                );
+            }
+        }
+        self.auth_failing.store(failures.len(), Ordering::Release);
+        self.authenticated
+            .get_or_create(&SideLabel { side: side.into() })
+            .set(0);
+    }
+
+    /// `side` proved it works (a delivery, a commit or an assignment): clears an authentication failure. Returns whether one was
+    /// cleared. Cheap while no side is failing (called per record).
+    pub fn authenticated(&self, side: &str) -> bool {
+        if self.auth_failing.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let mut failures = self.auth_failures.lock().expect("auth lock");
+        let cleared = failures.remove(side).is_some();
+        self.auth_failing.store(failures.len(), Ordering::Release);
+        drop(failures);
+        if cleared {
+            tracing::info!(side, "authentication works again on this side");
+            self.authenticated
+                .get_or_create(&SideLabel { side: side.into() })
+                .set(1);
+        }
+        cleared
+    }
+
+    /// Whether `side` has no authentication failure outstanding.
+    pub fn is_authenticated(&self, side: &str) -> bool {
+        self.auth_failing.load(Ordering::Acquire) == 0
+            || !self
+                .auth_failures
+                .lock()
+                .expect("auth lock")
+                .contains_key(side)
+    }
+
+    /// The sides that failed to authenticate and have not worked since.
+    pub fn authentication_failures(&self) -> Vec<AuthFailure> {
+        self.auth_failures
+            .lock()
+            .expect("auth lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Ready: authenticated to every side, every consumer has joined its
+    /// group, and nothing failed.
     pub fn ready(&self) -> bool {
-        !self.failed.load(Ordering::Relaxed)
-            && self.streams_joined.load(Ordering::Relaxed)
-                >= self.streams_expected.load(Ordering::Relaxed)
+        self.readiness().is_ok()
+    }
+
+    /// [`Metrics::ready`], with the reasons when not ready (one per line),
+    /// as `/readyz` answers.
+    pub fn readiness(&self) -> Result<(), String> {
+        let mut why = Vec::new();
+        for f in self.authentication_failures() {
+            why.push(f.to_string());
+        }
+        if self.failed.load(Ordering::Relaxed) {
+            why.push("the mirror hit a fatal error and is stopping (see its log)".to_string());
+        }
+        let (joined, expected) = (
+            self.streams_joined.load(Ordering::Relaxed),
+            self.streams_expected.load(Ordering::Relaxed),
+        );
+        if joined < expected {
+            why.push(format!(
+                "{joined} of {expected} consumer(s) joined their group (start-up checks and group join in progress)"
+            ));
+        }
+        if why.is_empty() {
+            Ok(())
+        } else {
+            Err(why.join("\n"))
+        }
     }
 
     /// The metrics in Prometheus (OpenMetrics) text format.
@@ -264,6 +387,74 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+/// A side that failed to authenticate: since when, and librdkafka's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthFailure {
+    /// `source`, `source 2`, `target`, ...
+    pub side: String,
+    /// Unix time (ms) of the first failure since the side last worked.
+    pub since_unix_ms: u64,
+    /// The latest failure's reason (no credentials).
+    pub reason: String,
+}
+
+impl std::fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ago = ((now_unix() * 1000.0) as u64).saturating_sub(self.since_unix_ms) / 1000;
+        write!(
+            f,
+            "{} failed to authenticate since {} ({ago} s ago): {}",
+            self.side,
+            rfc3339_utc(self.since_unix_ms),
+            self.reason
+        )
+    }
+}
+
+/// librdkafka's reason, on one line, at most 300 characters, cut before
+/// anything that looks like a credential (its reasons carry none today).
+fn sanitize_reason(reason: &str) -> String {
+    let mut r: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let lower = r.to_ascii_lowercase();
+    if let Some(i) = ["password", "secret", "jaas", "token"]
+        .iter()
+        .filter_map(|w| lower.find(&format!("{w}=")))
+        .min()
+    {
+        r.truncate(i);
+        r.push_str("[redacted]");
+    }
+    if r.chars().count() > 300 {
+        r = r.chars().take(300).collect::<String>() + "...";
+    }
+    r
+}
+
+/// `2026-01-02T03:04:05Z` for a Unix time in milliseconds.
+fn rfc3339_utc(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -333,5 +524,98 @@ mod tests {
         assert!(m.ready());
         m.set_failed();
         assert!(!m.ready());
+    }
+
+    #[test]
+    fn authentication_failure_makes_unready_until_the_side_works() {
+        let m = Metrics::new();
+        m.expect_streams(1);
+        m.stream_joined();
+        m.track_side("source");
+        m.track_side("target");
+        assert!(m.ready());
+        assert!(!m.authenticated("target"), "nothing to clear");
+        let t = m.encode();
+        assert_eq!(
+            value(&t, "kmirror_authenticated{side=\"target\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&t, "kmirror_authenticated{side=\"source\"}"),
+            Some(1.0)
+        );
+
+        m.authentication_failed(
+            "target",
+            "sasl_plaintext://127.0.0.1:9092/bootstrap: SASL authentication error: Authentication failed: Invalid username or password",
+        );
+        assert!(!m.ready());
+        assert!(!m.is_authenticated("target"));
+        assert!(m.is_authenticated("source"));
+        let why = m.readiness().unwrap_err();
+        assert!(
+            why.starts_with("target failed to authenticate since 20"),
+            "{why}"
+        );
+        assert!(why.contains("Invalid username or password"), "{why}");
+        assert!(!why.contains("source"), "{why}");
+        let first = m.authentication_failures()[0].since_unix_ms;
+        // A repeated failure keeps the first time and the latest reason.
+        m.authentication_failed("target", "again");
+        let f = m.authentication_failures();
+        assert_eq!((f.len(), f[0].since_unix_ms), (1, first));
+        assert_eq!(f[0].reason, "again");
+        let t = m.encode();
+        assert_eq!(
+            value(&t, "kmirror_authenticated{side=\"target\"}"),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&t, "kmirror_authenticated{side=\"source\"}"),
+            Some(1.0)
+        );
+
+        // Both sides failing: both named; the source clearing leaves the target.
+        m.authentication_failed("source", "SASL handshake failed");
+        let why = m.readiness().unwrap_err();
+        assert!(
+            why.contains("source failed") && why.contains("target failed"),
+            "{why}"
+        );
+        assert!(m.authenticated("source"));
+        assert!(!m.authenticated("source"), "already cleared");
+        assert!(!m.ready());
+        assert!(m.authenticated("target"));
+        assert!(m.ready(), "{:?}", m.readiness());
+        let t = m.encode();
+        assert_eq!(
+            value(&t, "kmirror_authenticated{side=\"target\"}"),
+            Some(1.0)
+        );
+
+        // A side failing before it is tracked stays at 0.
+        m.authentication_failed("source 2", "x");
+        m.track_side("source 2");
+        assert_eq!(
+            value(&m.encode(), "kmirror_authenticated{side=\"source 2\"}"),
+            Some(0.0)
+        );
+        // A fatal error keeps it unready whatever authentication does.
+        assert!(m.authenticated("source 2"));
+        m.set_failed();
+        assert!(m.readiness().unwrap_err().contains("fatal error"));
+    }
+
+    #[test]
+    fn reasons_are_short_single_line_and_without_credentials() {
+        assert_eq!(sanitize_reason("a\nb"), "a b");
+        assert_eq!(
+            sanitize_reason("login failed: sasl.password=hunter2 rest"),
+            "login failed: sasl.[redacted]"
+        );
+        assert_eq!(sanitize_reason(&"x".repeat(400)).len(), 303);
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_704_067_200_000), "2024-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_825_784_000), "2000-02-29T12:03:04Z");
     }
 }

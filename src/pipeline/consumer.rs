@@ -18,7 +18,7 @@ use rdkafka::{Offset, Timestamp, TopicPartitionList};
 use tracing::{debug, info, warn};
 
 use super::errors::{self, Disposition};
-use super::producer::{ProducerPool, Token};
+use super::producer::{is_authentication_failure, ProducerPool, Token};
 use super::tracker::OffsetTracker;
 use super::{PartitionState, PipelineError, Shared, TopicSet};
 use crate::config::translate::StartPolicy;
@@ -45,6 +45,15 @@ pub(crate) struct MirrorConsumerContext {
 
 impl ClientContext for MirrorConsumerContext {
     fn error(&self, error: KafkaError, reason: &str) {
+        if error
+            .rdkafka_error_code()
+            .is_some_and(is_authentication_failure)
+        {
+            // Before a possible abort, so /readyz names the side.
+            self.shared
+                .metrics
+                .authentication_failed(&self.cluster, reason);
+        }
         match error.rdkafka_error_code() {
             Some(code) if errors::client_error_is_fatal(code) => {
                 self.shared.fail(PipelineError::Client {
@@ -76,6 +85,7 @@ impl ConsumerContext for MirrorConsumerContext {
                 if !self.joined.swap(true, Ordering::Relaxed) {
                     self.shared.metrics.stream_joined();
                 }
+                self.shared.metrics.authenticated(&self.cluster);
                 if let Err(e) = self.on_assign(consumer, tpl) {
                     self.shared.fail(e);
                 }
@@ -283,6 +293,8 @@ impl MirrorConsumerContext {
         }
         match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => {
+                // The coordinator took the commit: authentication works.
+                self.shared.metrics.authenticated(&self.cluster);
                 for (s, o) in &pending {
                     s.tracker.lock().expect("tracker lock").mark_committed(*o);
                     self.shared
@@ -612,6 +624,9 @@ fn handle_consume_error(
         warn!(cluster = %label, "consumer: {e}");
         return;
     };
+    if is_authentication_failure(code) {
+        shared.metrics.authentication_failed(label, &e.to_string());
+    }
     match errors::consumer_error(code) {
         Disposition::Retriable | Disposition::Backpressure => {
             debug!(cluster = %label, "consumer (retriable): {e}")

@@ -442,6 +442,10 @@ pub async fn run_with(
     shared
         .metrics
         .expect_streams(config.sources.len() * config.num_streams);
+    // The start-up checks authenticated to every side.
+    for c in config.sources.iter().chain(std::iter::once(&config.target)) {
+        shared.metrics.track_side(&c.label);
+    }
     // Sides that log in with Kerberos: their ticket's expiry is exported.
     let kerberos_sides: Vec<String> = config
         .sources

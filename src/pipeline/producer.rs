@@ -10,6 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use tracing::{error, warn};
 
 use super::{PartitionState, PipelineError, Shared};
@@ -27,8 +28,30 @@ pub(crate) struct DeliveryContext {
     pub shared: Arc<Shared>,
 }
 
+/// Errors of a client's error callback that mean it failed to authenticate
+/// to its cluster (SASL, or the TLS handshake): `/readyz` turns unready for
+/// that side until it works again. Whether the run stops is decided apart
+/// ([`super::errors::client_error_is_fatal`]).
+pub(crate) fn is_authentication_failure(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Authentication
+            | RDKafkaErrorCode::SaslAuthenticationFailed
+            | RDKafkaErrorCode::UnsupportedSASLMechanism
+            | RDKafkaErrorCode::IllegalSASLState
+            | RDKafkaErrorCode::SSL
+    )
+}
+
 impl ClientContext for DeliveryContext {
     fn error(&self, error: KafkaError, reason: &str) {
+        if error
+            .rdkafka_error_code()
+            .is_some_and(is_authentication_failure)
+        {
+            // Before a possible abort, so /readyz names the side.
+            self.shared.metrics.authentication_failed("target", reason);
+        }
         match error.rdkafka_error_code() {
             Some(code) if super::errors::client_error_is_fatal(code) => {
                 self.shared.fail(PipelineError::Client {
@@ -49,6 +72,8 @@ impl ProducerContext for DeliveryContext {
         let part = &token.part;
         match result {
             Ok(msg) => {
+                // The target acknowledged: authentication to it works.
+                self.shared.metrics.authenticated("target");
                 if self.shared.audit.is_some() {
                     // Before the tracker: once delivered, a commit may cut
                     // the range, and its entry must name where this landed.

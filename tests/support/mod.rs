@@ -275,6 +275,33 @@ impl PlainBroker {
         PlainBroker { listener, tansu }
     }
 
+    /// Stops the listener: the broker's address refuses connections until
+    /// [`PlainBroker::restart_listener`]. (A `Listener` stops only when
+    /// dropped, so a placeholder on another port takes its place.)
+    pub fn stop_listener(&mut self) {
+        if self.listener.addr() != self.tansu.advertised() {
+            return;
+        }
+        let placeholder = Listener::spawn(ListenerOptions::plain(self.tansu.addr(), &[]))
+            .expect("starting a placeholder listener");
+        drop(std::mem::replace(&mut self.listener, placeholder));
+    }
+
+    /// A new listener on the broker's address, as [`PlainBroker::start_with`]
+    /// starts one. ACLs granted through the old one are gone: set them in
+    /// `configure`.
+    pub fn restart_listener(
+        &mut self,
+        users: &[(&str, &str)],
+        configure: impl FnOnce(&mut ListenerOptions),
+    ) {
+        self.stop_listener();
+        let mut opts = ListenerOptions::plain(self.tansu.addr(), users);
+        configure(&mut opts);
+        opts.listen = Some(self.tansu.advertised());
+        self.listener = Listener::spawn(opts).expect("restarting the PLAIN listener");
+    }
+
     /// The super user's connection, for setup and reading back.
     pub fn admin(&self) -> ClusterConn {
         plain_conn(&self.listener, "admin", ADMIN_PASSWORD)
