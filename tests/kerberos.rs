@@ -437,17 +437,40 @@ fn per_side_principals_in_one_run() {
     std::fs::write(&jaas, filled).unwrap();
     let jaas_arg = jaas.display().to_string();
     let (c, p) = rig.properties("per-side", &[]);
+    let metrics = format!("127.0.0.1:{}", kmirror_rig::free_port());
     let mut km = rig.spawn(
         &args_with(
             &c,
             &p,
             &rig.topic,
-            &["--jaas", &jaas_arg, "--num.streams", "2"],
+            &[
+                "--jaas",
+                &jaas_arg,
+                "--num.streams",
+                "2",
+                "--metrics-addr",
+                &metrics,
+            ],
         ),
         &[],
         "km.log",
     );
     let source = rig.await_all_committed(&km, w.records);
+    // Each side's own ticket, exported for monitoring.
+    let expiry = kmirror_rig::await_condition(Duration::from_secs(30), || {
+        let m = parse_prometheus(&http_get(&metrics, "/metrics")?.1);
+        let side = |s: &str| {
+            m.iter()
+                .find(|(k, _)| {
+                    k.starts_with("kmirror_kerberos_ticket_expiry_seconds")
+                        && k.contains(&format!("side=\"{s}\""))
+                })
+                .map(|(_, v)| *v)
+        };
+        Some((side("source")?, side("target")?))
+    });
+    let (src_s, dst_s) = expiry.expect("ticket expiry metrics for both sides");
+    assert!(src_s > 0.0 && dst_s > 0.0, "ticket expiry: {src_s} {dst_s}");
     let status = km.stop();
     let out = km.output();
     assert!(status.success(), "exit {status}:\n{out}");

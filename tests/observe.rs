@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -77,51 +76,6 @@ fn assert_lag_exact(
         Some(highs.values().sum::<i64>())
     );
     total
-}
-
-/// `GET path` on `addr`; returns (status code, body).
-fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: kmirror\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
-}
-
-/// Parses Prometheus/OpenMetrics text: every line is a comment (`# HELP`,
-/// `# TYPE`, `# UNIT`, `# EOF`) or `name{labels} value`; panics otherwise.
-/// Returns series (name with labels) → value.
-fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
-    let sample = regex::Regex::new(
-        r#"^([a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})?) (\S+)$"#,
-    )
-    .unwrap();
-    let mut out = BTreeMap::new();
-    assert!(text.ends_with("# EOF\n"), "no EOF marker:\n{text}");
-    for line in text.lines() {
-        if line.starts_with("# HELP ")
-            || line.starts_with("# TYPE ")
-            || line.starts_with("# UNIT ")
-            || line == "# EOF"
-        {
-            continue;
-        }
-        let c = sample
-            .captures(line)
-            .unwrap_or_else(|| panic!("not a Prometheus sample line: {line:?}"));
-        let v: f64 = c[5]
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
-        out.insert(c[1].to_string(), v);
-    }
-    out
 }
 
 fn mock_consumer_properties(dir: &Path, bootstrap: &str, group: &str) -> std::path::PathBuf {
