@@ -606,18 +606,11 @@ struct Shared {
     expiry: Mutex<(Option<ExpiryHook>, Option<KerberosError>)>,
 }
 
-/// One kept ticket.
-struct Ticket {
-    principal: String,
-    status: Arc<TicketStatus>,
-    /// `FILE:<path>`.
-    ccache: String,
-}
-
 /// Keeps the process's Kerberos tickets (one per principal) valid; dropping
 /// it stops renewal and deletes the private ticket caches.
 pub struct TicketKeeper {
-    tickets: Vec<Ticket>,
+    /// One per principal; principal, sides and ccache are in `TICKETS`.
+    statuses: Vec<Arc<TicketStatus>>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     dir: PathBuf,
@@ -625,13 +618,15 @@ pub struct TicketKeeper {
 
 impl std::fmt::Debug for TicketKeeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut d = f.debug_struct("TicketKeeper");
-        for t in &self.tickets {
-            d.field("principal", &t.principal)
-                .field("ccache", &t.ccache)
-                .field("seconds_to_expiry", &t.status.seconds_to_expiry());
-        }
-        d.finish()
+        let expiries: Vec<i64> = self
+            .statuses
+            .iter()
+            .map(|s| s.seconds_to_expiry())
+            .collect();
+        f.debug_struct("TicketKeeper")
+            .field("dir", &self.dir)
+            .field("seconds_to_expiry", &expiries)
+            .finish()
     }
 }
 
@@ -733,7 +728,7 @@ impl TicketKeeper {
             }
         }
         let mut keeper = TicketKeeper {
-            tickets: Vec::new(),
+            statuses: Vec::new(),
             shared: Arc::new(Shared {
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
@@ -744,7 +739,7 @@ impl TicketKeeper {
         };
         for (i, (login, path, lifetime)) in obtained.into_iter().enumerate() {
             let ccache = format!("FILE:{}", path.display());
-            let ccache_c = CString::new(ccache.clone()).map_err(|_| KerberosError::Ccache {
+            let ccache_c = CString::new(ccache.as_str()).map_err(|_| KerberosError::Ccache {
                 dir: path.clone(),
                 message: "the ticket cache path contains a NUL byte; set TMPDIR".into(),
             })?;
@@ -774,11 +769,7 @@ impl TicketKeeper {
                     status: status.clone(),
                     ccache: Box::leak(ccache_c.into_boxed_c_str()),
                 });
-            keeper.tickets.push(Ticket {
-                principal: login.principal.clone(),
-                status: status.clone(),
-                ccache,
-            });
+            keeper.statuses.push(status.clone());
             let shared = keeper.shared.clone();
             let thread = std::thread::Builder::new()
                 .name("kmirror-krb5".into())
@@ -790,21 +781,6 @@ impl TicketKeeper {
             keeper.threads.push(thread);
         }
         Ok(keeper)
-    }
-
-    /// Seconds until the first of the kept tickets expires.
-    pub fn seconds_to_expiry(&self) -> i64 {
-        self.tickets
-            .iter()
-            .map(|t| t.status.seconds_to_expiry())
-            .min()
-            .unwrap_or(0)
-    }
-
-    /// The private ticket caches (`FILE:...`), one per principal in login
-    /// order; `KRB5CCNAME` names the first.
-    pub fn ccaches(&self) -> Vec<&str> {
-        self.tickets.iter().map(|t| t.ccache.as_str()).collect()
     }
 
     /// Registers what to do when a ticket expires unrenewed (stop the
@@ -828,12 +804,7 @@ impl Drop for TicketKeeper {
         TICKETS
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|r| {
-                !self
-                    .tickets
-                    .iter()
-                    .any(|t| Arc::ptr_eq(&t.status, &r.status))
-            });
+            .retain(|r| !self.statuses.iter().any(|s| Arc::ptr_eq(s, &r.status)));
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
