@@ -168,19 +168,14 @@ impl Setup {
         records: usize,
         ends: &BTreeMap<i32, i64>,
     ) -> checker::Report {
-        assert!(
-            await_committed(
-                &self.rig.source.admin(),
-                &self.group,
-                &self.topic,
-                ends,
-                Duration::from_secs(120)
-            ),
-            "committed offsets never reached {ends:?}:\n{}",
-            km.output()
+        km.await_committed(
+            &self.rig.source.admin(),
+            &self.group,
+            &self.topic,
+            ends,
+            Duration::from_secs(120),
         );
-        let status = km.stop();
-        assert!(status.success(), "exit {status}:\n{}", km.output());
+        km.stop_ok();
         let source = self.source_records(records);
         let target = self.target_records(source.len());
         checker::check(&source, &target, Partitioning::ByKey).unwrap_or_else(|v| panic!("{v}"))

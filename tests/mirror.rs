@@ -38,19 +38,14 @@ fn mirrors_100k_records_and_commits_everything() {
     )
     .unwrap();
     let ends = checker::end_offsets(&source);
-    assert!(
-        await_committed(
-            &rig.source_conn(),
-            &group,
-            &topic,
-            &ends,
-            Duration::from_secs(180)
-        ),
-        "committed offsets never reached the end offsets {ends:?}:\n{}",
-        km.output()
+    km.await_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        &ends,
+        Duration::from_secs(180),
     );
-    let status = km.stop();
-    assert!(status.success(), "exit {status}:\n{}", km.output());
+    km.stop_ok();
 
     let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
     assert_eq!(report.duplicates, 0, "a clean run has no duplicates");
@@ -124,18 +119,14 @@ fn survives_kill_9_three_times() {
     )
     .unwrap();
     let ends = checker::end_offsets(&source);
-    assert!(
-        await_committed(
-            &rig.source_conn(),
-            &group,
-            &topic,
-            &ends,
-            Duration::from_secs(180)
-        ),
-        "{}",
-        km.output()
+    km.await_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        &ends,
+        Duration::from_secs(180),
     );
-    assert!(km.stop().success(), "{}", km.output());
+    km.stop_ok();
     let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
     eprintln!("kill -9 x3: {report}");
     let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
@@ -237,18 +228,14 @@ fn send_failure_without_abort_drops_loudly() {
         &rig.dir.path().join("km.log"),
     );
     let ends = [(0, 50i64)].into();
-    assert!(
-        await_committed(
-            &rig.source_conn(),
-            &group,
-            &topic,
-            &ends,
-            Duration::from_secs(60)
-        ),
-        "{}",
-        km.output()
+    km.await_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        &ends,
+        Duration::from_secs(60),
     );
-    assert!(km.stop().success());
+    km.stop_ok();
     let out = km.output();
     assert!(out.contains("DROPPED"), "{out}");
     let target = cluster::read_all(
@@ -285,7 +272,7 @@ fn two_processes_share_a_group_and_one_leaves() {
     });
     assert!(both.is_some(), "a:\n{}\nb:\n{}", a.output(), b.output());
     cluster::produce_range(&rig.source_conn(), &topic, &w, 10_000..25_000).unwrap();
-    assert!(a.stop().success(), "{}", a.output());
+    a.stop_ok();
     cluster::produce_range(&rig.source_conn(), &topic, &w, 25_000..w.records).unwrap();
     let source = cluster::read_all(
         &rig.source_conn(),
@@ -296,18 +283,14 @@ fn two_processes_share_a_group_and_one_leaves() {
     )
     .unwrap();
     let ends = checker::end_offsets(&source);
-    assert!(
-        await_committed(
-            &rig.source_conn(),
-            &group,
-            &topic,
-            &ends,
-            Duration::from_secs(180)
-        ),
-        "b:\n{}",
-        b.output()
+    b.await_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        &ends,
+        Duration::from_secs(180),
     );
-    assert!(b.stop().success(), "{}", b.output());
+    b.stop_ok();
     let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
     eprintln!("two processes, one leaving: {report}");
     let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
@@ -360,18 +343,14 @@ fn two_processes_share_a_group_and_survive_one_killed() {
     )
     .unwrap();
     let ends = checker::end_offsets(&source);
-    assert!(
-        await_committed(
-            &source_conn,
-            &group,
-            &topic,
-            &ends,
-            Duration::from_secs(180)
-        ),
-        "b:\n{}",
-        b.output()
+    b.await_committed(
+        &source_conn,
+        &group,
+        &topic,
+        &ends,
+        Duration::from_secs(180),
     );
-    assert!(b.stop().success(), "{}", b.output());
+    b.stop_ok();
     let target = cluster::read_all(
         &rig.target_conn(),
         &topic,
@@ -430,19 +409,15 @@ fn picks_up_new_topics_and_creates_target_topics() {
             Duration::from_secs(60),
         )
         .unwrap();
-        assert!(
-            await_committed(
-                &rig.source_conn(),
-                &group,
-                t,
-                &checker::end_offsets(&source),
-                Duration::from_secs(60)
-            ),
-            "{t}:\n{}",
-            km.output()
+        km.await_committed(
+            &rig.source_conn(),
+            &group,
+            t,
+            &checker::end_offsets(&source),
+            Duration::from_secs(60),
         );
     }
-    assert!(km.stop().success());
+    km.stop_ok();
     assert_eq!(rig.target_conn().partition_count(&second).unwrap(), Some(5));
     check_mirror(&rig, &first, 500, Partitioning::ByKey);
     check_mirror(&rig, &second, 700, Partitioning::ByKey);
@@ -473,18 +448,14 @@ fn preserve_partitions_keeps_partition_numbers() {
         Duration::from_secs(60),
     )
     .unwrap();
-    assert!(
-        await_committed(
-            &rig.source_conn(),
-            &group,
-            &topic,
-            &checker::end_offsets(&source),
-            Duration::from_secs(60)
-        ),
-        "{}",
-        km.output()
+    km.await_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        &checker::end_offsets(&source),
+        Duration::from_secs(60),
     );
-    assert!(km.stop().success());
+    km.stop_ok();
     check_mirror(&rig, &topic, 2000, Partitioning::Preserve);
 }
 

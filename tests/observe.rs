@@ -125,7 +125,7 @@ fn lag_is_exact_midway_and_zero_after_completion_metrics_match() {
         (c.values().flatten().sum::<i64>() > 0).then_some(())
     });
     assert!(some.is_some(), "{}", km.output());
-    assert!(km.stop().success(), "{}", km.output());
+    km.stop_ok();
     // More records after the stop: lag is certainly not zero.
     cluster::produce_range(&source, &topic, &w, 4000..w.records).unwrap();
     let midway = lag_json(&args);
@@ -156,11 +156,7 @@ fn lag_is_exact_midway_and_zero_after_completion_metrics_match() {
     });
     assert!(ready.is_some(), "{}", km.output());
     let ends = high_watermarks(&source, &topic, partitions);
-    assert!(
-        await_committed(&source, &group, &topic, &ends, Duration::from_secs(120)),
-        "{}",
-        km.output()
-    );
+    km.await_committed(&source, &group, &topic, &ends, Duration::from_secs(120));
     // Counters after completion: this run mirrored exactly what the first left.
     let mirrored = (w.records as i64 - committed_before) as f64;
     let series = await_condition(Duration::from_secs(30), || {
@@ -216,7 +212,7 @@ fn lag_is_exact_midway_and_zero_after_completion_metrics_match() {
         (lags.len() == partitions as usize && lags.iter().all(|l| *l == 0.0)).then_some(())
     });
     assert!(caught_up.is_some(), "{:?}", http_get(&addr, "/metrics"));
-    assert!(km.stop().success(), "{}", km.output());
+    km.stop_ok();
 
     let done = lag_json(&args);
     assert_eq!(
@@ -440,18 +436,14 @@ fn audit_trail_covers_committed_offsets_across_kill9_and_abort() {
     let source = read_source(w.records);
     assert_eq!(source.len(), w.records);
     let ends = checker::end_offsets(&source);
-    assert!(
-        await_committed(
-            &source_conn,
-            &group,
-            &topic,
-            &ends,
-            Duration::from_secs(120)
-        ),
-        "{}",
-        km.output()
+    km.await_committed(
+        &source_conn,
+        &group,
+        &topic,
+        &ends,
+        Duration::from_secs(120),
     );
-    assert!(km.stop().success(), "{}", km.output());
+    km.stop_ok();
     // The target holds everything committed, duplicates from the kill aside.
     let v = Command::new(kmirror_bin())
         .arg("verify")
@@ -655,16 +647,12 @@ fn readyz_turns_unready_when_the_target_rejects_the_credentials() {
     });
     assert!(ready.is_some(), "{}", km.output());
     let ends = checker::end_offsets(&read(&source_conn, 1000, 300));
-    assert!(
-        await_committed(
-            &source_conn,
-            &group,
-            &topic,
-            &ends,
-            Duration::from_secs(120)
-        ),
-        "{}",
-        km.output()
+    km.await_committed(
+        &source_conn,
+        &group,
+        &topic,
+        &ends,
+        Duration::from_secs(120),
     );
     assert_eq!(gauge("target"), Some(1.0));
     assert_eq!(gauge("source"), Some(1.0));
@@ -723,20 +711,16 @@ fn readyz_turns_unready_when_the_target_rejects_the_credentials() {
     let source = read(&source_conn, w.records, 300);
     assert_eq!(source.len(), w.records);
     let ends = checker::end_offsets(&source);
-    assert!(
-        await_committed(
-            &source_conn,
-            &group,
-            &topic,
-            &ends,
-            Duration::from_secs(120)
-        ),
-        "{}",
-        km.output()
+    km.await_committed(
+        &source_conn,
+        &group,
+        &topic,
+        &ends,
+        Duration::from_secs(120),
     );
     assert_eq!(gauge("target"), Some(1.0));
     assert_eq!(http_get(&addr, "/readyz").map(|r| r.0), Some(200));
-    assert!(km.stop().success(), "{}", km.output());
+    km.stop_ok();
     let target = read(&rig.target.admin(), w.records, 1000);
     let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
     checker::check_committed(&source, &target, &committed).unwrap_or_else(|v| panic!("{v}"));

@@ -156,6 +156,30 @@ impl Kmirror {
                 )
             })
     }
+
+    /// [`Kmirror::stop`], asserting a clean (zero) exit.
+    pub fn stop_ok(&mut self) {
+        let status = self.stop();
+        assert!(status.success(), "exit {status}:\n{}", self.output());
+    }
+
+    /// Waits until `group` on `conn` committed `ends` of `topic` (the
+    /// mirror delivered and committed everything); panics with kmirror's
+    /// output if that takes longer than `timeout`.
+    pub fn await_committed(
+        &self,
+        conn: &ClusterConn,
+        group: &str,
+        topic: &str,
+        ends: &BTreeMap<i32, i64>,
+        timeout: Duration,
+    ) {
+        assert!(
+            await_committed(conn, group, topic, ends, timeout),
+            "{topic}: committed offsets never reached {ends:?}:\n{}",
+            self.output()
+        );
+    }
 }
 
 impl Drop for Kmirror {
@@ -451,6 +475,40 @@ pub fn kmirror_check_env(args: &[String], dir: &Path, env: &[(String, String)]) 
         stdout: std::fs::read_to_string(&out).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err).unwrap_or_default(),
     }
+}
+
+/// `listener` (the `side` cluster's) authenticated the mirror over GSSAPI
+/// at least once and only as `principal`; every other authentication is
+/// the test's own PLAIN `admin`.
+pub fn assert_gssapi_only_as(side: &str, listener: &Listener, principal: &str) {
+    let events = listener.events().unwrap();
+    let mut gssapi = 0;
+    for e in &events {
+        if let kmirror_rig::listener::AuditEvent::Authentication {
+            mechanism,
+            principal: p,
+            success,
+            ..
+        } = e
+        {
+            if mechanism == "GSSAPI" {
+                assert!(
+                    *success && p.as_deref() == Some(principal),
+                    "{side}: unexpected GSSAPI authentication {e:?}"
+                );
+                gssapi += 1;
+            } else {
+                assert!(
+                    mechanism == "PLAIN" && p.as_deref() == Some("admin"),
+                    "{side}: unexpected authentication {e:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        gssapi > 0,
+        "{side}: no GSSAPI authentication in {events:#?}"
+    );
 }
 
 /// `GET path` on `addr`; returns (status code, body).
