@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use kmirror_rig::cluster::{self, ClusterConn, Workload};
 use kmirror_rig::tansu::{Tansu, TansuOptions};
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DefaultProducerContext, Producer, ThreadedProducer,
+};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -58,6 +61,53 @@ struct Sample {
     /// For a mirror process: seconds from its start to its first committed
     /// offset (group join, checks), outside the measured window.
     startup_secs: Option<f64>,
+    /// Cores the whole machine kept busy during the measured window (of
+    /// `available_parallelism`): shows when the rig, not a client, is full.
+    busy_cores: Option<f64>,
+    /// CPU seconds the broker(s) involved spent in the measured window,
+    /// scaled to the whole scenario like `secs`.
+    broker_cpu_secs: Option<f64>,
+}
+
+/// CPU counters at one instant: the machine's busy and total clock ticks
+/// (/proc/stat) and the brokers' CPU seconds.
+struct CpuSnap {
+    busy_ticks: f64,
+    total_ticks: f64,
+    broker_secs: f64,
+}
+
+fn cpu_snap(brokers: &[u32]) -> CpuSnap {
+    let (busy_ticks, total_ticks) = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let f: Vec<f64> = s
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            let total: f64 = f.iter().take(8).sum();
+            // idle and iowait are the 4th and 5th fields.
+            Some((total - f.get(3)? - f.get(4)?, total))
+        })
+        .unwrap_or((0.0, 0.0));
+    CpuSnap {
+        busy_ticks,
+        total_ticks,
+        broker_secs: brokers.iter().filter_map(|p| proc_usage(*p).0).sum(),
+    }
+}
+
+impl CpuSnap {
+    /// (cores busy, broker CPU seconds) from `self` to `end`.
+    fn until(&self, end: &CpuSnap) -> (Option<f64>, Option<f64>) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let total = end.total_ticks - self.total_ticks;
+        let busy = (total > 0.0).then(|| (end.busy_ticks - self.busy_ticks) / total * cores);
+        (busy, Some(end.broker_secs - self.broker_secs))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +135,10 @@ struct Row {
     cpu_s_per_gb: Option<Figure>,
     peak_rss_mb: Option<Figure>,
     startup_s: Option<Figure>,
+    /// Cores the machine kept busy in the measured window.
+    busy_cores: Option<Figure>,
+    /// The brokers' CPU seconds per GB moved.
+    broker_cpu_s_per_gb: Option<Figure>,
 }
 
 fn row(what: &str, s: &Scenario, samples: &[Sample]) -> Row {
@@ -100,6 +154,8 @@ fn row(what: &str, s: &Scenario, samples: &[Sample]) -> Row {
         cpu_s_per_gb: per(&|x| x.cpu_secs.map(|c| c / (s.bytes() / 1e9))),
         peak_rss_mb: per(&|x| x.peak_rss_mb),
         startup_s: per(&|x| x.startup_secs),
+        busy_cores: per(&|x| x.busy_cores),
+        broker_cpu_s_per_gb: per(&|x| x.broker_cpu_secs.map(|c| c / (s.bytes() / 1e9))),
     }
 }
 
@@ -107,6 +163,8 @@ struct Args {
     reps: usize,
     records: usize,
     quick: bool,
+    main_only: bool,
+    only: Option<Vec<String>>,
     out: PathBuf,
 }
 
@@ -115,6 +173,8 @@ fn parse_args() -> anyhow::Result<Args> {
         reps: 3,
         records: 1_000_000,
         quick: false,
+        main_only: false,
+        only: None,
         out: PathBuf::from("target/bench/results.json"),
     };
     let mut it = std::env::args().skip(1);
@@ -123,9 +183,19 @@ fn parse_args() -> anyhow::Result<Args> {
             "--reps" => a.reps = it.next().context("--reps N")?.parse()?,
             "--records" => a.records = it.next().context("--records N")?.parse()?,
             "--quick" => a.quick = true,
+            "--main-only" => a.main_only = true,
+            "--only" => {
+                a.only = Some(
+                    it.next()
+                        .context("--only produce,kmirror,python,bare")?
+                        .split(',')
+                        .map(str::to_string)
+                        .collect(),
+                )
+            }
             "--out" => a.out = PathBuf::from(it.next().context("--out FILE")?),
             "-h" | "--help" => {
-                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--out FILE (target/bench/results.json)]");
+                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--only ROWS (comma list of produce,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -170,6 +240,7 @@ fn load(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Result<()> {
 /// Consume-only ceiling; also returns each partition's end offset.
 fn consume_ceiling(
     conn: &ClusterConn,
+    broker: u32,
     topic: &str,
     s: &Scenario,
 ) -> anyhow::Result<(Sample, BTreeMap<i32, i64>)> {
@@ -187,12 +258,16 @@ fn consume_ceiling(
     // Timed from the first record, as the mirrors are from their first
     // commit: connecting and the first fetch's round trip are start-up.
     let mut start = None;
+    let mut snap = None;
     let mut ends = BTreeMap::new();
     let mut n = 0;
     while n < s.records {
         match consumer.poll(Duration::from_secs(10)) {
             Some(Ok(m)) => {
-                start.get_or_insert_with(Instant::now);
+                if start.is_none() {
+                    snap = Some(cpu_snap(&[broker]));
+                    start = Some(Instant::now());
+                }
                 ends.insert(m.partition(), m.offset() + 1);
                 n += 1;
             }
@@ -201,20 +276,29 @@ fn consume_ceiling(
         }
     }
     let first_to_last = start.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    // The first record arrived at `start`: n - 1 records in the window.
+    let scale = s.records as f64 / (s.records.max(2) - 1) as f64;
+    let (busy_cores, broker_cpu) = snap.map_or((None, None), |a| a.until(&cpu_snap(&[broker])));
     Ok((
         Sample {
-            // The first record arrived at `start`: n - 1 records in the window.
-            secs: first_to_last * s.records as f64 / (s.records.max(2) - 1) as f64,
+            secs: first_to_last * scale,
             cpu_secs: None,
             peak_rss_mb: None,
             startup_secs: None,
+            busy_cores,
+            broker_cpu_secs: broker_cpu.map(|c| c * scale),
         },
         ends,
     ))
 }
 
 /// Produce-only ceiling with kmirror's safety settings.
-fn produce_ceiling(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Result<Sample> {
+fn produce_ceiling(
+    conn: &ClusterConn,
+    broker: u32,
+    topic: &str,
+    s: &Scenario,
+) -> anyhow::Result<Sample> {
     conn.create_topic(topic, s.partitions)?;
     let producer: ThreadedProducer<DefaultProducerContext> = conn
         .client_config()
@@ -225,6 +309,7 @@ fn produce_ceiling(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Res
         .create()?;
     let value = vec![b'x'; s.record_size];
     let keys: Vec<String> = (0..1000).map(|k| format!("key-{k}")).collect();
+    let snap = cpu_snap(&[broker]);
     let start = Instant::now();
     for i in 0..s.records {
         let mut r = BaseRecord::to(topic)
@@ -241,11 +326,15 @@ fn produce_ceiling(conn: &ClusterConn, topic: &str, s: &Scenario) -> anyhow::Res
         }
     }
     producer.flush(Duration::from_secs(300))?;
+    let secs = start.elapsed().as_secs_f64();
+    let (busy_cores, broker_cpu_secs) = snap.until(&cpu_snap(&[broker]));
     Ok(Sample {
-        secs: start.elapsed().as_secs_f64(),
+        secs,
         cpu_secs: None,
         peak_rss_mb: None,
         startup_secs: None,
+        busy_cores,
+        broker_cpu_secs,
     })
 }
 
@@ -282,10 +371,11 @@ fn measure_process(
     group: &str,
     topic: &str,
     ends: &BTreeMap<i32, i64>,
+    brokers: &[u32],
 ) -> anyhow::Result<Sample> {
     let start = Instant::now();
     let total: i64 = ends.values().sum();
-    let mut first: Option<(Instant, i64)> = None;
+    let mut first: Option<(Instant, i64, CpuSnap)> = None;
     loop {
         if let Some(status) = child.try_wait()? {
             bail!("mirror process exited early: {status}");
@@ -293,7 +383,7 @@ fn measure_process(
         let c = cluster::committed_offsets(source, group, topic)?;
         let committed: i64 = c.values().flatten().sum();
         if first.is_none() && committed > 0 {
-            first = Some((Instant::now(), committed));
+            first = Some((Instant::now(), committed, cpu_snap(brokers)));
         }
         if ends
             .iter()
@@ -308,12 +398,19 @@ fn measure_process(
         std::thread::sleep(Duration::from_millis(20));
     }
     let end = Instant::now();
-    let (secs, startup_secs) = match first {
-        Some((t0, c0)) if c0 < total && end > t0 => (
-            (end - t0).as_secs_f64() * total as f64 / (total - c0) as f64,
-            Some((t0 - start).as_secs_f64()),
-        ),
-        _ => ((end - start).as_secs_f64(), None),
+    let end_snap = cpu_snap(brokers);
+    let (secs, startup_secs, busy_cores, broker_cpu_secs) = match first {
+        Some((t0, c0, snap)) if c0 < total && end > t0 => {
+            let scale = total as f64 / (total - c0) as f64;
+            let (busy, broker) = snap.until(&end_snap);
+            (
+                (end - t0).as_secs_f64() * scale,
+                Some((t0 - start).as_secs_f64()),
+                busy,
+                broker.map(|b| b * scale),
+            )
+        }
+        _ => ((end - start).as_secs_f64(), None, None, None),
     };
     let (cpu_secs, peak_rss_mb) = proc_usage(child.id());
     let _ = Command::new("kill")
@@ -326,10 +423,13 @@ fn measure_process(
         cpu_secs,
         peak_rss_mb,
         startup_secs,
+        busy_cores,
+        broker_cpu_secs,
     })
 }
 
 fn kmirror_run(
+    bin: &Path,
     dir: &Path,
     source: &Tansu,
     target: &Tansu,
@@ -354,7 +454,7 @@ fn kmirror_run(
         ),
     )?;
     ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
-    let child = Command::new(bin_dir().join("kmirror"))
+    let child = Command::new(bin)
         .args([
             "--consumer.config",
             c.to_str().unwrap(),
@@ -384,32 +484,16 @@ fn kmirror_run(
         )?))
         .spawn()
         .context("starting kmirror (build it with: cargo build --release)")?;
-    // KMIRROR_BENCH_PERF=FILE samples kmirror's CPU with `perf record`
-    // (software clock, works where hardware counters are not exposed).
-    let perf = std::env::var_os("KMIRROR_BENCH_PERF").map(|out| {
-        Command::new("perf")
-            .args(["record", "-e", "cpu-clock", "-F", "1999", "-g", "-o"])
-            .arg(out)
-            .args(["-p", &child.id().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-    });
+    let perf = perf_attach(child.id(), "kmirror");
     let sample = measure_process(
         child,
         &ClusterConn::plaintext(source.addr().to_string()),
         &group,
         topic,
         ends,
+        &[source.pid(), target.pid()],
     );
-    if let Some(Ok(mut p)) = perf {
-        // perf attached with -p writes its data on SIGINT.
-        let _ = Command::new("kill")
-            .arg("-INT")
-            .arg(p.id().to_string())
-            .status();
-        let _ = p.wait();
-    }
+    perf_detach(perf);
     sample
 }
 
@@ -448,55 +532,204 @@ fn python_run(
         &group,
         topic,
         ends,
+        &[source.pid(), target.pid()],
     )
 }
 
-fn reps<T>(n: usize, mut f: impl FnMut(usize) -> anyhow::Result<T>) -> anyhow::Result<Vec<T>> {
-    (0..n).map(&mut f).collect()
+/// The reference the issue measured before kmirror existed: a bare rdkafka
+/// consume->produce loop with no offset bookkeeping at all. librdkafka
+/// auto-commits the *consumed* positions every COMMIT_INTERVAL_MS, so this
+/// loop can lose records on a crash; it is here to show what the rig allows a
+/// client that pays nothing for safety, not as a peer. Its producer has
+/// kmirror's settings (acks=all, one in flight), so the difference to
+/// kmirror is the bookkeeping alone. Runs as `kmirror-bench bare-loop ...`
+/// in a process of its own, measured like the mirrors.
+fn bare_loop(args: &[String]) -> anyhow::Result<()> {
+    let [source, target, topic, group] = args else {
+        bail!("bare-loop SOURCE TARGET TOPIC GROUP");
+    };
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", source)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", COMMIT_INTERVAL_MS)
+        .set("fetch.wait.max.ms", FETCH_WAIT_MS)
+        .create()?;
+    consumer.subscribe(&[topic.as_str()])?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", target)
+        .set("acks", "all")
+        .set("max.in.flight.requests.per.connection", "1")
+        .set("partitioner", "murmur2_random")
+        .set("queue.buffering.max.messages", "11000")
+        .create()?;
+    loop {
+        let m = match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => bail!("bare loop: {e}"),
+            None => continue,
+        };
+        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if let Some(k) = m.key() {
+            r = r.key(k);
+        }
+        if let Some(p) = m.payload() {
+            r = r.payload(p);
+        }
+        if let Some(h) = m.headers() {
+            r = r.headers(h.detach());
+        }
+        if let Some(t) = m.timestamp().to_millis() {
+            r = r.timestamp(t);
+        }
+        loop {
+            match producer.send(r) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    r = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
 }
 
-/// Measures one scenario: ceilings, kmirror and (optionally) the Python peer.
-fn scenario(dir: &Path, s: &Scenario, n: usize, with_peers: bool) -> anyhow::Result<Vec<Row>> {
+fn bare_run(
+    dir: &Path,
+    source: &Tansu,
+    target: &Tansu,
+    topic: &str,
+    s: &Scenario,
+    ends: &BTreeMap<i32, i64>,
+) -> anyhow::Result<Sample> {
+    let group = kmirror_rig::random_name("bench-bare");
+    ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
+    let child = Command::new(std::env::current_exe()?)
+        .args([
+            "bare-loop",
+            &source.addr().to_string(),
+            &target.addr().to_string(),
+            topic,
+            &group,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(
+            dir.join(format!("{group}.log")),
+        )?))
+        .spawn()?;
+    let perf = perf_attach(child.id(), "bare");
+    let sample = measure_process(
+        child,
+        &ClusterConn::plaintext(source.addr().to_string()),
+        &group,
+        topic,
+        ends,
+        &[source.pid(), target.pid()],
+    );
+    perf_detach(perf);
+    sample
+}
+
+/// KMIRROR_BENCH_PERF=PREFIX samples a mirror process's CPU with `perf
+/// record` (software clock: works where hardware counters are not exposed)
+/// into PREFIX-<what>-<pid>.data, one file per run.
+fn perf_attach(pid: u32, what: &str) -> Option<Child> {
+    let prefix = std::env::var("KMIRROR_BENCH_PERF").ok()?;
+    Command::new("perf")
+        .args(["record", "-e", "cpu-clock", "-F", "1999", "-g", "-o"])
+        .arg(format!("{prefix}-{what}-{pid}.data"))
+        .args(["-p", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+}
+
+fn perf_detach(perf: Option<Child>) {
+    if let Some(mut p) = perf {
+        // perf attached with -p writes its data on SIGINT.
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(p.id().to_string())
+            .status();
+        let _ = p.wait();
+    }
+}
+
+/// Measures one scenario: ceilings, kmirror and (optionally) the peers;
+/// `only` (from `--only`) restricts which rows run.
+fn scenario(
+    dir: &Path,
+    s: &Scenario,
+    n: usize,
+    with_peers: bool,
+    only: &Option<Vec<String>>,
+) -> anyhow::Result<Vec<Row>> {
     eprintln!("== {}", s.label());
+    let wanted = |what: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == what));
     let source = broker(dir, "source")?;
     let src = ClusterConn::plaintext(source.addr().to_string());
     let topic = kmirror_rig::random_name("bench");
     load(&src, &topic, s)?;
-    let mut rows = Vec::new();
-    let mut ends = BTreeMap::new();
-    let consume = reps(n, |_| {
-        let (sample, e) = consume_ceiling(&src, &topic, s)?;
-        ends = e;
-        Ok(sample)
-    })?;
-    if with_peers {
-        rows.push(row("consume-only (rdkafka)", s, &consume));
-        let produce = reps(n, |_| {
+    // Repetitions are interleaved (each runs every row once, in turn) so
+    // that drift in the machine's speed over the run hits every row alike
+    // and the ratios stay comparable.
+    let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
+    for rep in 0..n {
+        eprintln!("   repetition {} of {n}", rep + 1);
+        // Always run: it also finds each partition's end offset.
+        let (sample, ends) = consume_ceiling(&src, source.pid(), &topic, s)?;
+        samples.entry(CONSUME_ROW).or_default().push(sample);
+        if with_peers && wanted("produce") {
             let target = broker(dir, "target")?;
-            produce_ceiling(
+            let sample = produce_ceiling(
                 &ClusterConn::plaintext(target.addr().to_string()),
+                target.pid(),
                 &kmirror_rig::random_name("ceiling"),
                 s,
-            )
-        })?;
-        rows.push(row(
-            "produce-only (rdkafka, acks=all, 1 in flight)",
-            s,
-            &produce,
-        ));
-    }
-    let km = reps(n, |_| {
-        let target = broker(dir, "target")?;
-        kmirror_run(dir, &source, &target, &topic, s, &ends)
-    })?;
-    rows.push(row("kmirror", s, &km));
-    if with_peers {
-        let py = reps(n, |_| {
+            )?;
+            samples.entry(PRODUCE_ROW).or_default().push(sample);
+        }
+        if wanted("kmirror") {
             let target = broker(dir, "target")?;
-            python_run(dir, &source, &target, &topic, s, &ends)
-        })?;
-        rows.push(row("python confluent-kafka loop", s, &py));
+            let bin = bin_dir().join("kmirror");
+            let sample = kmirror_run(&bin, dir, &source, &target, &topic, s, &ends)?;
+            samples.entry(KMIRROR_ROW).or_default().push(sample);
+        }
+        // KMIRROR_BENCH_KMIRROR_B=PATH: another kmirror build, measured
+        // interleaved with this one, for A/B experiments.
+        if let Some(b) = std::env::var_os("KMIRROR_BENCH_KMIRROR_B") {
+            let target = broker(dir, "target")?;
+            let sample = kmirror_run(Path::new(&b), dir, &source, &target, &topic, s, &ends)?;
+            samples.entry(KMIRROR_B_ROW).or_default().push(sample);
+        }
+        if with_peers && wanted("python") {
+            let target = broker(dir, "target")?;
+            let sample = python_run(dir, &source, &target, &topic, s, &ends)?;
+            samples.entry(PYTHON_ROW).or_default().push(sample);
+        }
+        if with_peers && wanted("bare") {
+            let target = broker(dir, "target")?;
+            let sample = bare_run(dir, &source, &target, &topic, s, &ends)?;
+            samples.entry(BARE_ROW).or_default().push(sample);
+        }
     }
+    let order = [
+        CONSUME_ROW,
+        PRODUCE_ROW,
+        KMIRROR_ROW,
+        KMIRROR_B_ROW,
+        PYTHON_ROW,
+        BARE_ROW,
+    ];
+    let rows: Vec<Row> = order
+        .iter()
+        .filter(|w| with_peers || **w == KMIRROR_ROW || **w == KMIRROR_B_ROW)
+        .filter_map(|w| samples.get(w).map(|v| row(w, s, v)))
+        .collect();
     for r in &rows {
         eprintln!(
             "   {:<46} {:>10.0} rec/s {:>8.1} MB/s",
@@ -534,7 +767,18 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem:.0} GiB")
 }
 
+const CONSUME_ROW: &str = "consume-only (rdkafka)";
+const PRODUCE_ROW: &str = "produce-only (rdkafka, acks=all, 1 in flight)";
+const KMIRROR_ROW: &str = "kmirror";
+const KMIRROR_B_ROW: &str = "kmirror B (KMIRROR_BENCH_KMIRROR_B)";
+const PYTHON_ROW: &str = "python confluent-kafka loop";
+const BARE_ROW: &str = "bare rdkafka loop, no bookkeeping (reference)";
+
 fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("bare-loop") {
+        return bare_loop(&argv[1..]);
+    }
     let args = parse_args()?;
     let dir = tempfile::Builder::new()
         .prefix("kmirror-bench-")
@@ -544,7 +788,11 @@ fn main() -> anyhow::Result<()> {
         args.reps
     );
     let mut settings = settings;
-    for var in ["KMIRROR_BENCH_KMIRROR_ARGS", "KMIRROR_BENCH_CONSUMER_EXTRA"] {
+    for var in [
+        "KMIRROR_BENCH_KMIRROR_ARGS",
+        "KMIRROR_BENCH_CONSUMER_EXTRA",
+        "KMIRROR_BENCH_KMIRROR_B",
+    ] {
         if let Ok(v) = std::env::var(var) {
             settings.push_str(&format!("; EXPERIMENT {var}={v}"));
         }
@@ -556,10 +804,21 @@ fn main() -> anyhow::Result<()> {
         records: args.records,
         streams: 1,
     };
-    let mut rows = scenario(dir.path(), &main_s, args.reps, true)?;
-    let ceiling = rows[0].mb_per_s.median.min(rows[1].mb_per_s.median);
-    let km = rows[2].clone();
-    let py = rows[3].clone();
+    let mut rows = scenario(dir.path(), &main_s, args.reps, true, &args.only)?;
+    let median = |what: &str| {
+        rows.iter()
+            .find(|r| r.what == what)
+            .map(|r| r.mb_per_s.median)
+    };
+    let ceiling = match (median(CONSUME_ROW), median(PRODUCE_ROW)) {
+        (Some(c), Some(p)) => Some(c.min(p)),
+        (c, p) => c.or(p),
+    };
+    let (km, py, bare) = (median(KMIRROR_ROW), median(PYTHON_ROW), median(BARE_ROW));
+    let km_cpu = rows
+        .iter()
+        .find(|r| r.what == KMIRROR_ROW)
+        .and_then(|r| r.cpu_s_per_gb.clone());
 
     let small = if args.quick { 20_000 } else { 100_000 };
     let mut scaling = vec![
@@ -609,19 +868,30 @@ fn main() -> anyhow::Result<()> {
     if args.quick {
         scaling.truncate(3);
     }
+    if args.main_only {
+        scaling.clear();
+    }
     for s in &scaling {
-        rows.extend(scenario(dir.path(), s, args.reps, false)?);
+        rows.extend(scenario(dir.path(), s, args.reps, false, &args.only)?);
     }
 
     println!();
     println!(
-        "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10}",
-        "what", "scenario", "records/s", "MB/s", "CPU-s/GB", "RSS MB", "start-up s"
+        "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>16} {:>10}",
+        "what",
+        "scenario",
+        "records/s",
+        "MB/s",
+        "CPU-s/GB",
+        "RSS MB",
+        "start-up s",
+        "broker CPU-s/GB",
+        "busy cores"
     );
     let f = |x: &Figure, p: usize| format!("{:.*} [{:.*}..{:.*}]", p, x.median, p, x.min, p, x.max);
     for r in &rows {
         println!(
-            "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10}",
+            "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>16} {:>10}",
             r.what,
             r.scenario.label(),
             f(&r.records_per_s, 0),
@@ -635,30 +905,48 @@ fn main() -> anyhow::Result<()> {
             r.startup_s
                 .as_ref()
                 .map_or("-".into(), |m| format!("{:.2}", m.median)),
+            r.broker_cpu_s_per_gb
+                .as_ref()
+                .map_or("-".into(), |m| format!("{:.2}", m.median)),
+            r.busy_cores
+                .as_ref()
+                .map_or("-".into(), |m| format!("{:.2}", m.median)),
         );
     }
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
     let ratios = serde_json::json!({
-        "kmirror_vs_ceiling": km.mb_per_s.median / ceiling,
-        "kmirror_vs_python": km.mb_per_s.median / py.mb_per_s.median,
+        "kmirror_vs_ceiling": ratio(km, ceiling),
+        "kmirror_vs_python": ratio(km, py),
+        "kmirror_vs_bare_loop": ratio(km, bare),
+        "bare_loop_vs_ceiling": ratio(bare, ceiling),
         "ceiling_mb_per_s": ceiling,
     });
+    let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
     println!();
-    println!("rates of mirror processes: first to last committed offset (polled every 20 ms, commits every {COMMIT_INTERVAL_MS} ms); start-up before the first commit is the last column; CPU and RSS cover the whole process");
-    println!("ceiling (lower of consume-only and produce-only): {ceiling:.1} MB/s");
+    println!("rates of mirror processes: first to last committed offset (polled every 20 ms, commits every {COMMIT_INTERVAL_MS} ms); start-up before the first commit has its own column; CPU and RSS cover the whole process; broker CPU and busy cores (of {}) cover the measured window", std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!(
-        "kmirror / ceiling: {:.2}   (target >= 0.9)",
-        ratios["kmirror_vs_ceiling"].as_f64().unwrap()
+        "ceiling (lower of consume-only and produce-only): {} MB/s",
+        show(ceiling)
     );
     println!(
-        "kmirror / python peer: {:.2}   (target >= 3.5)",
-        ratios["kmirror_vs_python"].as_f64().unwrap()
+        "kmirror / ceiling: {}   (target >= 0.9)",
+        show(ratio(km, ceiling))
     );
-    if let Some(c) = &km.cpu_s_per_gb {
+    println!(
+        "kmirror / python peer: {}   (target >= 3.5)",
+        show(ratio(km, py))
+    );
+    println!(
+        "bare loop (no bookkeeping) / ceiling: {}; kmirror / bare loop: {}   (what the rig allows a client that pays nothing for safety)",
+        show(ratio(bare, ceiling)),
+        show(ratio(km, bare))
+    );
+    if let Some(c) = &km_cpu {
         println!("kmirror CPU: {:.2} CPU-s/GB   (target <= 4)", c.median);
     }
     let rss: Vec<String> = rows
         .iter()
-        .filter(|r| r.what == "kmirror")
+        .filter(|r| r.what == KMIRROR_ROW)
         .map(|r| {
             format!(
                 "{} records: {:.0} MB",

@@ -124,7 +124,7 @@ mod tests {
         assert!(r.contains("SASL authentication error"), "{r}");
         m.authenticated("target");
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
-        m.delivered("t", 3);
+        m.topic_counters("t").delivered(3);
         let metrics = get(addr, "/metrics").await;
         assert!(
             metrics.contains("kmirror_records_mirrored_total{topic=\"t\"} 1"),

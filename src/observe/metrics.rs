@@ -11,9 +11,9 @@
 //! side proves it works again (a delivery acknowledged by the target; a
 //! commit or an assignment on a source).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -69,14 +69,27 @@ pub struct Metrics {
     /// `auth_failures.len()`, so the per-record "authenticated" path is one
     /// atomic load while every side is fine.
     auth_failing: AtomicUsize,
-    /// Per-topic (records, bytes) counters, cached so the per-record path
-    /// looks up by `&str` without allocating a label.
-    topic_counters: RwLock<HashMap<String, (Counter, Counter)>>,
     /// Unix time (ms) of the last successful commit, 0 before the first.
     last_commit_ms: AtomicU64,
     streams_expected: AtomicUsize,
     streams_joined: AtomicUsize,
     failed: AtomicBool,
+}
+
+/// The delivered-records and -bytes counters of one source topic
+/// (`kmirror_records_total{topic}`, `kmirror_bytes_total{topic}`).
+#[derive(Clone, Default)]
+pub struct TopicCounters {
+    records: Counter,
+    bytes: Counter,
+}
+
+impl TopicCounters {
+    /// The target acknowledged one record of `bytes` bytes (key + value).
+    pub fn delivered(&self, bytes: usize) {
+        self.records.inc();
+        self.bytes.inc_by(bytes as u64);
+    }
 }
 
 impl Default for Metrics {
@@ -108,7 +121,6 @@ impl Metrics {
             authenticated: Family::default(),
             auth_failures: Mutex::default(),
             auth_failing: AtomicUsize::new(0),
-            topic_counters: RwLock::default(),
             last_commit_ms: AtomicU64::new(0),
             streams_expected: AtomicUsize::new(0),
             streams_joined: AtomicUsize::new(0),
@@ -175,31 +187,18 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// The target acknowledged one record of source `topic`.
-    pub fn delivered(&self, topic: &str, bytes: usize) {
-        let cached = self
-            .topic_counters
-            .read()
-            .expect("metrics lock")
-            .get(topic)
-            .cloned();
-        let (records, bytes_counter) = cached.unwrap_or_else(|| {
-            let l = TopicLabel {
-                topic: topic.to_string(),
-            };
-            // Counters are shared handles: the cached clones count into the family.
-            let pair = (
-                self.records.get_or_create(&l).clone(),
-                self.bytes.get_or_create(&l).clone(),
-            );
-            self.topic_counters
-                .write()
-                .expect("metrics lock")
-                .insert(topic.to_string(), pair.clone());
-            pair
-        });
-        records.inc();
-        bytes_counter.inc_by(bytes as u64);
+    /// The delivered-records and -bytes counters of source `topic`. The
+    /// pipeline keeps them with each partition, so a delivery only bumps two
+    /// atomics (no lock, no map lookup on the per-record path).
+    pub fn topic_counters(&self, topic: &str) -> TopicCounters {
+        let l = TopicLabel {
+            topic: topic.to_string(),
+        };
+        // Counters are shared handles: the clones count into the family.
+        TopicCounters {
+            records: self.records.get_or_create(&l).clone(),
+            bytes: self.bytes.get_or_create(&l).clone(),
+        }
     }
 
     /// A send failed with `code` (librdkafka's name, e.g. `MessageTimedOut`).
@@ -469,8 +468,8 @@ mod tests {
     #[test]
     fn counts_and_encodes() {
         let m = Metrics::new();
-        m.delivered("orders", 10);
-        m.delivered("orders", 5);
+        m.topic_counters("orders").delivered(10);
+        m.topic_counters("orders").delivered(5);
         m.delivery_error("MessageTimedOut");
         m.set_queue(3, 100);
         m.committed("source 1", "orders", 2, 42);

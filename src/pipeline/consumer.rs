@@ -193,6 +193,7 @@ impl MirrorConsumerContext {
                 partition,
                 Arc::new(PartitionState {
                     cluster: self.cluster.clone(),
+                    counters: self.shared.metrics.topic_counters(&topic),
                     topic,
                     partition,
                     tracker: Mutex::new(OffsetTracker::new(committed_offset)),
@@ -407,52 +408,66 @@ pub(crate) fn run_stream(spec: StreamSpec) {
     let mut subscribed = 0u64;
     let mut last_commit = Instant::now();
     let mut last_lag = Instant::now();
+    // Records handled since the timers were last checked. Reading the clock
+    // for every record cost about 3% of this thread at 200k records/s, so
+    // the timers are checked every HOUSEKEEPING_EVERY records, and whenever
+    // a poll comes back empty.
+    let mut since_housekeeping = HOUSEKEEPING_EVERY;
     while !shared.stopping() {
-        let version = topics.version();
-        if version != subscribed {
-            let list = topics.list();
-            let names: Vec<&str> = list.iter().map(String::as_str).collect();
-            let r = if names.is_empty() {
-                consumer.unsubscribe();
-                Ok(())
-            } else {
-                consumer.subscribe(&names)
-            };
-            if let Err(source) = r {
-                shared.fail(PipelineError::Kafka {
-                    cluster: label.clone(),
-                    context: "subscribing".into(),
-                    source,
-                });
-                break;
+        if since_housekeeping >= HOUSEKEEPING_EVERY {
+            since_housekeeping = 0;
+            let version = topics.version();
+            if version != subscribed {
+                let list = topics.list();
+                let names: Vec<&str> = list.iter().map(String::as_str).collect();
+                let r = if names.is_empty() {
+                    consumer.unsubscribe();
+                    Ok(())
+                } else {
+                    consumer.subscribe(&names)
+                };
+                if let Err(source) = r {
+                    shared.fail(PipelineError::Kafka {
+                        cluster: label.clone(),
+                        context: "subscribing".into(),
+                        source,
+                    });
+                    break;
+                }
+                info!(cluster = %label, stream, topics = names.len(), "subscribed to {}", names.join(", "));
+                subscribed = version;
             }
-            info!(cluster = %label, stream, topics = names.len(), "subscribed to {}", names.join(", "));
-            subscribed = version;
-        }
-        if last_commit.elapsed() >= commit_interval {
-            consumer
-                .context()
-                .commit(&consumer, &consumer.context().all_states());
-            last_commit = Instant::now();
-        }
-        if last_lag.elapsed() >= LAG_REFRESH {
-            refresh_lag(&consumer, &shared);
-            last_lag = Instant::now();
+            let now = Instant::now();
+            if now.duration_since(last_commit) >= commit_interval {
+                consumer
+                    .context()
+                    .commit(&consumer, &consumer.context().all_states());
+                last_commit = now;
+            }
+            if now.duration_since(last_lag) >= LAG_REFRESH {
+                refresh_lag(&consumer, &shared);
+                last_lag = now;
+            }
         }
         if shared.in_flight.load(Ordering::Acquire) >= shared.queue_size {
             // Backpressure: the target has --queue.size records to
             // acknowledge; wait for it instead of reading more.
             std::thread::sleep(Duration::from_millis(1));
+            since_housekeeping = HOUSEKEEPING_EVERY;
             continue;
         }
         match consumer.poll(Duration::from_millis(100)) {
-            None => {}
+            None => since_housekeeping = HOUSEKEEPING_EVERY,
             Some(Ok(msg)) => {
+                since_housekeeping += 1;
                 if let Err(e) = forward(&consumer, &msg, &producers, &shared, preserve_partitions) {
                     shared.fail(e);
                 }
             }
-            Some(Err(e)) => handle_consume_error(&consumer, &label, &shared, e),
+            Some(Err(e)) => {
+                since_housekeeping = HOUSEKEEPING_EVERY;
+                handle_consume_error(&consumer, &label, &shared, e)
+            }
         }
     }
     // Stopping (shutdown or abort): let in-flight records finish, commit the
@@ -473,6 +488,10 @@ pub(crate) fn run_stream(spec: StreamSpec) {
     drop(consumer);
     debug!(cluster = %label, stream, "consumer closed");
 }
+
+/// Records a consumer forwards between checks of its commit and lag timers
+/// and of its subscription (at 200k records/s: about every 0.3 ms).
+const HOUSEKEEPING_EVERY: u32 = 64;
 
 /// How often a consumer refreshes its per-partition lag gauges.
 const LAG_REFRESH: Duration = Duration::from_secs(5);
@@ -519,7 +538,8 @@ fn forward(
     shared: &Arc<Shared>,
     preserve_partitions: bool,
 ) -> Result<(), PipelineError> {
-    let Some(part) = consumer.context().state(msg.topic(), msg.partition()) else {
+    let topic = msg.topic();
+    let Some(part) = consumer.context().state(topic, msg.partition()) else {
         // A record of a partition this consumer no longer owns (fetched
         // before a revoke): its new owner reads it again from the committed
         // offset, so skipping it here loses nothing.
@@ -529,9 +549,7 @@ fn forward(
         .lock()
         .expect("tracker lock")
         .sent(msg.offset())
-        .map_err(|e| {
-            PipelineError::Internal(format!("{} [{}]: {e}", msg.topic(), msg.partition()))
-        })?;
+        .map_err(|e| PipelineError::Internal(format!("{topic} [{}]: {e}", msg.partition())))?;
     shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let key = msg.key();
     let payload = msg.payload();
@@ -553,7 +571,7 @@ fn forward(
             .sent(msg.offset(), digest, bytes as u64);
     }
     let mut record: BaseRecord<'_, [u8], [u8], Box<Token>> = BaseRecord::with_opaque_to(
-        msg.topic(),
+        topic,
         Box::new(Token {
             part: part.clone(),
             offset: msg.offset(),

@@ -195,6 +195,8 @@ pub(crate) struct PartitionState {
     pub tracker: Mutex<crate::pipeline::tracker::OffsetTracker>,
     /// Records awaiting their audit entry (filled only with `--audit-log`).
     pub trail: Mutex<crate::observe::audit::PartitionTrail>,
+    /// The topic's delivered-records and -bytes counters.
+    pub counters: crate::observe::metrics::TopicCounters,
 }
 
 /// The topics a source cluster's consumers subscribe to; the version

@@ -93,7 +93,7 @@ impl ProducerContext for DeliveryContext {
                     .stats
                     .bytes
                     .fetch_add(token.bytes as u64, Ordering::Relaxed);
-                self.shared.metrics.delivered(&part.topic, token.bytes);
+                part.counters.delivered(token.bytes);
             }
             Err((e, msg)) => {
                 self.shared

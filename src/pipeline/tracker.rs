@@ -68,8 +68,20 @@ impl OffsetTracker {
         Ok(())
     }
 
+    /// The window index of `offset`. Offsets are usually contiguous, so the
+    /// index is first guessed from the front offset; gaps (compacted topics,
+    /// transaction markers) fall back to a binary search.
+    fn index_of(&self, offset: i64) -> Option<usize> {
+        let &(front, _) = self.window.front()?;
+        let guess = usize::try_from(offset - front).ok()?;
+        if self.window.get(guess).is_some_and(|&(o, _)| o == offset) {
+            return Some(guess);
+        }
+        self.window.binary_search_by_key(&offset, |&(o, _)| o).ok()
+    }
+
     fn resolve(&mut self, offset: i64, state: State) -> bool {
-        let Ok(i) = self.window.binary_search_by_key(&offset, |&(o, _)| o) else {
+        let Some(i) = self.index_of(offset) else {
             return false;
         };
         if self.window[i].1 != State::InFlight {
@@ -158,6 +170,27 @@ mod tests {
         assert_eq!(t.first_failed(), Some(13));
         assert!(!t.delivered(13), "already resolved");
         assert!(t.sent(12).is_err());
+    }
+
+    #[test]
+    fn offsets_never_sent_are_not_resolved() {
+        let mut t = OffsetTracker::new(None);
+        for o in [10, 11, 20, 21] {
+            t.sent(o).unwrap();
+        }
+        // 9 is before the window, 12 sits where a contiguous guess would
+        // land on 20, 22 is past the end: none of them was sent.
+        for o in [9, 12, 15, 22] {
+            assert!(!t.delivered(o), "{o}");
+        }
+        // 20 and 21 are found past the gap (the guess misses, the search hits).
+        assert!(t.delivered(21));
+        assert!(t.delivered(20));
+        assert!(t.delivered(10));
+        assert_eq!(t.committable(), Some(11), "11 is still in flight");
+        assert!(t.delivered(11));
+        assert_eq!(t.committable(), Some(22));
+        assert_eq!(t.in_flight(), 0);
     }
 
     #[test]
