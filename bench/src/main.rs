@@ -453,42 +453,71 @@ fn kmirror_run(
             target.addr()
         ),
     )?;
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--consumer.config",
+        c.to_str().unwrap(),
+        "--producer.config",
+        p.to_str().unwrap(),
+    ])
+    .args([
+        "--whitelist",
+        topic,
+        "--allow-plaintext",
+        "--offset.commit.interval.ms",
+        COMMIT_INTERVAL_MS,
+    ])
+    .args(["--num.streams", &s.streams.to_string()])
+    // KMIRROR_BENCH_KMIRROR_ARGS: extra kmirror arguments (space
+    // separated), for experiments such as --queue.size.
+    .args(
+        std::env::var("KMIRROR_BENCH_KMIRROR_ARGS")
+            .unwrap_or_default()
+            .split_whitespace(),
+    )
+    .env("RUST_LOG", "warn");
+    run_mirror(
+        cmd,
+        "kmirror",
+        "starting kmirror (build it with: cargo build --release)",
+        dir,
+        (source, target),
+        &group,
+        topic,
+        s,
+        ends,
+    )
+}
+
+/// Starts a mirroring process (stderr to `dir/<group>.log`) into a fresh
+/// target topic and measures it until `group` has committed `ends`; with
+/// KMIRROR_BENCH_PERF set, under `perf record`.
+#[allow(clippy::too_many_arguments)]
+fn run_mirror(
+    mut cmd: Command,
+    what: &str,
+    starting: &str,
+    dir: &Path,
+    (source, target): (&Tansu, &Tansu),
+    group: &str,
+    topic: &str,
+    s: &Scenario,
+    ends: &BTreeMap<i32, i64>,
+) -> anyhow::Result<Sample> {
     ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
-    let child = Command::new(bin)
-        .args([
-            "--consumer.config",
-            c.to_str().unwrap(),
-            "--producer.config",
-            p.to_str().unwrap(),
-        ])
-        .args([
-            "--whitelist",
-            topic,
-            "--allow-plaintext",
-            "--offset.commit.interval.ms",
-            COMMIT_INTERVAL_MS,
-        ])
-        .args(["--num.streams", &s.streams.to_string()])
-        // KMIRROR_BENCH_KMIRROR_ARGS: extra kmirror arguments (space
-        // separated), for experiments such as --queue.size.
-        .args(
-            std::env::var("KMIRROR_BENCH_KMIRROR_ARGS")
-                .unwrap_or_default()
-                .split_whitespace(),
-        )
-        .env("RUST_LOG", "warn")
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(
             dir.join(format!("{group}.log")),
         )?))
         .spawn()
-        .context("starting kmirror (build it with: cargo build --release)")?;
-    let perf = perf_attach(child.id(), "kmirror");
+        .context(starting.to_string())?;
+    let perf = perf_attach(child.id(), what);
     let sample = measure_process(
         child,
         &ClusterConn::plaintext(source.addr().to_string()),
-        &group,
+        group,
         topic,
         ends,
         &[source.pid(), target.pid()],
@@ -506,33 +535,27 @@ fn python_run(
     ends: &BTreeMap<i32, i64>,
 ) -> anyhow::Result<Sample> {
     let group = kmirror_rig::random_name("bench-py");
-    ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer_mirror.py");
     // scripts/bench.sh points this at its venv (confluent-kafka installed).
     let python = std::env::var("KMIRROR_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let child = Command::new(&python)
-        .arg(&script)
-        .args([
-            source.addr().to_string(),
-            target.addr().to_string(),
-            topic.to_string(),
-            group.clone(),
-            FETCH_WAIT_MS.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(
-            dir.join(format!("{group}.log")),
-        )?))
-        .spawn()
-        .with_context(|| format!("starting {python} bench/peer_mirror.py (scripts/bench.sh installs confluent-kafka in a venv)"))?;
-    measure_process(
-        child,
-        &ClusterConn::plaintext(source.addr().to_string()),
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script).args([
+        source.addr().to_string(),
+        target.addr().to_string(),
+        topic.to_string(),
+        group.clone(),
+        FETCH_WAIT_MS.to_string(),
+    ]);
+    run_mirror(
+        cmd,
+        "python",
+        &format!("starting {python} bench/peer_mirror.py (scripts/bench.sh installs confluent-kafka in a venv)"),
+        dir,
+        (source, target),
         &group,
         topic,
+        s,
         ends,
-        &[source.pid(), target.pid()],
     )
 }
 
@@ -605,32 +628,25 @@ fn bare_run(
     ends: &BTreeMap<i32, i64>,
 ) -> anyhow::Result<Sample> {
     let group = kmirror_rig::random_name("bench-bare");
-    ClusterConn::plaintext(target.addr().to_string()).create_topic(topic, s.partitions)?;
-    let child = Command::new(std::env::current_exe()?)
-        .args([
-            "bare-loop",
-            &source.addr().to_string(),
-            &target.addr().to_string(),
-            topic,
-            &group,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(
-            dir.join(format!("{group}.log")),
-        )?))
-        .spawn()?;
-    let perf = perf_attach(child.id(), "bare");
-    let sample = measure_process(
-        child,
-        &ClusterConn::plaintext(source.addr().to_string()),
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args([
+        "bare-loop",
+        &source.addr().to_string(),
+        &target.addr().to_string(),
+        topic,
+        &group,
+    ]);
+    run_mirror(
+        cmd,
+        "bare",
+        "starting kmirror-bench bare-loop",
+        dir,
+        (source, target),
         &group,
         topic,
+        s,
         ends,
-        &[source.pid(), target.pid()],
-    );
-    perf_detach(perf);
-    sample
+    )
 }
 
 /// KMIRROR_BENCH_PERF=PREFIX samples a mirror process's CPU with `perf
