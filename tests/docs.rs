@@ -536,21 +536,11 @@ fn kerberos_md_walkthrough_and_readme_command_on_the_rig_kdc() {
 /// (SIGTERM), and runs the no-loss checker; returns the source records.
 fn await_and_stop(w: &Walkthrough, mut km: Kmirror, records: usize) -> Vec<Record> {
     let src_admin = w.source.admin_conn();
-    let source = cluster::read_all(
-        &src_admin,
-        "orders",
-        records,
-        Duration::from_millis(500),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    assert_eq!(source.len(), records);
-    let ends = checker::end_offsets(&source);
-    km.await_committed(
+    let source = km.await_all_committed(
         &src_admin,
         "kmirror",
         "orders",
-        &ends,
+        records,
         Duration::from_secs(180),
     );
     km.stop_ok();

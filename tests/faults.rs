@@ -60,20 +60,11 @@ fn mirror_into_mock(inject: impl FnOnce(&MockTarget, &Kmirror)) -> checker::Repo
     );
     inject(&target, &km);
     cluster::produce_range(&rig.source_conn(), &topic, &w, 5_000..w.records).unwrap();
-    let source = cluster::read_all(
-        &rig.source_conn(),
-        &topic,
-        w.records,
-        Duration::from_millis(500),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    let ends = checker::end_offsets(&source);
-    km.await_committed(
+    let source = km.await_all_committed(
         &rig.source_conn(),
         &group,
         &topic,
-        &ends,
+        w.records,
         Duration::from_secs(180),
     );
     km.stop_ok();

@@ -186,24 +186,13 @@ impl KrbRig {
 
     /// Waits until kmirror committed the source's end offsets.
     fn await_all_committed(&self, km: &Kmirror, records: usize) -> Vec<Record> {
-        let source = cluster::read_all(
-            &self.source.admin_conn(),
-            &self.topic,
-            records,
-            Duration::from_millis(500),
-            Duration::from_secs(120),
-        )
-        .unwrap();
-        assert_eq!(source.len(), records);
-        let ends = checker::end_offsets(&source);
-        km.await_committed(
+        km.await_all_committed(
             &self.source.admin_conn(),
             &self.group,
             &self.topic,
-            &ends,
+            records,
             Duration::from_secs(300),
-        );
-        source
+        )
     }
 
     /// The checker over source and target, and the committed offsets.

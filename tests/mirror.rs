@@ -29,22 +29,14 @@ fn mirrors_100k_records_and_commits_everything() {
         &rig.dir.path().join("km.log"),
     );
 
-    let source = cluster::read_all(
-        &rig.source_conn(),
-        &topic,
-        w.records,
-        Duration::from_millis(500),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    let ends = checker::end_offsets(&source);
-    km.await_committed(
+    let source = km.await_all_committed(
         &rig.source_conn(),
         &group,
         &topic,
-        &ends,
+        w.records,
         Duration::from_secs(180),
     );
+    let ends = checker::end_offsets(&source);
     km.stop_ok();
 
     let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
@@ -110,20 +102,11 @@ fn survives_kill_9_three_times() {
     produced +=
         cluster::produce_range(&rig.source_conn(), &topic, &w, produced..w.records).unwrap();
     assert_eq!(produced, w.records);
-    let source = cluster::read_all(
-        &rig.source_conn(),
-        &topic,
-        w.records,
-        Duration::from_millis(500),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    let ends = checker::end_offsets(&source);
-    km.await_committed(
+    km.await_all_committed(
         &rig.source_conn(),
         &group,
         &topic,
-        &ends,
+        w.records,
         Duration::from_secs(180),
     );
     km.stop_ok();
@@ -274,20 +257,11 @@ fn two_processes_share_a_group_and_one_leaves() {
     cluster::produce_range(&rig.source_conn(), &topic, &w, 10_000..25_000).unwrap();
     a.stop_ok();
     cluster::produce_range(&rig.source_conn(), &topic, &w, 25_000..w.records).unwrap();
-    let source = cluster::read_all(
-        &rig.source_conn(),
-        &topic,
-        w.records,
-        Duration::from_millis(500),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    let ends = checker::end_offsets(&source);
-    b.await_committed(
+    b.await_all_committed(
         &rig.source_conn(),
         &group,
         &topic,
-        &ends,
+        w.records,
         Duration::from_secs(180),
     );
     b.stop_ok();
@@ -334,20 +308,11 @@ fn two_processes_share_a_group_and_survive_one_killed() {
     cluster::produce_range(&source_conn, &topic, &w, 10_000..20_000).unwrap();
     a.kill9();
     cluster::produce_range(&source_conn, &topic, &w, 20_000..w.records).unwrap();
-    let source = cluster::read_all(
-        &source_conn,
-        &topic,
-        w.records,
-        Duration::from_millis(500),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    let ends = checker::end_offsets(&source);
-    b.await_committed(
+    let source = b.await_all_committed(
         &source_conn,
         &group,
         &topic,
-        &ends,
+        w.records,
         Duration::from_secs(180),
     );
     b.stop_ok();

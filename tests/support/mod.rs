@@ -180,6 +180,31 @@ impl Kmirror {
             self.output()
         );
     }
+
+    /// Reads all `records` records of `topic` from `conn` (asserting that
+    /// many are there), then waits as [`Kmirror::await_committed`] until
+    /// `group` committed their end offsets; returns the source records.
+    pub fn await_all_committed(
+        &self,
+        conn: &ClusterConn,
+        group: &str,
+        topic: &str,
+        records: usize,
+        timeout: Duration,
+    ) -> Vec<Record> {
+        let source = cluster::read_all(
+            conn,
+            topic,
+            records,
+            Duration::from_millis(500),
+            Duration::from_secs(120),
+        )
+        .unwrap();
+        assert_eq!(source.len(), records, "{topic}: records on the source");
+        let ends = checker::end_offsets(&source);
+        self.await_committed(conn, group, topic, &ends, timeout);
+        source
+    }
 }
 
 impl Drop for Kmirror {
