@@ -905,6 +905,11 @@ fn main() -> anyhow::Result<()> {
         "busy cores"
     );
     let f = |x: &Figure, p: usize| format!("{:.*} [{:.*}..{:.*}]", p, x.median, p, x.min, p, x.max);
+    // Rows without a figure (the ceilings have no process of their own) show "-".
+    let cell = |x: &Option<Figure>, p: usize| {
+        x.as_ref()
+            .map_or("-".into(), |m| format!("{:.*}", p, m.median))
+    };
     for r in &rows {
         println!(
             "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>16} {:>10}",
@@ -912,21 +917,11 @@ fn main() -> anyhow::Result<()> {
             r.scenario.label(),
             f(&r.records_per_s, 0),
             f(&r.mb_per_s, 1),
-            r.cpu_s_per_gb
-                .as_ref()
-                .map_or("-".into(), |c| format!("{:.2}", c.median)),
-            r.peak_rss_mb
-                .as_ref()
-                .map_or("-".into(), |m| format!("{:.0}", m.median)),
-            r.startup_s
-                .as_ref()
-                .map_or("-".into(), |m| format!("{:.2}", m.median)),
-            r.broker_cpu_s_per_gb
-                .as_ref()
-                .map_or("-".into(), |m| format!("{:.2}", m.median)),
-            r.busy_cores
-                .as_ref()
-                .map_or("-".into(), |m| format!("{:.2}", m.median)),
+            cell(&r.cpu_s_per_gb, 2),
+            cell(&r.peak_rss_mb, 0),
+            cell(&r.startup_s, 2),
+            cell(&r.broker_cpu_s_per_gb, 2),
+            cell(&r.busy_cores, 2),
         );
     }
     let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);

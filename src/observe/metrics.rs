@@ -77,7 +77,7 @@ pub struct Metrics {
 }
 
 /// The delivered-records and -bytes counters of one source topic
-/// (`kmirror_records_total{topic}`, `kmirror_bytes_total{topic}`).
+/// (`kmirror_records_mirrored_total{topic}`, `kmirror_bytes_mirrored_total{topic}`).
 #[derive(Clone, Default)]
 pub struct TopicCounters {
     records: Counter,
