@@ -7,13 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-# The Python peer's confluent-kafka lives in a venv of its own: Debian's
-# python3 is "externally managed" (PEP 668) and refuses a system-wide pip.
-VENV="${XDG_CACHE_HOME:-$HOME/.cache}/kmirror/bench-venv"
-if ! "$VENV/bin/python" -c "import confluent_kafka" 2>/dev/null; then
-  /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet confluent-kafka
-fi
-export KMIRROR_BENCH_PYTHON="$VENV/bin/python"
+KMIRROR_BENCH_PYTHON="$(scripts/bench-venv.sh)"
+export KMIRROR_BENCH_PYTHON
 cargo build --release --locked --workspace --bins
 exec target/release/kmirror-bench "$@"

@@ -56,7 +56,12 @@ impl Scenario {
 struct Sample {
     /// Seconds the whole scenario takes at the measured rate.
     secs: f64,
+    /// CPU seconds (user + system) of a mirror process in the measured
+    /// window, scaled to the whole scenario like `secs`: what mirroring
+    /// costs, without start-up.
     cpu_secs: Option<f64>,
+    /// CPU seconds a mirror process spent before its first commit.
+    startup_cpu_secs: Option<f64>,
     peak_rss_mb: Option<f64>,
     /// For a mirror process: seconds from its start to its first committed
     /// offset (group join, checks), outside the measured window.
@@ -135,6 +140,8 @@ struct Row {
     cpu_s_per_gb: Option<Figure>,
     peak_rss_mb: Option<Figure>,
     startup_s: Option<Figure>,
+    /// CPU seconds spent before the first commit.
+    startup_cpu_s: Option<Figure>,
     /// Cores the machine kept busy in the measured window.
     busy_cores: Option<Figure>,
     /// The brokers' CPU seconds per GB moved.
@@ -154,6 +161,7 @@ fn row(what: &str, s: &Scenario, samples: &[Sample]) -> Row {
         cpu_s_per_gb: per(&|x| x.cpu_secs.map(|c| c / (s.bytes() / 1e9))),
         peak_rss_mb: per(&|x| x.peak_rss_mb),
         startup_s: per(&|x| x.startup_secs),
+        startup_cpu_s: per(&|x| x.startup_cpu_secs),
         busy_cores: per(&|x| x.busy_cores),
         broker_cpu_s_per_gb: per(&|x| x.broker_cpu_secs.map(|c| c / (s.bytes() / 1e9))),
     }
@@ -164,6 +172,8 @@ struct Args {
     records: usize,
     quick: bool,
     main_only: bool,
+    /// `--verify`: check every kmirror run's copy with the rig's checker.
+    verify: bool,
     only: Option<Vec<String>>,
     out: PathBuf,
 }
@@ -174,6 +184,7 @@ fn parse_args() -> anyhow::Result<Args> {
         records: 1_000_000,
         quick: false,
         main_only: false,
+        verify: false,
         only: None,
         out: PathBuf::from("target/bench/results.json"),
     };
@@ -184,6 +195,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--records" => a.records = it.next().context("--records N")?.parse()?,
             "--quick" => a.quick = true,
             "--main-only" => a.main_only = true,
+            "--verify" => a.verify = true,
             "--only" => {
                 a.only = Some(
                     it.next()
@@ -195,7 +207,7 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--out" => a.out = PathBuf::from(it.next().context("--out FILE")?),
             "-h" | "--help" => {
-                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--only ROWS (comma list of produce,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)]");
+                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -283,6 +295,7 @@ fn consume_ceiling(
         Sample {
             secs: first_to_last * scale,
             cpu_secs: None,
+            startup_cpu_secs: None,
             peak_rss_mb: None,
             startup_secs: None,
             busy_cores,
@@ -331,6 +344,7 @@ fn produce_ceiling(
     Ok(Sample {
         secs,
         cpu_secs: None,
+        startup_cpu_secs: None,
         peak_rss_mb: None,
         startup_secs: None,
         busy_cores,
@@ -375,7 +389,7 @@ fn measure_process(
 ) -> anyhow::Result<Sample> {
     let start = Instant::now();
     let total: i64 = ends.values().sum();
-    let mut first: Option<(Instant, i64, CpuSnap)> = None;
+    let mut first: Option<(Instant, i64, CpuSnap, Option<f64>)> = None;
     loop {
         if let Some(status) = child.try_wait()? {
             bail!("mirror process exited early: {status}");
@@ -383,7 +397,12 @@ fn measure_process(
         let c = cluster::committed_offsets(source, group, topic)?;
         let committed: i64 = c.values().flatten().sum();
         if first.is_none() && committed > 0 {
-            first = Some((Instant::now(), committed, cpu_snap(brokers)));
+            first = Some((
+                Instant::now(),
+                committed,
+                cpu_snap(brokers),
+                proc_usage(child.id()).0,
+            ));
         }
         if ends
             .iter()
@@ -399,8 +418,10 @@ fn measure_process(
     }
     let end = Instant::now();
     let end_snap = cpu_snap(brokers);
-    let (secs, startup_secs, busy_cores, broker_cpu_secs) = match first {
-        Some((t0, c0, snap)) if c0 < total && end > t0 => {
+    let (end_cpu, peak_rss_mb) = proc_usage(child.id());
+    let (secs, startup_secs, busy_cores, broker_cpu_secs, cpu_secs, startup_cpu_secs) = match first
+    {
+        Some((t0, c0, snap, cpu0)) if c0 < total && end > t0 => {
             let scale = total as f64 / (total - c0) as f64;
             let (busy, broker) = snap.until(&end_snap);
             (
@@ -408,11 +429,14 @@ fn measure_process(
                 Some((t0 - start).as_secs_f64()),
                 busy,
                 broker.map(|b| b * scale),
+                end_cpu.zip(cpu0).map(|(e, s)| (e - s) * scale),
+                cpu0,
             )
         }
-        _ => ((end - start).as_secs_f64(), None, None, None),
+        // Done before a first commit was seen: the whole process is the
+        // window.
+        _ => ((end - start).as_secs_f64(), None, None, None, end_cpu, None),
     };
-    let (cpu_secs, peak_rss_mb) = proc_usage(child.id());
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -421,6 +445,7 @@ fn measure_process(
     Ok(Sample {
         secs,
         cpu_secs,
+        startup_cpu_secs,
         peak_rss_mb,
         startup_secs,
         busy_cores,
@@ -676,16 +701,16 @@ fn perf_detach(perf: Option<Child>) {
 }
 
 /// Measures one scenario: ceilings, kmirror and (optionally) the peers;
-/// `only` (from `--only`) restricts which rows run.
-fn scenario(
-    dir: &Path,
-    s: &Scenario,
-    n: usize,
-    with_peers: bool,
-    only: &Option<Vec<String>>,
-) -> anyhow::Result<Vec<Row>> {
+/// `--only` restricts which rows run.
+fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::Result<Vec<Row>> {
     eprintln!("== {}", s.label());
-    let wanted = |what: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == what));
+    let n = args.reps;
+    let wanted = |what: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|x| x == what))
+    };
+    let mut source_records = None;
     let source = broker(dir, "source")?;
     let src = ClusterConn::plaintext(source.addr().to_string());
     let topic = kmirror_rig::random_name("bench");
@@ -714,6 +739,9 @@ fn scenario(
             let bin = bin_dir().join("kmirror");
             let sample = kmirror_run(&bin, dir, &source, &target, &topic, s, &ends)?;
             samples.entry(KMIRROR_ROW).or_default().push(sample);
+            if args.verify {
+                verify_copy(&src, &target, &topic, s, &mut source_records)?;
+            }
         }
         // KMIRROR_BENCH_KMIRROR_B=PATH: another kmirror build, measured
         // interleaved with this one, for A/B experiments.
@@ -721,6 +749,9 @@ fn scenario(
             let target = broker(dir, "target")?;
             let sample = kmirror_run(Path::new(&b), dir, &source, &target, &topic, s, &ends)?;
             samples.entry(KMIRROR_B_ROW).or_default().push(sample);
+            if args.verify {
+                verify_copy(&src, &target, &topic, s, &mut source_records)?;
+            }
         }
         if with_peers && wanted("python") {
             let target = broker(dir, "target")?;
@@ -753,6 +784,38 @@ fn scenario(
         );
     }
     Ok(rows)
+}
+
+/// `--verify`, after a kmirror run and outside its measured window: the
+/// rig's checker compares the target topic with the source (every record,
+/// per-key order, byte-equal key, value, headers and timestamp). The source
+/// is read once per scenario.
+fn verify_copy(
+    src: &ClusterConn,
+    target: &Tansu,
+    topic: &str,
+    s: &Scenario,
+    source_records: &mut Option<Vec<cluster::Record>>,
+) -> anyhow::Result<()> {
+    let (idle, timeout) = (Duration::from_millis(500), Duration::from_secs(300));
+    if source_records.is_none() {
+        *source_records = Some(cluster::read_all(src, topic, s.records, idle, timeout)?);
+    }
+    let source = source_records.as_deref().unwrap_or_default();
+    let dst = ClusterConn::plaintext(target.addr().to_string());
+    let copy = cluster::read_all(&dst, topic, s.records, idle, timeout)?;
+    let report =
+        kmirror_rig::checker::check(source, &copy, kmirror_rig::checker::Partitioning::ByKey)
+            .map_err(|v| anyhow::anyhow!("kmirror's copy of {topic} failed the check: {v}"))?;
+    // A clean run replays nothing, so a duplicate is a defect here too.
+    if report.source_records != s.records || report.duplicates != 0 {
+        bail!(
+            "kmirror's copy of {topic}: expected {} records and no duplicates, found {report}",
+            s.records
+        );
+    }
+    eprintln!("   verified: {report}");
+    Ok(())
 }
 
 fn machine() -> String {
@@ -820,7 +883,7 @@ fn main() -> anyhow::Result<()> {
         records: args.records,
         streams: 1,
     };
-    let mut rows = scenario(dir.path(), &main_s, args.reps, true, &args.only)?;
+    let mut rows = scenario(dir.path(), &main_s, &args, true)?;
     let median = |what: &str| {
         rows.iter()
             .find(|r| r.what == what)
@@ -888,12 +951,12 @@ fn main() -> anyhow::Result<()> {
         scaling.clear();
     }
     for s in &scaling {
-        rows.extend(scenario(dir.path(), s, args.reps, false, &args.only)?);
+        rows.extend(scenario(dir.path(), s, &args, false)?);
     }
 
     println!();
     println!(
-        "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>16} {:>10}",
+        "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>13} {:>16} {:>10}",
         "what",
         "scenario",
         "records/s",
@@ -901,6 +964,7 @@ fn main() -> anyhow::Result<()> {
         "CPU-s/GB",
         "RSS MB",
         "start-up s",
+        "start-up CPU-s",
         "broker CPU-s/GB",
         "busy cores"
     );
@@ -912,7 +976,7 @@ fn main() -> anyhow::Result<()> {
     };
     for r in &rows {
         println!(
-            "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>16} {:>10}",
+            "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>13} {:>16} {:>10}",
             r.what,
             r.scenario.label(),
             f(&r.records_per_s, 0),
@@ -920,6 +984,7 @@ fn main() -> anyhow::Result<()> {
             cell(&r.cpu_s_per_gb, 2),
             cell(&r.peak_rss_mb, 0),
             cell(&r.startup_s, 2),
+            cell(&r.startup_cpu_s, 2),
             cell(&r.broker_cpu_s_per_gb, 2),
             cell(&r.busy_cores, 2),
         );
@@ -934,7 +999,7 @@ fn main() -> anyhow::Result<()> {
     });
     let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
     println!();
-    println!("rates of mirror processes: first to last committed offset (polled every 20 ms, commits every {COMMIT_INTERVAL_MS} ms); start-up before the first commit has its own column; CPU and RSS cover the whole process; broker CPU and busy cores (of {}) cover the measured window", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("rates of mirror processes: first to last committed offset (polled every 20 ms, commits every {COMMIT_INTERVAL_MS} ms); start-up before the first commit has its own columns; CPU-s/GB is the mirror's CPU in the measured window, RSS the whole process's peak; broker CPU and busy cores (of {}) cover the measured window", std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!(
         "ceiling (lower of consume-only and produce-only): {} MB/s",
         show(ceiling)

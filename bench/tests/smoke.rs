@@ -1,0 +1,99 @@
+//! The benchmark end to end, small: every row of the main scenario runs on
+//! real brokers, kmirror's copy passes the rig's checker (`--verify`), and
+//! the JSON holds figures and ratios. Performance itself is never asserted
+//! here (figures are for `scripts/bench.sh`); this keeps the benchmark from
+//! breaking unnoticed between runs.
+//!
+//! The mirrors measured are the `kmirror` binary next to this test's
+//! `kmirror-bench` (`cargo test --workspace` builds both), and the Python
+//! peer runs in the venv `scripts/bench-venv.sh` creates.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = Command::new(root.join("scripts/bench-venv.sh"))
+        .output()
+        .expect("running scripts/bench-venv.sh");
+    assert!(
+        venv.status.success(),
+        "scripts/bench-venv.sh: {}",
+        String::from_utf8_lossy(&venv.stderr)
+    );
+    let python = String::from_utf8(venv.stdout).unwrap().trim().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_kmirror-bench"))
+        .args([
+            "--quick",
+            "--main-only",
+            "--reps",
+            "1",
+            "--records",
+            "20000",
+        ])
+        .arg("--verify")
+        .arg("--out")
+        .arg(&out)
+        .env("KMIRROR_BENCH_PYTHON", &python)
+        .output()
+        .expect("running kmirror-bench");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "kmirror-bench failed:\n{stderr}\n{stdout}"
+    );
+    assert!(
+        stderr.contains("verified: 20000 source records, 20000 on target (0 duplicates"),
+        "kmirror's copy was not verified:\n{stderr}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    let row = |what: &str| {
+        rows.iter()
+            .find(|r| r["what"].as_str().is_some_and(|w| w.starts_with(what)))
+            .unwrap_or_else(|| panic!("no row {what:?} in {json}"))
+    };
+    let median = |r: &serde_json::Value, field: &str| r[field]["median"].as_f64();
+    for what in [
+        "consume-only",
+        "produce-only",
+        "kmirror",
+        "python confluent-kafka loop",
+        "bare rdkafka loop",
+    ] {
+        let r = row(what);
+        assert_eq!(r["scenario"]["records"], 20000, "{r}");
+        assert!(median(r, "mb_per_s").unwrap() > 0.0, "{r}");
+        assert!(median(r, "records_per_s").unwrap() > 0.0, "{r}");
+    }
+    for what in [
+        "kmirror",
+        "python confluent-kafka loop",
+        "bare rdkafka loop",
+    ] {
+        let r = row(what);
+        assert!(median(r, "peak_rss_mb").unwrap() > 1.0, "{r}");
+        assert!(median(r, "cpu_s_per_gb").is_some(), "{r}");
+    }
+    for ratio in [
+        "kmirror_vs_ceiling",
+        "kmirror_vs_python",
+        "kmirror_vs_bare_loop",
+        "ceiling_mb_per_s",
+    ] {
+        assert!(
+            json["ratios"][ratio].as_f64().unwrap() > 0.0,
+            "{ratio}: {json}"
+        );
+    }
+    // The settings that distort the measurement are printed with the table.
+    let settings = json["settings"].as_str().unwrap_or_default();
+    assert!(settings.contains("fetch.wait.max.ms="), "{settings}");
+    assert!(stdout.contains("kmirror / ceiling:"), "{stdout}");
+}
