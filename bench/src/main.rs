@@ -63,6 +63,10 @@ struct Sample {
     /// CPU seconds a mirror process spent before its first commit.
     startup_cpu_secs: Option<f64>,
     peak_rss_mb: Option<f64>,
+    /// A mirror process's peak RSS when a tenth of the records were
+    /// committed: against `peak_rss_mb`, whether memory grows with the
+    /// amount mirrored, within one run.
+    tenth_rss_mb: Option<f64>,
     /// For a mirror process: seconds from its start to its first committed
     /// offset (group join, checks), outside the measured window.
     startup_secs: Option<f64>,
@@ -139,6 +143,8 @@ struct Row {
     mb_per_s: Figure,
     cpu_s_per_gb: Option<Figure>,
     peak_rss_mb: Option<Figure>,
+    /// Peak RSS when a tenth of the records were committed.
+    tenth_rss_mb: Option<Figure>,
     startup_s: Option<Figure>,
     /// CPU seconds spent before the first commit.
     startup_cpu_s: Option<Figure>,
@@ -160,6 +166,7 @@ fn row(what: &str, s: &Scenario, samples: &[Sample]) -> Row {
         mb_per_s: figure(samples.iter().map(|x| s.bytes() / x.secs / 1e6).collect()),
         cpu_s_per_gb: per(&|x| x.cpu_secs.map(|c| c / (s.bytes() / 1e9))),
         peak_rss_mb: per(&|x| x.peak_rss_mb),
+        tenth_rss_mb: per(&|x| x.tenth_rss_mb),
         startup_s: per(&|x| x.startup_secs),
         startup_cpu_s: per(&|x| x.startup_cpu_secs),
         busy_cores: per(&|x| x.busy_cores),
@@ -297,6 +304,7 @@ fn consume_ceiling(
             cpu_secs: None,
             startup_cpu_secs: None,
             peak_rss_mb: None,
+            tenth_rss_mb: None,
             startup_secs: None,
             busy_cores,
             broker_cpu_secs: broker_cpu.map(|c| c * scale),
@@ -346,6 +354,7 @@ fn produce_ceiling(
         cpu_secs: None,
         startup_cpu_secs: None,
         peak_rss_mb: None,
+        tenth_rss_mb: None,
         startup_secs: None,
         busy_cores,
         broker_cpu_secs,
@@ -390,6 +399,7 @@ fn measure_process(
     let start = Instant::now();
     let total: i64 = ends.values().sum();
     let mut first: Option<(Instant, i64, CpuSnap, Option<f64>)> = None;
+    let mut tenth_rss_mb = None;
     loop {
         if let Some(status) = child.try_wait()? {
             bail!("mirror process exited early: {status}");
@@ -403,6 +413,9 @@ fn measure_process(
                 cpu_snap(brokers),
                 proc_usage(child.id()).0,
             ));
+        }
+        if tenth_rss_mb.is_none() && committed * 10 >= total {
+            tenth_rss_mb = proc_usage(child.id()).1;
         }
         if ends
             .iter()
@@ -447,6 +460,7 @@ fn measure_process(
         cpu_secs,
         startup_cpu_secs,
         peak_rss_mb,
+        tenth_rss_mb,
         startup_secs,
         busy_cores,
         broker_cpu_secs,
@@ -1032,6 +1046,19 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     println!("kmirror peak RSS by run: {}", rss.join(", "));
+    // Flatness within one run: the same process, a tenth of the way and at
+    // the end (the process is past start-up by then).
+    if let Some(r) = rows.iter().find(|r| r.what == KMIRROR_ROW) {
+        if let (Some(t), Some(p)) = (&r.tenth_rss_mb, &r.peak_rss_mb) {
+            println!(
+                "kmirror peak RSS in the {}-record run: {:.0} MB when {} records were committed, {:.0} MB at the end   (target: flat, under 120)",
+                r.scenario.records,
+                t.median,
+                r.scenario.records / 10,
+                p.median
+            );
+        }
+    }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -80,6 +80,7 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
         let r = row(what);
         assert!(median(r, "peak_rss_mb").unwrap() > 1.0, "{r}");
         assert!(median(r, "cpu_s_per_gb").is_some(), "{r}");
+        assert!(median(r, "tenth_rss_mb").unwrap() > 1.0, "{r}");
     }
     for ratio in [
         "kmirror_vs_ceiling",
