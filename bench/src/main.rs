@@ -52,7 +52,7 @@ impl Scenario {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 struct Sample {
     /// Seconds the whole scenario takes at the measured rate.
     secs: f64,
@@ -301,13 +301,10 @@ fn consume_ceiling(
     Ok((
         Sample {
             secs: first_to_last * scale,
-            cpu_secs: None,
-            startup_cpu_secs: None,
-            peak_rss_mb: None,
-            tenth_rss_mb: None,
-            startup_secs: None,
             busy_cores,
             broker_cpu_secs: broker_cpu.map(|c| c * scale),
+            // A ceiling has no process of its own to measure.
+            ..Sample::default()
         },
         ends,
     ))
@@ -351,13 +348,9 @@ fn produce_ceiling(
     let (busy_cores, broker_cpu_secs) = snap.until(&cpu_snap(&[broker]));
     Ok(Sample {
         secs,
-        cpu_secs: None,
-        startup_cpu_secs: None,
-        peak_rss_mb: None,
-        tenth_rss_mb: None,
-        startup_secs: None,
         busy_cores,
         broker_cpu_secs,
+        ..Sample::default()
     })
 }
 
@@ -748,21 +741,16 @@ fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::
             )?;
             samples.entry(PRODUCE_ROW).or_default().push(sample);
         }
-        if wanted("kmirror") {
-            let target = broker(dir, "target")?;
-            let bin = bin_dir().join("kmirror");
-            let sample = kmirror_run(&bin, dir, &source, &target, &topic, s, &ends)?;
-            samples.entry(KMIRROR_ROW).or_default().push(sample);
-            if args.verify {
-                verify_copy(&src, &target, &topic, s, &mut source_records)?;
-            }
-        }
         // KMIRROR_BENCH_KMIRROR_B=PATH: another kmirror build, measured
         // interleaved with this one, for A/B experiments.
-        if let Some(b) = std::env::var_os("KMIRROR_BENCH_KMIRROR_B") {
+        let builds = [
+            wanted("kmirror").then(|| (KMIRROR_ROW, bin_dir().join("kmirror"))),
+            std::env::var_os("KMIRROR_BENCH_KMIRROR_B").map(|b| (KMIRROR_B_ROW, PathBuf::from(b))),
+        ];
+        for (row, bin) in builds.into_iter().flatten() {
             let target = broker(dir, "target")?;
-            let sample = kmirror_run(Path::new(&b), dir, &source, &target, &topic, s, &ends)?;
-            samples.entry(KMIRROR_B_ROW).or_default().push(sample);
+            let sample = kmirror_run(&bin, dir, &source, &target, &topic, s, &ends)?;
+            samples.entry(row).or_default().push(sample);
             if args.verify {
                 verify_copy(&src, &target, &topic, s, &mut source_records)?;
             }

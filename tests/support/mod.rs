@@ -192,15 +192,7 @@ impl Kmirror {
         records: usize,
         timeout: Duration,
     ) -> Vec<Record> {
-        let source = cluster::read_all(
-            conn,
-            topic,
-            records,
-            Duration::from_millis(500),
-            Duration::from_secs(120),
-        )
-        .unwrap();
-        assert_eq!(source.len(), records, "{topic}: records on the source");
+        let source = read_source(conn, topic, records);
         let ends = checker::end_offsets(&source);
         self.await_committed(conn, group, topic, &ends, timeout);
         source
@@ -249,6 +241,21 @@ pub fn await_committed(
     .is_some()
 }
 
+/// Reads every record of `topic` on a source and asserts there are exactly
+/// `expected`: what was produced is what the mirror must copy.
+pub fn read_source(conn: &ClusterConn, topic: &str, expected: usize) -> Vec<Record> {
+    let source = cluster::read_all(
+        conn,
+        topic,
+        expected,
+        Duration::from_millis(500),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    assert_eq!(source.len(), expected, "{topic}: records on the source");
+    source
+}
+
 /// Reads both topics and runs the checker.
 pub fn check_mirror(
     rig: &Rig,
@@ -256,15 +263,7 @@ pub fn check_mirror(
     expected: usize,
     partitioning: Partitioning,
 ) -> (Vec<Record>, Vec<Record>, checker::Report) {
-    let source = cluster::read_all(
-        &rig.source_conn(),
-        topic,
-        expected,
-        Duration::from_millis(500),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    assert_eq!(source.len(), expected, "source holds what was produced");
+    let source = read_source(&rig.source_conn(), topic, expected);
     let target = cluster::read_all(
         &rig.target_conn(),
         topic,
