@@ -683,6 +683,14 @@ fn readyz_turns_unready_when_the_target_rejects_the_credentials() {
     // given --shutdown.timeout.ms), so the gauge can be read now.
     assert_eq!(gauge("target"), Some(0.0), "{}", km.output());
     assert_eq!(gauge("source"), Some(1.0));
+    // Once the failure stops the run, /readyz also says with which error.
+    let stopping = await_condition(Duration::from_secs(60), || {
+        http_get(&addr, "/readyz").filter(|r| r.1.contains("stopping after a fatal error: "))
+    });
+    let (_, body) =
+        stopping.unwrap_or_else(|| panic!("/readyz never named the fatal error:\n{}", km.output()));
+    assert!(body.contains("target"), "{body}");
+    assert!(!body.contains(PW) && !body.contains("changed-pw"), "{body}");
     let status = km
         .wait_timeout(Duration::from_secs(120))
         .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));

@@ -94,9 +94,14 @@ impl Tansu {
             .arg(format!("tcp://{advertised}"))
             .arg("--cluster-id")
             .arg(&cluster_id)
-            // tansu starts an OTEL/prometheus exporter only when asked; keep
-            // its own logging quiet unless a log file is wanted.
-            .env("RUST_LOG", "warn")
+            // Quiet by default: at info tansu logs every request. Set
+            // KMIRROR_RIG_TANSU_LOG (a RUST_LOG filter, e.g.
+            // `info,tansu_broker::coordinator=debug`) to see why a group
+            // rebalanced the way it did.
+            .env(
+                "RUST_LOG",
+                std::env::var("KMIRROR_RIG_TANSU_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -12,7 +12,7 @@
 //! commit or an assignment on a source).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -73,7 +73,9 @@ pub struct Metrics {
     last_commit_ms: AtomicU64,
     streams_expected: AtomicUsize,
     streams_joined: AtomicUsize,
-    failed: AtomicBool,
+    /// The first fatal error (sanitized, one line) once the run is stopping,
+    /// so `/readyz` says why instead of only that it is.
+    failed: Mutex<Option<String>>,
 }
 
 /// The delivered-records and -bytes counters of one source topic
@@ -124,7 +126,7 @@ impl Metrics {
             last_commit_ms: AtomicU64::new(0),
             streams_expected: AtomicUsize::new(0),
             streams_joined: AtomicUsize::new(0),
-            failed: AtomicBool::new(false),
+            failed: Mutex::new(None),
             registry: Registry::default(),
         };
         registry.register(
@@ -264,9 +266,13 @@ impl Metrics {
         self.streams_joined.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The run hit a fatal error and is stopping.
-    pub fn set_failed(&self) {
-        self.failed.store(true, Ordering::Relaxed);
+    /// The run hit a fatal error and is stopping; `error` (the first one
+    /// counts) is what `/readyz` names, shortened and without credentials.
+    pub fn set_failed(&self, error: &str) {
+        let mut f = self.failed.lock().expect("failed lock");
+        if f.is_none() {
+            *f = Some(sanitize_reason(error));
+        }
     }
 
     /// A side kmirror authenticated to (the start-up checks passed): its
@@ -360,8 +366,8 @@ impl Metrics {
         for f in self.authentication_failures() {
             why.push(f.to_string());
         }
-        if self.failed.load(Ordering::Relaxed) {
-            why.push("the mirror hit a fatal error and is stopping (see its log)".to_string());
+        if let Some(e) = self.failed.lock().expect("failed lock").as_deref() {
+            why.push(format!("stopping after a fatal error: {e}"));
         }
         let (joined, expected) = (
             self.streams_joined.load(Ordering::Relaxed),
@@ -521,8 +527,12 @@ mod tests {
         assert!(!m.ready());
         m.stream_joined();
         assert!(m.ready());
-        m.set_failed();
-        assert!(!m.ready());
+        m.set_failed("the Kerberos ticket of kmirror@EXAMPLE.COM expired\nrenew it");
+        m.set_failed("a later error is not the reason");
+        assert_eq!(
+            m.readiness().unwrap_err(),
+            "stopping after a fatal error: the Kerberos ticket of kmirror@EXAMPLE.COM expired renew it"
+        );
     }
 
     #[test]
@@ -601,8 +611,13 @@ mod tests {
         );
         // A fatal error keeps it unready whatever authentication does.
         assert!(m.authenticated("source 2"));
-        m.set_failed();
-        assert!(m.readiness().unwrap_err().contains("fatal error"));
+        m.set_failed("send failed: sasl.password=hunter2");
+        let why = m.readiness().unwrap_err();
+        assert!(
+            why.contains("fatal error: send failed: sasl.[redacted]"),
+            "{why}"
+        );
+        assert!(!why.contains("hunter2"), "{why}");
     }
 
     #[test]

@@ -356,6 +356,21 @@ pub(crate) fn consumer_config(cluster: &ClusterConfig) -> ClientConfig {
     c
 }
 
+/// Gives stream `stream`'s consumer its own identity in the group: the
+/// `client.id` and, with static membership, the `group.instance.id`, each
+/// suffixed `-<stream>`. Consumers sharing one instance id would fence each
+/// other out of the group, so `--num.streams` > 1 with a configured
+/// `group.instance.id` needs one per stream; stream 0 also gets its suffix so
+/// changing `--num.streams` keeps its identity.
+pub(crate) fn set_stream_identity(cfg: &mut ClientConfig, stream: usize) {
+    let client_id = format!("{}-{stream}", cfg.get("client.id").unwrap_or("kmirror"));
+    cfg.set("client.id", client_id);
+    if let Some(instance) = cfg.get("group.instance.id").filter(|i| !i.is_empty()) {
+        let instance = format!("{instance}-{stream}");
+        cfg.set("group.instance.id", instance);
+    }
+}
+
 /// Runs one consumer until the pipeline stops, then drains and commits.
 pub(crate) fn run_stream(spec: StreamSpec) {
     let StreamSpec {
@@ -380,10 +395,7 @@ pub(crate) fn run_stream(spec: StreamSpec) {
         principal: crate::observe::audit::principal_of(&cluster.security),
     };
     let mut cfg = consumer_config(&cluster);
-    cfg.set(
-        "client.id",
-        format!("{}-{}", cfg.get("client.id").unwrap_or("kmirror"), stream),
-    );
+    set_stream_identity(&mut cfg, stream);
     let consumer: BaseConsumer<MirrorConsumerContext> = match cfg.create_with_context(ctx) {
         Ok(c) => c,
         Err(source) => {
@@ -711,4 +723,25 @@ fn find_gap(consumer: &BaseConsumer<MirrorConsumerContext>, label: &str) -> Opti
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_stream_gets_its_own_client_and_instance_id() {
+        let mut static_member = ClientConfig::new();
+        static_member.set("group.instance.id", "mirror-a");
+        static_member.set("client.id", "mm");
+        set_stream_identity(&mut static_member, 1);
+        assert_eq!(static_member.get("client.id"), Some("mm-1"));
+        assert_eq!(static_member.get("group.instance.id"), Some("mirror-a-1"));
+
+        // Dynamic membership stays dynamic.
+        let mut dynamic = ClientConfig::new();
+        set_stream_identity(&mut dynamic, 0);
+        assert_eq!(dynamic.get("client.id"), Some("kmirror-0"));
+        assert_eq!(dynamic.get("group.instance.id"), None);
+    }
 }

@@ -170,9 +170,9 @@ impl Shared {
         let mut f = self.fatal.lock().expect("fatal lock");
         if f.is_none() {
             error!("{e}");
+            self.metrics.set_failed(&e.to_string());
             *f = Some(e);
         }
-        self.metrics.set_failed();
         self.stop.store(true, Ordering::Release);
     }
 

@@ -199,6 +199,17 @@ impl Kmirror {
     }
 }
 
+impl Drop for Rig {
+    /// A failed test keeps the rig's directory (broker logs, every kmirror
+    /// log, properties files) so the failure can be read after the fact.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dir.disable_cleanup(true);
+            eprintln!("rig directory kept: {}", self.dir.path().display());
+        }
+    }
+}
+
 impl Drop for Kmirror {
     fn drop(&mut self) {
         let _ = self.child.kill();
