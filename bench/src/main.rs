@@ -707,6 +707,16 @@ fn perf_detach(perf: Option<Child>) {
     }
 }
 
+/// A mirroring process a scenario measures.
+enum Mirror {
+    /// A kmirror build: its row and binary.
+    Kmirror(&'static str, PathBuf),
+    /// The Python peer (`bench/peer_mirror.py`).
+    Python,
+    /// The bare rdkafka loop (reference).
+    Bare,
+}
+
 /// Measures one scenario: ceilings, kmirror and (optionally) the peers;
 /// `--only` restricts which rows run.
 fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::Result<Vec<Row>> {
@@ -725,6 +735,19 @@ fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::
     // Repetitions are interleaved (each runs every row once, in turn) so
     // that drift in the machine's speed over the run hits every row alike
     // and the ratios stay comparable.
+    //
+    // KMIRROR_BENCH_KMIRROR_B=PATH: another kmirror build, measured
+    // interleaved with this one, for A/B experiments.
+    let mut mirrors: Vec<Mirror> = [
+        wanted("kmirror").then(|| Mirror::Kmirror(KMIRROR_ROW, bin_dir().join("kmirror"))),
+        std::env::var_os("KMIRROR_BENCH_KMIRROR_B")
+            .map(|b| Mirror::Kmirror(KMIRROR_B_ROW, PathBuf::from(b))),
+        (with_peers && wanted("python")).then_some(Mirror::Python),
+        (with_peers && wanted("bare")).then_some(Mirror::Bare),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
     for rep in 0..n {
         eprintln!("   repetition {} of {n}", rep + 1);
@@ -741,29 +764,29 @@ fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::
             )?;
             samples.entry(PRODUCE_ROW).or_default().push(sample);
         }
-        // KMIRROR_BENCH_KMIRROR_B=PATH: another kmirror build, measured
-        // interleaved with this one, for A/B experiments.
-        let builds = [
-            wanted("kmirror").then(|| (KMIRROR_ROW, bin_dir().join("kmirror"))),
-            std::env::var_os("KMIRROR_BENCH_KMIRROR_B").map(|b| (KMIRROR_B_ROW, PathBuf::from(b))),
-        ];
-        for (row, bin) in builds.into_iter().flatten() {
+        // The mirrors take turns going first: A/B pairs run in both orders
+        // showed the first slot after the ceilings costing the build in it
+        // about 2-6% of CPU-s/GB, which a fixed order puts on one row.
+        if rep > 0 && !mirrors.is_empty() {
+            mirrors.rotate_left(1);
+        }
+        for m in &mirrors {
             let target = broker(dir, "target")?;
-            let sample = kmirror_run(&bin, dir, &source, &target, &topic, s, &ends)?;
+            let (row, sample) = match m {
+                Mirror::Kmirror(row, bin) => (
+                    *row,
+                    kmirror_run(bin, dir, &source, &target, &topic, s, &ends)?,
+                ),
+                Mirror::Python => (
+                    PYTHON_ROW,
+                    python_run(dir, &source, &target, &topic, s, &ends)?,
+                ),
+                Mirror::Bare => (BARE_ROW, bare_run(dir, &source, &target, &topic, s, &ends)?),
+            };
             samples.entry(row).or_default().push(sample);
-            if args.verify {
+            if args.verify && matches!(m, Mirror::Kmirror(..)) {
                 verify_copy(&src, &target, &topic, s, &mut source_records)?;
             }
-        }
-        if with_peers && wanted("python") {
-            let target = broker(dir, "target")?;
-            let sample = python_run(dir, &source, &target, &topic, s, &ends)?;
-            samples.entry(PYTHON_ROW).or_default().push(sample);
-        }
-        if with_peers && wanted("bare") {
-            let target = broker(dir, "target")?;
-            let sample = bare_run(dir, &source, &target, &topic, s, &ends)?;
-            samples.entry(BARE_ROW).or_default().push(sample);
         }
     }
     let order = [

@@ -470,9 +470,15 @@ pub(crate) fn run_stream(spec: StreamSpec) {
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => since_housekeeping = HOUSEKEEPING_EVERY,
-            Some(Ok(msg)) => {
+            Some(Ok(mut msg)) => {
                 since_housekeeping += 1;
-                if let Err(e) = forward(&consumer, &msg, &producers, &shared, preserve_partitions) {
+                if let Err(e) = forward(
+                    &consumer,
+                    &mut msg,
+                    &producers,
+                    &shared,
+                    preserve_partitions,
+                ) {
                     shared.fail(e);
                 }
             }
@@ -545,11 +551,15 @@ fn refresh_lag(consumer: &BaseConsumer<MirrorConsumerContext>, shared: &Shared) 
 
 fn forward(
     consumer: &BaseConsumer<MirrorConsumerContext>,
-    msg: &BorrowedMessage<'_>,
+    msg: &mut BorrowedMessage<'_>,
     producers: &ProducerPool,
     shared: &Arc<Shared>,
     preserve_partitions: bool,
 ) -> Result<(), PipelineError> {
+    // Moved out of the consumed message rather than copied: the producer
+    // takes ownership of them, and the message is dropped after this call.
+    let headers = msg.take_headers();
+    let msg = &*msg;
     let topic = msg.topic();
     let Some(part) = consumer.context().state(topic, msg.partition()) else {
         // A record of a partition this consumer no longer owns (fetched
@@ -567,13 +577,12 @@ fn forward(
     let payload = msg.payload();
     let bytes = key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len);
     if shared.audit.is_some() {
-        let headers = msg.headers();
         let digest = crate::observe::audit::record_digest(
             key,
             payload,
             headers
                 .iter()
-                .flat_map(|h| rdkafka::message::Headers::iter(*h))
+                .flat_map(rdkafka::message::Headers::iter)
                 .map(|h| (h.key, h.value)),
             msg.timestamp().to_millis(),
         );
@@ -596,8 +605,8 @@ fn forward(
     if let Some(p) = payload {
         record = record.payload(p);
     }
-    if let Some(h) = msg.headers() {
-        record = record.headers(h.detach());
+    if let Some(h) = headers {
+        record = record.headers(h);
     }
     match msg.timestamp() {
         Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => record = record.timestamp(t),

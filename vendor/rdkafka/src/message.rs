@@ -389,6 +389,21 @@ impl<'a> BorrowedMessage<'a> {
         self.ptr.ptr()
     }
 
+    /// kmirror patch: moves the message's headers out of it, without copying
+    /// them (`rd_kafka_message_detach_headers`), e.g. to give them to a
+    /// producer. Afterwards the message has no headers. `None` when it had
+    /// none.
+    pub fn take_headers(&mut self) -> Option<OwnedHeaders> {
+        let mut native_ptr = ptr::null_mut();
+        let err = unsafe { rdsys::rd_kafka_message_detach_headers(self.ptr.ptr(), &mut native_ptr) };
+        if err.is_error() {
+            return None;
+        }
+        Some(OwnedHeaders {
+            ptr: unsafe { NativePtr::from_ptr(native_ptr)? },
+        })
+    }
+
     /// Returns a pointer to the message's [`RDKafkaTopic`]
     pub fn topic_ptr(&self) -> *mut RDKafkaTopic {
         self.ptr.rkt
