@@ -2,8 +2,8 @@
 //! cluster), each forwarding records to the producers and committing the
 //! delivered prefix of its partitions.
 
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,10 @@ pub(crate) struct MirrorConsumerContext {
     start: StartPolicy,
     shared: Arc<Shared>,
     /// Assigned partitions: topic → partition → state.
-    parts: Mutex<HashMap<String, HashMap<i32, Arc<PartitionState>>>>,
+    parts: Mutex<FxHashMap<String, FxHashMap<i32, Arc<PartitionState>>>>,
+    /// Bumped whenever `parts` changes, so a [`LastPartition`] taken before
+    /// a rebalance is never used after it.
+    parts_version: AtomicU64,
     drain_timeout: Duration,
     /// Whether this consumer has had an assignment yet (for `/readyz`).
     joined: std::sync::atomic::AtomicBool,
@@ -146,6 +149,7 @@ impl MirrorConsumerContext {
                 source,
             })?;
         let mut parts = self.parts.lock().expect("parts lock");
+        self.parts_version.fetch_add(1, Ordering::AcqRel);
         for e in committed.elements() {
             let (topic, partition) = (e.topic().to_string(), e.partition());
             let (start, committed_offset) = match e.offset() {
@@ -208,6 +212,7 @@ impl MirrorConsumerContext {
     /// Removes and returns the states of `tpl`'s partitions (all when `None`).
     fn take_states(&self, tpl: Option<&TopicPartitionList>) -> Vec<Arc<PartitionState>> {
         let mut parts = self.parts.lock().expect("parts lock");
+        self.parts_version.fetch_add(1, Ordering::AcqRel);
         match tpl {
             None => parts.drain().flat_map(|(_, m)| m.into_values()).collect(),
             Some(tpl) => tpl
@@ -388,7 +393,8 @@ pub(crate) fn run_stream(spec: StreamSpec) {
         cluster: label.clone(),
         start: cluster.start,
         shared: shared.clone(),
-        parts: Mutex::new(HashMap::new()),
+        parts: Mutex::new(FxHashMap::default()),
+        parts_version: AtomicU64::new(0),
         drain_timeout,
         joined: std::sync::atomic::AtomicBool::new(false),
         cluster_id: std::sync::OnceLock::new(),
@@ -425,6 +431,7 @@ pub(crate) fn run_stream(spec: StreamSpec) {
     // the timers are checked every HOUSEKEEPING_EVERY records, and whenever
     // a poll comes back empty.
     let mut since_housekeeping = HOUSEKEEPING_EVERY;
+    let mut last = None;
     while !shared.stopping() {
         if since_housekeeping >= HOUSEKEEPING_EVERY {
             since_housekeeping = 0;
@@ -475,6 +482,7 @@ pub(crate) fn run_stream(spec: StreamSpec) {
                 if let Err(e) = forward(
                     &consumer,
                     &mut msg,
+                    &mut last,
                     &producers,
                     &shared,
                     preserve_partitions,
@@ -549,9 +557,23 @@ fn refresh_lag(consumer: &BaseConsumer<MirrorConsumerContext>, shared: &Shared) 
     }
 }
 
+/// The state of the partition a consumer last forwarded a record of. A fetch
+/// hands out runs of records of one partition, so most records reuse it
+/// instead of reading the topic name (a UTF-8 check) and looking it up
+/// under the `parts` lock.
+pub(crate) struct LastPartition {
+    /// The record's topic handle (its address, never dereferenced) and
+    /// partition.
+    key: (usize, i32),
+    /// `parts_version` when `state` was looked up.
+    version: u64,
+    state: Arc<PartitionState>,
+}
+
 fn forward(
     consumer: &BaseConsumer<MirrorConsumerContext>,
     msg: &mut BorrowedMessage<'_>,
+    last: &mut Option<LastPartition>,
     producers: &ProducerPool,
     shared: &Arc<Shared>,
     preserve_partitions: bool,
@@ -560,13 +582,28 @@ fn forward(
     // takes ownership of them, and the message is dropped after this call.
     let headers = msg.take_headers();
     let msg = &*msg;
-    let topic = msg.topic();
-    let Some(part) = consumer.context().state(topic, msg.partition()) else {
-        // A record of a partition this consumer no longer owns (fetched
-        // before a revoke): its new owner reads it again from the committed
-        // offset, so skipping it here loses nothing.
-        return Ok(());
+    let ctx = consumer.context();
+    let key = (msg.topic_ptr() as usize, msg.partition());
+    let version = ctx.parts_version.load(Ordering::Acquire);
+    let part = match last {
+        Some(l) if l.key == key && l.version == version => l.state.clone(),
+        _ => {
+            let Some(state) = ctx.state(msg.topic(), msg.partition()) else {
+                // A record of a partition this consumer no longer owns
+                // (fetched before a revoke): its new owner reads it again
+                // from the committed offset, so skipping it here loses
+                // nothing.
+                return Ok(());
+            };
+            *last = Some(LastPartition {
+                key,
+                version,
+                state: state.clone(),
+            });
+            state
+        }
     };
+    let topic = part.topic.as_str();
     part.tracker
         .lock()
         .expect("tracker lock")
