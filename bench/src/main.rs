@@ -1025,6 +1025,7 @@ fn main() -> anyhow::Result<()> {
     let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
     println!();
     println!("rates of mirror processes: first to last committed offset (polled every 20 ms, commits every {COMMIT_INTERVAL_MS} ms); start-up before the first commit has its own columns; CPU-s/GB is the mirror's CPU in the measured window, RSS the whole process's peak; broker CPU and busy cores (of {}) cover the measured window", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("--num.streams rows include the test broker's rebalances: tansu has no join barrier, so each stream joining rebalances the group again, and it holds each follower's JoinGroup for 3 s");
     println!(
         "ceiling (lower of consume-only and produce-only): {} MB/s",
         show(ceiling)
