@@ -206,7 +206,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--only" => {
                 a.only = Some(
                     it.next()
-                        .context("--only produce,kmirror,python,bare")?
+                        .context("--only produce,both,kmirror,python,bare")?
                         .split(',')
                         .map(str::to_string)
                         .collect(),
@@ -214,7 +214,7 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--out" => a.out = PathBuf::from(it.next().context("--out FILE")?),
             "-h" | "--help" => {
-                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)]");
+                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,both,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -346,6 +346,41 @@ fn produce_ceiling(
     producer.flush(Duration::from_secs(300))?;
     let secs = start.elapsed().as_secs_f64();
     let (busy_cores, broker_cpu_secs) = snap.until(&cpu_snap(&[broker]));
+    Ok(Sample {
+        secs,
+        busy_cores,
+        broker_cpu_secs,
+        ..Sample::default()
+    })
+}
+
+/// Both ceilings at once: consume-only from the source and produce-only
+/// into a fresh target, started together. A mirror runs both halves at the
+/// same time on the same cores as both brokers, which the separate ceilings
+/// never do; this row shows what the rig allows such a pipeline. Its rate is
+/// the slower half's, and once the faster half is done the slower one runs
+/// alone, so the row overstates the rate while both run (a kmirror ratio
+/// against it errs low). Busy cores and broker CPU (both brokers) cover the
+/// whole window.
+fn both_ceilings(
+    dir: &Path,
+    src: &ClusterConn,
+    source_pid: u32,
+    topic: &str,
+    s: &Scenario,
+) -> anyhow::Result<Sample> {
+    let target = broker(dir, "target")?;
+    let dst = ClusterConn::plaintext(target.addr().to_string());
+    let ceiling_topic = kmirror_rig::random_name("ceiling");
+    let pids = [source_pid, target.pid()];
+    let snap = cpu_snap(&pids);
+    let (consumed, produced) = std::thread::scope(|scope| {
+        let c = scope.spawn(|| consume_ceiling(src, source_pid, topic, s));
+        let p = produce_ceiling(&dst, target.pid(), &ceiling_topic, s);
+        (c.join().expect("consume ceiling thread"), p)
+    });
+    let (busy_cores, broker_cpu_secs) = snap.until(&cpu_snap(&pids));
+    let secs = consumed?.0.secs.max(produced?.secs);
     Ok(Sample {
         secs,
         busy_cores,
@@ -764,6 +799,10 @@ fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::
             )?;
             samples.entry(PRODUCE_ROW).or_default().push(sample);
         }
+        if with_peers && wanted("both") {
+            let sample = both_ceilings(dir, &src, source.pid(), &topic, s)?;
+            samples.entry(BOTH_ROW).or_default().push(sample);
+        }
         // The mirrors take turns going first: A/B pairs run in both orders
         // showed the first slot after the ceilings costing the build in it
         // about 2-6% of CPU-s/GB, which a fixed order puts on one row.
@@ -792,6 +831,7 @@ fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::
     let order = [
         CONSUME_ROW,
         PRODUCE_ROW,
+        BOTH_ROW,
         KMIRROR_ROW,
         KMIRROR_B_ROW,
         PYTHON_ROW,
@@ -873,6 +913,7 @@ fn machine() -> String {
 
 const CONSUME_ROW: &str = "consume-only (rdkafka)";
 const PRODUCE_ROW: &str = "produce-only (rdkafka, acks=all, 1 in flight)";
+const BOTH_ROW: &str = "consume + produce at once (slower of the two)";
 const KMIRROR_ROW: &str = "kmirror";
 const KMIRROR_B_ROW: &str = "kmirror B (KMIRROR_BENCH_KMIRROR_B)";
 const PYTHON_ROW: &str = "python confluent-kafka loop";
@@ -919,6 +960,7 @@ fn main() -> anyhow::Result<()> {
         (c, p) => c.or(p),
     };
     let (km, py, bare) = (median(KMIRROR_ROW), median(PYTHON_ROW), median(BARE_ROW));
+    let both = median(BOTH_ROW);
     let km_cpu = rows
         .iter()
         .find(|r| r.what == KMIRROR_ROW)
@@ -1021,6 +1063,9 @@ fn main() -> anyhow::Result<()> {
         "kmirror_vs_bare_loop": ratio(km, bare),
         "bare_loop_vs_ceiling": ratio(bare, ceiling),
         "ceiling_mb_per_s": ceiling,
+        "kmirror_vs_both_at_once": ratio(km, both),
+        "bare_loop_vs_both_at_once": ratio(bare, both),
+        "both_at_once_mb_per_s": both,
     });
     let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
     println!();
@@ -1042,6 +1087,12 @@ fn main() -> anyhow::Result<()> {
         "bare loop (no bookkeeping) / ceiling: {}; kmirror / bare loop: {}   (what the rig allows a client that pays nothing for safety)",
         show(ratio(bare, ceiling)),
         show(ratio(km, bare))
+    );
+    println!(
+        "consume and produce at once: {} MB/s; kmirror / that: {}, bare loop / that: {}   (what the rig allows a pipeline whose two halves and both brokers share its cores)",
+        show(both),
+        show(ratio(km, both)),
+        show(ratio(bare, both))
     );
     if let Some(c) = &km_cpu {
         println!("kmirror CPU: {:.2} CPU-s/GB   (target <= 4)", c.median);

@@ -63,6 +63,7 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
     for what in [
         "consume-only",
         "produce-only",
+        "consume + produce at once",
         "kmirror",
         "python confluent-kafka loop",
         "bare rdkafka loop",
@@ -87,6 +88,8 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
         "kmirror_vs_python",
         "kmirror_vs_bare_loop",
         "ceiling_mb_per_s",
+        "kmirror_vs_both_at_once",
+        "both_at_once_mb_per_s",
     ] {
         assert!(
             json["ratios"][ratio].as_f64().unwrap() > 0.0,
@@ -97,4 +100,5 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
     let settings = json["settings"].as_str().unwrap_or_default();
     assert!(settings.contains("fetch.wait.max.ms="), "{settings}");
     assert!(stdout.contains("kmirror / ceiling:"), "{stdout}");
+    assert!(stdout.contains("consume and produce at once:"), "{stdout}");
 }
