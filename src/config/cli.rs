@@ -193,37 +193,21 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // A subcommand's parser sees `kmirror <name>` as its program name, so its
+    // usage and errors read as the command the user typed.
+    let rest = |name: &str| {
+        std::iter::once(std::ffi::OsString::from(format!("kmirror {name}")))
+            .chain(args[2..].iter().cloned())
+    };
     match args.get(1).and_then(|a| a.to_str()) {
-        Some("check") => {
-            let rest = std::iter::once(std::ffi::OsString::from("kmirror check"))
-                .chain(args[2..].iter().cloned());
-            CheckCli::try_parse_from(rest).map(Invocation::Check)
+        Some(name @ "check") => CheckCli::try_parse_from(rest(name)).map(Invocation::Check),
+        Some(name @ "lag") => LagCli::try_parse_from(rest(name)).map(Invocation::Lag),
+        Some(name @ "audit") => AuditCli::try_parse_from(rest(name)).map(Invocation::Audit),
+        Some(name @ "verify") => VerifyCli::try_parse_from(rest(name)).map(Invocation::Verify),
+        Some(name @ "completions") => {
+            CompletionsCli::try_parse_from(rest(name)).map(Invocation::Completions)
         }
-        Some("lag") => {
-            let rest = std::iter::once(std::ffi::OsString::from("kmirror lag"))
-                .chain(args[2..].iter().cloned());
-            LagCli::try_parse_from(rest).map(Invocation::Lag)
-        }
-        Some("audit") => {
-            let rest = std::iter::once(std::ffi::OsString::from("kmirror audit"))
-                .chain(args[2..].iter().cloned());
-            AuditCli::try_parse_from(rest).map(Invocation::Audit)
-        }
-        Some("verify") => {
-            let rest = std::iter::once(std::ffi::OsString::from("kmirror verify"))
-                .chain(args[2..].iter().cloned());
-            VerifyCli::try_parse_from(rest).map(Invocation::Verify)
-        }
-        Some("completions") => {
-            let rest = std::iter::once(std::ffi::OsString::from("kmirror completions"))
-                .chain(args[2..].iter().cloned());
-            CompletionsCli::try_parse_from(rest).map(Invocation::Completions)
-        }
-        Some("manpage") => {
-            let rest = std::iter::once(std::ffi::OsString::from("kmirror manpage"))
-                .chain(args[2..].iter().cloned());
-            ManpageCli::try_parse_from(rest).map(Invocation::Manpage)
-        }
+        Some(name @ "manpage") => ManpageCli::try_parse_from(rest(name)).map(Invocation::Manpage),
         _ => Cli::try_parse_from(args).map(Invocation::Mirror),
     }
 }
