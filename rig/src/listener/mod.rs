@@ -9,8 +9,10 @@
 //! Tests start it with [`Listener::spawn`]. The binary is found, in order:
 //! `$KMIRROR_LISTENER_BIN`; `kmirror-listener` next to the running test
 //! executable (`target/<profile>/`, the grandparent of
-//! `target/<profile>/deps/<test>`); otherwise it is built on demand with
-//! `cargo build -p kmirror-rig --bin kmirror-listener` in the workspace.
+//! `target/<profile>/deps/<test>`) unless a source it is built from (the rig's
+//! and kmirror's `src/`, their manifests, `Cargo.lock`) is newer; otherwise it
+//! is built on demand with `cargo build -p kmirror-rig --bin kmirror-listener`
+//! into that profile directory.
 
 pub mod acl_api;
 pub mod audit;
@@ -182,34 +184,113 @@ impl std::fmt::Debug for Listener {
 }
 
 /// Finds (or builds) the `kmirror-listener` binary; see the module docs.
+/// Decided once per process: a build that cargo finds fresh leaves the
+/// binary's time as it was (an edit to kmirror's `main.rs` does not relink the
+/// listener), so checking again would run cargo at every spawn.
 pub fn listener_binary() -> Result<PathBuf> {
+    static FOUND: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
+        std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| find_or_build_listener().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn find_or_build_listener() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("KMIRROR_LISTENER_BIN") {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().context("locating the current executable")?;
-    for dir in exe.ancestors().skip(1).take(2) {
-        let candidate = dir.join("kmirror-listener");
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("rig crate has no parent directory")?;
+    let found = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("kmirror-listener"))
+        .find(|candidate| candidate.is_file());
+    // `cargo test --test tls` builds only the kmirror package's targets, so
+    // a listener from an earlier build can predate the rig's sources; a test
+    // would then run against old listener code without a word.
+    let newest = newest_source(workspace);
+    if let Some(candidate) = &found {
+        if !is_stale(candidate, newest) {
+            return Ok(candidate.clone());
+        }
+    }
+    // Build into the profile directory the tests run from
+    // (`<target>/<profile>/deps/<test>`), so a custom CARGO_TARGET_DIR and
+    // `--release` get their own listener.
+    let profile_dir = found
+        .as_deref()
+        .and_then(Path::parent)
+        .or_else(|| exe.parent().and_then(Path::parent))
+        .context("the test executable is not inside a target directory")?
+        .to_path_buf();
+    let target_dir = profile_dir
+        .parent()
+        .context("the profile directory has no parent")?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let mut build = Command::new(cargo);
+    build
         .args(["build", "-p", "kmirror-rig", "--bin", "kmirror-listener"])
-        .current_dir(workspace)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(workspace);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build
         .status()
         .context("running cargo build for kmirror-listener")?;
     if !status.success() {
         bail!("cargo build -p kmirror-rig --bin kmirror-listener failed: {status}");
     }
-    let built = workspace.join("target/debug/kmirror-listener");
+    let built = profile_dir.join("kmirror-listener");
     if !built.is_file() {
         bail!("{} not found after building", built.display());
     }
     Ok(built)
+}
+
+/// The newest modification time among the files `kmirror-listener` is built
+/// from; `None` when none can be read (an installed rig without sources).
+fn newest_source(workspace: &Path) -> Option<std::time::SystemTime> {
+    fn walk(path: &Path, newest: &mut Option<std::time::SystemTime>) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if let Ok(modified) = meta.modified() {
+            *newest = (*newest).max(Some(modified));
+        }
+    }
+    let mut newest = None;
+    for part in [
+        "rig/src",
+        "rig/Cargo.toml",
+        "src",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        walk(&workspace.join(part), &mut newest);
+    }
+    newest
+}
+
+/// Whether `binary` is older than the newest source (an unreadable binary
+/// time counts as stale; unknown sources as fresh).
+fn is_stale(binary: &Path, newest_source: Option<std::time::SystemTime>) -> bool {
+    let Some(newest) = newest_source else {
+        return false;
+    };
+    std::fs::metadata(binary)
+        .and_then(|m| m.modified())
+        .map_or(true, |built| built < newest)
 }
 
 impl Listener {
@@ -457,5 +538,51 @@ impl Drop for Listener {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn touch(path: &Path, at: SystemTime) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let f = std::fs::File::create(path).unwrap();
+        f.set_modified(at).unwrap();
+    }
+
+    #[test]
+    fn a_listener_older_than_any_source_is_rebuilt() {
+        let ws = tempfile::tempdir().unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let hour = Duration::from_secs(3600);
+        touch(&ws.path().join("rig/src/listener/server.rs"), t0);
+        touch(&ws.path().join("src/preflight/acl.rs"), t0 + hour);
+        touch(&ws.path().join("Cargo.lock"), t0);
+        // Files outside the listed sources do not count.
+        touch(&ws.path().join("docs/operations.md"), t0 + 3 * hour);
+        let newest = newest_source(ws.path());
+        assert_eq!(newest, Some(t0 + hour));
+
+        let bin = ws.path().join("target/debug/kmirror-listener");
+        touch(&bin, t0 + 2 * hour);
+        assert!(!is_stale(&bin, newest), "built after every source");
+        touch(&ws.path().join("src/preflight/acl.rs"), t0 + 3 * hour);
+        assert!(
+            is_stale(&bin, newest_source(ws.path())),
+            "kmirror's ACL code changed after the build"
+        );
+    }
+
+    #[test]
+    fn without_sources_or_binary_time_the_answer_is_safe() {
+        let ws = tempfile::tempdir().unwrap();
+        assert_eq!(newest_source(ws.path()), None);
+        let bin = ws.path().join("kmirror-listener");
+        // An installed rig without its sources keeps the binary it has.
+        assert!(!is_stale(&bin, None));
+        // A binary whose time cannot be read is rebuilt.
+        assert!(is_stale(&bin, Some(SystemTime::now())));
     }
 }
