@@ -9,10 +9,11 @@
 //! Tests start it with [`Listener::spawn`]. The binary is found, in order:
 //! `$KMIRROR_LISTENER_BIN`; `kmirror-listener` next to the running test
 //! executable (`target/<profile>/`, the grandparent of
-//! `target/<profile>/deps/<test>`) unless a source it is built from (the rig's
-//! and kmirror's `src/`, their manifests, `Cargo.lock`) is newer; otherwise it
-//! is built on demand with `cargo build -p kmirror-rig --bin kmirror-listener`
-//! into that profile directory.
+//! `target/<profile>/deps/<test>`) unless a source it is built from (the
+//! rig's and kmirror's `src/`, the vendored rust-rdkafka, the manifests,
+//! `Cargo.lock`) is newer; otherwise it is built on demand with
+//! `cargo build -p kmirror-rig --bin kmirror-listener` into that profile
+//! directory.
 
 pub mod acl_api;
 pub mod audit;
@@ -213,9 +214,8 @@ fn find_or_build_listener() -> Result<PathBuf> {
     // `cargo test --test tls` builds only the kmirror package's targets, so
     // a listener from an earlier build can predate the rig's sources; a test
     // would then run against old listener code without a word.
-    let newest = newest_source(workspace);
     if let Some(candidate) = &found {
-        if !is_stale(candidate, newest) {
+        if !is_stale(candidate, newest_source(workspace)) {
             return Ok(candidate.clone());
         }
     }
@@ -274,6 +274,8 @@ fn newest_source(workspace: &Path) -> Option<std::time::SystemTime> {
         "rig/src",
         "rig/Cargo.toml",
         "src",
+        // kmirror's path dependency, linked into the listener through it.
+        "vendor",
         "Cargo.toml",
         "Cargo.lock",
     ] {
