@@ -2,7 +2,7 @@
 # Installs everything kmirror's build, tests and demo need on a Debian
 # machine (run as root): build dependencies of librdkafka (through the rdkafka
 # crate's cmake build) with Kerberos/SASL, MIT Kerberos for the test KDC, and
-# the pinned tansu broker; Java's keytool (the TLS tests make a JKS store as
+# the pinned tansu broker (patched, scripts/install-tansu.sh); Java's keytool (the TLS tests make a JKS store as
 # a Java user has one) and python3-venv (the benchmark's Python peer). Safe
 # to run again: it skips what is present.
 set -euo pipefail
@@ -34,8 +34,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! tansu --version 2>/dev/null | grep -q " ${TANSU_VERSION}"; then
-  echo "install-deps: building tansu ${TANSU_VERSION} (about 16 minutes on 2 cores; cached in ~/.cargo/bin afterwards)"
-  cargo install tansu --version "${TANSU_VERSION}" --locked --features dynostore,libsql
-fi
-echo "install-deps: ready ($(tansu --version))"
+# The rig's broker: tansu 0.6.0 with the rig's patches (rig/tansu-patches/).
+"$(dirname "$0")/install-tansu.sh"

@@ -156,7 +156,7 @@ impl Env {
             advertised: Some(addr),
             ..Default::default()
         })
-        .expect("starting tansu (cargo install tansu --version 0.6.0)");
+        .expect("starting tansu (scripts/install-tansu.sh)");
         let server_only = TlsOptions {
             cert: server.cert.clone(),
             key: server.key.clone(),

@@ -40,18 +40,19 @@ pub struct Tansu {
     cluster_id: String,
 }
 
-/// Finds the tansu binary: `$TANSU_BIN`, then `~/.cargo/bin/tansu`, then `PATH`.
+/// Finds the tansu binary: `$TANSU_BIN`, else the rig's patched build in
+/// `~/.cargo/kmirror-tansu/bin/tansu` (scripts/install-tansu.sh). A plain
+/// `tansu` 0.6.0 is never picked up silently: it skips records when a fetch
+/// starts inside a batch, which the rig must not do (rig/tansu-patches/).
 pub fn tansu_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("TANSU_BIN") {
         return PathBuf::from(p);
     }
-    if let Some(home) = std::env::var_os("HOME") {
-        let p = PathBuf::from(home).join(".cargo/bin/tansu");
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from("tansu")
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"));
+    cargo_home.join("kmirror-tansu/bin/tansu")
 }
 
 impl Tansu {
@@ -108,7 +109,7 @@ impl Tansu {
             .spawn()
             .with_context(|| {
                 format!(
-                    "starting {} (install it with: cargo install tansu --version {TANSU_VERSION} --locked --features dynostore,libsql)",
+                    "starting {} (build the rig's patched tansu {TANSU_VERSION} with scripts/install-tansu.sh)",
                     bin.display()
                 )
             })?;

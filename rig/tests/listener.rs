@@ -45,7 +45,7 @@ fn secured(acls: Vec<AclBinding>) -> Secured {
         advertised: Some(addr),
         ..Default::default()
     })
-    .expect("tansu starts (cargo install tansu --version 0.6.0)");
+    .expect("tansu starts (scripts/install-tansu.sh)");
     let mut opts = ListenerOptions::plain(tansu.addr(), USERS);
     opts.listen = Some(addr);
     opts.acls = acls;

@@ -166,7 +166,7 @@ fn kerberos_clients_through_the_listener() {
             ),
         ];
     })
-    .expect("tansu and listener start (tansu: cargo install tansu --version 0.6.0)");
+    .expect("tansu and listener start (tansu: scripts/install-tansu.sh)");
     let listener = &broker.listener;
     let bootstrap = listener.bootstrap();
 

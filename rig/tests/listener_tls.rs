@@ -50,7 +50,7 @@ fn client_certificates_are_principals() {
         advertised: Some(addr),
         ..Default::default()
     })
-    .expect("tansu starts (cargo install tansu --version 0.6.0)");
+    .expect("tansu starts (scripts/install-tansu.sh)");
     let mut opts = ListenerOptions::ssl(&pki, &server, tansu.addr(), &["User:O=kmirror,CN=admin"]);
     opts.listen = Some(addr);
     let allow = |rt, name: &str, pattern, op| {
