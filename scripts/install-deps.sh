@@ -14,7 +14,7 @@ PACKAGES=(
   libcurl4-openssl-dev zlib1g-dev libzstd-dev
   krb5-kdc krb5-admin-server krb5-user
   clang libclang-dev
-  docker-compose shellcheck systemd
+  docker-compose shellcheck systemd man-db
   python3-venv
   default-jre-headless
 )
@@ -31,6 +31,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   # krb5-kdc/krb5-admin-server ask for a realm through debconf; the rig
   # writes its own krb5.conf, so the defaults are fine.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# tests/shipping.rs checks the Dockerfile's package names with apt-cache.
+if ! ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages$'; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"

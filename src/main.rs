@@ -21,10 +21,16 @@ use kmirror::config::Config;
 static RUST_ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn init_logging(format: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,librdkafka=warn,rdkafka=warn"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only on a terminal: a log file, journald or a pipe gets
+    // plain text that grep and log shippers read as it is.
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if format == "json" {
         builder.json().init();
     } else {

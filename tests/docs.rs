@@ -235,9 +235,29 @@ fn command_parsing_joins_continuations_and_drops_remarks() {
     );
 }
 
-/// `scripts/demo.sh`, the README's main command, as a newcomer types it.
+/// `scripts/demo.sh`, the README's main command, with the binaries this
+/// test run built (the release build it makes from scratch is the long
+/// tier's `readme_demo_command_runs_from_scratch`).
 #[test]
 fn readme_demo_command_runs() {
+    let bins = Path::new(kmirror_bin()).parent().unwrap().to_path_buf();
+    assert!(
+        bins.join("kmirror-demo").is_file(),
+        "no kmirror-demo beside {}: build the workspace (cargo build --workspace)",
+        kmirror_bin()
+    );
+    run_readme_demo(&[("KMIRROR_DEMO_BIN_DIR", bins.display().to_string())]);
+}
+
+/// `scripts/demo.sh` exactly as a newcomer types it: installs what is
+/// missing, builds the release binaries, runs the demo.
+#[test]
+#[ignore = "long tier: the demo's own release build (8-15 minutes cold)"]
+fn readme_demo_command_runs_from_scratch() {
+    run_readme_demo(&[]);
+}
+
+fn run_readme_demo(env: &[(&str, String)]) {
     let block = block_with("README.md", "scripts/demo.sh");
     assert!(commands(&block).contains(&"scripts/demo.sh".to_string()));
     let out = Command::new("bash")
@@ -245,6 +265,8 @@ fn readme_demo_command_runs() {
         .arg("scripts/demo.sh")
         .current_dir(repo())
         .env_remove("KAFKA_OPTS")
+        .env_remove("KMIRROR_DEMO_BIN_DIR")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .unwrap();

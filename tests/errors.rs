@@ -124,6 +124,11 @@ fn missing_target_topic_is_named_and_nothing_is_committed() {
             && out.contains("--create-topics"),
         "{out}"
     );
+    // Its log went to a file, not a terminal: plain text, no colour codes.
+    assert!(
+        !out.contains('\u{1b}'),
+        "ANSI escape codes in a log that is not a terminal:\n{out:?}"
+    );
     let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
     assert!(committed.values().all(Option::is_none), "{committed:?}");
 }

@@ -1,6 +1,7 @@
-//! Fault injection with librdkafka's in-process mock cluster as the target:
-//! retriable produce errors and a target broker going down and coming back.
-//! The source is a real tansu broker; every run ends with the checker.
+//! Faults on the target: retriable produce errors and brokers going down and
+//! coming back on librdkafka's in-process mock cluster, and a real tansu
+//! target that stops answering (SIGSTOP) while records are in flight. The
+//! source is a real tansu broker; every run ends with the checker.
 
 mod support;
 
@@ -122,4 +123,124 @@ fn target_broker_down_and_back_loses_nothing() {
         }
     });
     eprintln!("broker down and back: {report}");
+}
+
+/// Stops a process (SIGSTOP) and continues it (SIGCONT) when dropped, so a
+/// failing test never leaves the broker paused.
+struct Paused(u32);
+
+impl Paused {
+    fn new(pid: u32) -> Paused {
+        signal(pid, "STOP");
+        Paused(pid)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// The real target broker stops answering for `outage` while kmirror has
+/// records in flight to it, then answers again: every record arrives, the
+/// stop is clean, the checker passes. `producer` lines go to the producer
+/// properties (a short request timeout makes the outage span many).
+fn tansu_target_outage(outage: Duration, producer: &[&str]) -> checker::Report {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("outage", 4);
+    let w = Workload {
+        records: 12_000,
+        keys: 200,
+        ..Default::default()
+    };
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..4_000).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, producer);
+    let mut km = Kmirror::spawn(
+        &mirror_args(
+            &c,
+            &p,
+            &topic,
+            &["--queue.size", "2000", "--progress.interval.ms", "200"],
+        ),
+        &rig.dir.path().join("km.log"),
+    );
+    let flowing = await_condition(Duration::from_secs(120), || {
+        (km.records_mirrored() > 0).then_some(())
+    });
+    assert!(flowing.is_some(), "never mirrored:\n{}", km.output());
+
+    let paused = Paused::new(rig.target.pid());
+    let paused_at = std::time::Instant::now();
+    let log_at_pause = km.output().len();
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 4_000..8_000).unwrap();
+    // The outage must catch records in flight, or it proves nothing.
+    let in_flight = await_condition(Duration::from_secs(60), || {
+        let out = km.output();
+        log_field_values(
+            &out[log_at_pause.min(out.len())..],
+            "progress:",
+            "in_flight",
+        )
+        .max()
+        .filter(|n| *n > 0)
+    });
+    assert!(
+        in_flight.is_some(),
+        "no record in flight during the outage:\n{}",
+        km.output()
+    );
+    if let Some(rest) = outage.checked_sub(paused_at.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    assert!(
+        km.child.try_wait().unwrap().is_none(),
+        "kmirror stopped during a {outage:?} target outage:\n{}",
+        km.output()
+    );
+    drop(paused);
+
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 8_000..w.records).unwrap();
+    km.await_all_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        w.records,
+        Duration::from_secs(240),
+    );
+    km.stop_ok();
+    let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+    eprintln!(
+        "target outage of {outage:?} with {} records in flight: {report}",
+        in_flight.unwrap()
+    );
+    report
+}
+
+/// A real tansu target paused for 20 s with records in flight, several
+/// times the producer's request timeout: kmirror waits it out.
+#[test]
+fn tansu_target_paused_with_records_in_flight_loses_nothing() {
+    tansu_target_outage(Duration::from_secs(20), &["p:request.timeout.ms=3000"]);
+}
+
+/// The same for 6 minutes, past librdkafka's default 300 s
+/// `message.timeout.ms`, with default producer settings.
+#[test]
+#[ignore = "long tier: a 6-minute target outage"]
+fn tansu_target_paused_six_minutes_loses_nothing() {
+    tansu_target_outage(Duration::from_secs(360), &[]);
 }

@@ -165,10 +165,13 @@ fn send_failure_aborts_and_commits_only_before_the_record() {
     );
     assert!(out.contains("send failure"), "{out}");
     let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
-    let c0 = committed[&0];
-    assert!(
-        c0.is_none_or(|o| o <= 100),
-        "committed {c0:?} passes the failed record"
+    // Exactly the delivered prefix before the failed record: records 0..100
+    // were acknowledged, so offset 100 is committed; neither more (loss)
+    // nor "nothing committed" (which would also pass a broken abort path).
+    assert_eq!(
+        committed[&0],
+        Some(100),
+        "committed offset is not the delivered prefix before the failed record:\n{out}"
     );
     // What was committed is on the target.
     let source = cluster::read_all(
@@ -257,7 +260,12 @@ fn two_processes_share_a_group_and_one_leaves() {
     };
     let group = random_name("mm");
     let (c, p) = rig.properties(&group, &[]);
-    let args = mirror_args(&c, &p, &topic, &["--queue.size", "1000"]);
+    let args = mirror_args(
+        &c,
+        &p,
+        &topic,
+        &["--queue.size", "1000", "--progress.interval.ms", "200"],
+    );
     cluster::produce_range(&rig.source_conn(), &topic, &w, 0..10_000).unwrap();
     let mut a = Kmirror::spawn(&args, &rig.dir.path().join("a.log"));
     let mut b = Kmirror::spawn(&args, &rig.dir.path().join("b.log"));
@@ -267,7 +275,18 @@ fn two_processes_share_a_group_and_one_leaves() {
     });
     assert!(both.is_some(), "a:\n{}\nb:\n{}", a.output(), b.output());
     cluster::produce_range(&rig.source_conn(), &topic, &w, 10_000..25_000).unwrap();
+    // a leaves only once both have moved records, so the hand-over is real.
+    let both_moved = await_condition(Duration::from_secs(120), || {
+        (a.records_mirrored() > 0 && b.records_mirrored() > 0).then_some(())
+    });
+    assert!(
+        both_moved.is_some(),
+        "a:\n{}\nb:\n{}",
+        a.output(),
+        b.output()
+    );
     a.stop_ok();
+    a.assert_took_part("a");
     cluster::produce_range(&rig.source_conn(), &topic, &w, 25_000..w.records).unwrap();
     b.await_all_committed(
         &rig.source_conn(),
@@ -277,6 +296,7 @@ fn two_processes_share_a_group_and_one_leaves() {
         Duration::from_secs(180),
     );
     b.stop_ok();
+    b.assert_took_part("b");
     let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
     eprintln!("two processes, one leaving: {report}");
     // Every hand-over here is clean (a join, a stop): revoked partitions are
@@ -312,7 +332,12 @@ fn two_processes_share_a_group_and_survive_one_killed() {
     )
     .unwrap();
     let (_, p) = rig.properties(&group, &[]);
-    let args = mirror_args(&c, &p, &topic, &["--queue.size", "1000"]);
+    let args = mirror_args(
+        &c,
+        &p,
+        &topic,
+        &["--queue.size", "1000", "--progress.interval.ms", "200"],
+    );
     cluster::produce_range(&source_conn, &topic, &w, 0..10_000).unwrap();
     let mut a = Kmirror::spawn(&args, &rig.dir.path().join("a.log"));
     let mut b = Kmirror::spawn(&args, &rig.dir.path().join("b.log"));
@@ -322,7 +347,18 @@ fn two_processes_share_a_group_and_survive_one_killed() {
     });
     assert!(both.is_some(), "a:\n{}\nb:\n{}", a.output(), b.output());
     cluster::produce_range(&source_conn, &topic, &w, 10_000..20_000).unwrap();
+    // Killed only once both have moved records, so b really takes over.
+    let both_moved = await_condition(Duration::from_secs(120), || {
+        (a.records_mirrored() > 0 && b.records_mirrored() > 0).then_some(())
+    });
+    assert!(
+        both_moved.is_some(),
+        "a:\n{}\nb:\n{}",
+        a.output(),
+        b.output()
+    );
     a.kill9();
+    a.assert_took_part("a");
     cluster::produce_range(&source_conn, &topic, &w, 20_000..w.records).unwrap();
     let source = b.await_all_committed(
         &source_conn,
@@ -332,6 +368,7 @@ fn two_processes_share_a_group_and_survive_one_killed() {
         Duration::from_secs(180),
     );
     b.stop_ok();
+    b.assert_took_part("b");
     let target = cluster::read_all(
         &rig.target_conn(),
         &topic,
@@ -516,4 +553,142 @@ fn out_of_range_committed_offset_stops_instead_of_skipping() {
     )
     .unwrap();
     assert!(target.is_empty(), "nothing mirrored");
+}
+
+/// SIGTERM and restart six times, a few seconds apart, while about 2,000
+/// records/s keep arriving: every stop is clean (exit 0), nothing is
+/// missing, duplicates only as a replayed suffix. Each restart resumes at a
+/// committed offset that can fall inside a record batch, which the rig's
+/// patched broker answers with that batch (rig/tests/broker.rs).
+#[test]
+fn sigterm_restarts_under_a_live_stream_lose_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("restarts", 8);
+    let w = Workload {
+        records: usize::MAX / 2,
+        keys: 500,
+        ..Default::default()
+    };
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let args = mirror_args(&c, &p, &topic, &["--progress.interval.ms", "200"]);
+    let done = Arc::new(AtomicBool::new(false));
+    let produced = Arc::new(AtomicUsize::new(0));
+    // About 2,000 records/s: 200 every 100 ms.
+    let writer = {
+        let (conn, topic, w) = (rig.source_conn(), topic.clone(), w.clone());
+        let (done, produced) = (done.clone(), produced.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                let from = produced.load(Ordering::Acquire);
+                cluster::produce_range(&conn, &topic, &w, from..from + 200).unwrap();
+                produced.store(from + 200, Ordering::Release);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    for round in 0..6 {
+        let mut km = Kmirror::spawn(&args, &rig.dir.path().join(format!("km-{round}.log")));
+        // Stopped only once this process has mirrored records itself.
+        let moved = await_condition(Duration::from_secs(120), || {
+            (km.records_mirrored() > 0).then_some(())
+        });
+        assert!(moved.is_some(), "round {round}:\n{}", km.output());
+        km.stop_ok();
+    }
+    done.store(true, Ordering::Release);
+    writer.join().unwrap();
+    let total = produced.load(Ordering::Acquire);
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("km-last.log"));
+    km.await_all_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        total,
+        Duration::from_secs(180),
+    );
+    km.stop_ok();
+    let (source, target, report) = check_mirror(&rig, &topic, total, Partitioning::ByKey);
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+    eprintln!("six SIGTERM restarts under a live stream: {report}");
+}
+
+/// The group committed offset 10, then the source deleted records past it
+/// (librdkafka's mock cluster keeps 5 MiB per partition and trims the log
+/// start beyond that; tansu has no DeleteRecords): kmirror stops with the
+/// missing range instead of skipping to the log start, exit 1, nothing
+/// mirrored, the committed offset left for the operator.
+#[test]
+fn committed_offset_below_log_start_stops_with_the_missing_range() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let rig = Rig::start();
+    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let topic = random_name("trimmed");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    rig.target_conn().create_topic(&topic, 1).unwrap();
+    let source_conn = ClusterConn::plaintext(mock.bootstrap_servers());
+    let group = random_name("mm");
+    let w = Workload {
+        records: 800,
+        value_size: 10_000,
+        ..Default::default()
+    };
+    cluster::produce_range(&source_conn, &topic, &w, 0..20).unwrap();
+    let committer: BaseConsumer = source_conn
+        .client_config()
+        .set("group.id", &group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(10))
+        .unwrap();
+    committer.commit(&tpl, CommitMode::Sync).unwrap();
+    // 8 MB more: the mock trims the log start past offset 10.
+    cluster::produce_range(&source_conn, &topic, &w, 20..w.records).unwrap();
+    let (low, _) = committer
+        .fetch_watermarks(&topic, 0, Duration::from_secs(10))
+        .unwrap();
+    drop(committer);
+    assert!(low > 10, "the mock did not trim the log (start {low})");
+
+    let c = rig.dir.path().join("trimmed-consumer.properties");
+    std::fs::write(
+        &c,
+        format!(
+            "bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n",
+            mock.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let (_, p) = rig.properties(&group, &[]);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &[]),
+        &rig.dir.path().join("km.log"),
+    );
+    let status = km
+        .wait_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    let range = format!("{topic} [0]: records 10..{} were deleted", low - 1);
+    assert!(out.contains(&range), "no {range:?} in:\n{out}");
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    assert_eq!(committed[&0], Some(10), "the committed offset moved");
+    let target = cluster::read_all(
+        &rig.target_conn(),
+        &topic,
+        0,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(
+        target.is_empty(),
+        "{} records mirrored past the gap",
+        target.len()
+    );
 }

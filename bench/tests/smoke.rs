@@ -96,6 +96,14 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
             "{ratio}: {json}"
         );
     }
+    // A ratio against the bound measured in the same run, loose enough that
+    // a noisy machine does not fail it, tight enough that a mirror gone
+    // slow (a stall, a lost batch setting, a per-record sleep) does.
+    let vs_both = json["ratios"]["kmirror_vs_both_at_once"].as_f64().unwrap();
+    assert!(
+        vs_both >= 0.5,
+        "kmirror reached {vs_both:.2} of the consume + produce bound of the same run (< 0.5):\n{stdout}"
+    );
     // The settings that distort the measurement are printed with the table.
     let settings = json["settings"].as_str().unwrap_or_default();
     assert!(settings.contains("fetch.wait.max.ms="), "{settings}");

@@ -199,6 +199,53 @@ impl Kmirror {
     }
 }
 
+impl Kmirror {
+    /// The most partitions one "partitions assigned" line of this process
+    /// named (0 when it was never assigned any).
+    pub fn max_partitions_assigned(&self) -> u64 {
+        log_field_values(&self.output(), "partitions assigned", "partitions")
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Records this process mirrored, from its last progress line or its
+    /// "stopped" line (run it with `--progress.interval.ms` to see records
+    /// of a process that is killed).
+    pub fn records_mirrored(&self) -> u64 {
+        let out = self.output();
+        let progress = log_field_values(&out, "progress:", "records").max();
+        let stopped = log_field_values(&out, " stopped", "records").max();
+        progress.max(stopped).unwrap_or(0)
+    }
+
+    /// Asserts that this process owned partitions and moved records (a
+    /// shared-group test must not pass with one process idle).
+    pub fn assert_took_part(&self, name: &str) {
+        let (partitions, records) = (self.max_partitions_assigned(), self.records_mirrored());
+        assert!(
+            partitions > 0 && records > 0,
+            "process {name} owned {partitions} partitions and mirrored {records} records:\n{}",
+            self.output()
+        );
+    }
+}
+
+/// The values of `field=N` on the log lines that contain `marker`.
+pub fn log_field_values<'a>(
+    out: &'a str,
+    marker: &'a str,
+    field: &'a str,
+) -> impl Iterator<Item = u64> + 'a {
+    let key = format!("{field}=");
+    out.lines()
+        .filter(move |l| l.contains(marker))
+        .filter_map(move |l| {
+            let at = l.find(&key)? + key.len();
+            let digits: String = l[at..].chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+}
+
 impl Drop for Rig {
     /// A failed test keeps the rig's directory (broker logs, every kmirror
     /// log, properties files) so the failure can be read after the fact.
