@@ -2,12 +2,15 @@
 //! and an authorizer that reaches the same verdicts as Apache Kafka's
 //! `AclAuthorizer` (ZooKeeper) and `StandardAuthorizer` (KRaft).
 //!
-//! One engine serves two callers: `kmirror check`, which evaluates the ACLs a
-//! cluster reports for kmirror's principal, and the test rig, which enforces
-//! ACLs on its listener. A verdict that differed from a real broker's would
-//! make the check lie or the rig test the wrong thing, so every rule below
-//! follows Kafka's code, including its asymmetries (a DENY of READ does not
-//! deny DESCRIBE; an ALLOW of READ does allow it).
+//! `kmirror check` evaluates the ACLs a cluster reports for kmirror's
+//! principal with [`Authorizer`]. A verdict that differed from a real
+//! broker's would make the check lie, so every rule below follows Kafka's
+//! code, including its asymmetries (a DENY of READ does not deny DESCRIBE;
+//! an ALLOW of READ does allow it). The test rig's listener stores ACLs in
+//! this data model but enforces them with its own, independently written
+//! authorizer, so rig tests do not compare this evaluator with itself; both
+//! must pass the Kafka case table `rig/acl-cases.json`
+//! (`rig/tests/acl_cases.rs`).
 
 use std::collections::HashSet;
 use std::fmt;

@@ -32,12 +32,13 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
-use kmirror::preflight::acl::{
-    Operation, PatternType, Permission, ResourceType, CLUSTER_RESOURCE_NAME, WILDCARD,
-};
 
 use super::acl_api;
 use super::audit::{now_ms, AuditEvent};
+use super::kafka_authorizer::{
+    Acl, KafkaAuthorizer, Operation, PatternType, Permission, ResourceType,
+    AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_RESOURCE_NAME,
+};
 use super::server::Shared;
 use super::wire::{decode_response, encode_response, sb, Request};
 
@@ -122,6 +123,25 @@ pub struct ConnCtx {
 }
 
 impl ConnCtx {
+    /// Runs `f` with the listener's own authorizer over a snapshot of the
+    /// ACL store. The store (filled by the ACL file and CreateAcls/
+    /// DeleteAcls) is only read as data here; every verdict comes from
+    /// [`KafkaAuthorizer`], never from kmirror's evaluator, so the rig can
+    /// catch kmirror's ACL bugs instead of repeating them.
+    fn with_authorizer<T>(&self, f: impl FnOnce(&KafkaAuthorizer<'_>) -> T) -> T {
+        let store = self
+            .shared
+            .authorizer
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let authz = KafkaAuthorizer::new(
+            store.acls().iter().map(acl_view),
+            store.super_users.iter().map(String::as_str),
+            store.allow_everyone_if_no_acl_found,
+        );
+        f(&authz)
+    }
+
     /// Authorizes one operation; a denial is written to the evidence log
     /// when `log` (Kafka's `logIfDenied`: false where unauthorized items
     /// are silently filtered, as in list-all Metadata).
@@ -133,13 +153,9 @@ impl ConnCtx {
         name: &str,
         log: bool,
     ) -> bool {
-        let decision = self
-            .shared
-            .authorizer
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .authorize(&self.principal, &self.host, op, rt, name);
-        if !decision.is_allowed() && log {
+        let verdict =
+            self.with_authorizer(|a| a.authorize(&self.principal, &self.host, op, rt, name));
+        if !verdict.allowed && log {
             self.shared.audit.record(&AuditEvent::AuthorizationDenied {
                 ts_ms: now_ms(),
                 listener: self.shared.listen.clone(),
@@ -149,22 +165,18 @@ impl ConnCtx {
                 operation: op.to_string(),
                 resource_type: rt.to_string(),
                 resource_name: name.to_string(),
-                reason: decision.reason().to_string(),
+                reason: verdict.reason,
             });
         }
-        decision.is_allowed()
+        verdict.allowed
     }
 
     /// The KIP-430 authorized-operations bits for a resource.
     pub fn ops(&self, rt: ResourceType, name: &str) -> i32 {
         if self.shared.omit_authorized_operations {
-            return kmirror::preflight::acl::AUTHORIZED_OPERATIONS_OMITTED;
+            return AUTHORIZED_OPERATIONS_OMITTED;
         }
-        self.shared
-            .authorizer
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .authorized_operations(&self.principal, &self.host, rt, name)
+        self.with_authorizer(|a| a.authorized_operations(&self.principal, &self.host, rt, name))
     }
 
     fn cluster(&self, api: ApiKey, op: Operation, log: bool) -> bool {
@@ -172,36 +184,33 @@ impl ConnCtx {
     }
 
     /// Kafka's `authorizeByResourceType(TOPIC, WRITE)` used by
-    /// InitProducerId: true if some ALLOW WRITE/ALL topic ACL applies to the
-    /// principal and no wildcard DENY cancels every topic.
+    /// InitProducerId: may the principal write to some topic?
     fn any_topic_write(&self) -> bool {
-        let authz = self
-            .shared
-            .authorizer
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        if authz.super_users.contains(&self.principal) {
-            return true;
-        }
-        let applies = |p: &str, h: &str| {
-            (p == self.principal || p == "User:*") && (h == self.host || h == WILDCARD)
-        };
-        let relevant = |op: Operation| op == Operation::Write || op == Operation::All;
-        let denied_everywhere = authz.acls().iter().any(|b| {
-            b.resource_type == ResourceType::Topic
-                && b.permission == Permission::Deny
-                && relevant(b.operation)
-                && applies(&b.principal, &b.host)
-                && ((b.pattern_type == PatternType::Literal && b.resource_name == WILDCARD)
-                    || (b.pattern_type == PatternType::Prefixed && b.resource_name.is_empty()))
-        });
-        !denied_everywhere
-            && authz.acls().iter().any(|b| {
-                b.resource_type == ResourceType::Topic
-                    && b.permission == Permission::Allow
-                    && relevant(b.operation)
-                    && applies(&b.principal, &b.host)
-            })
+        self.with_authorizer(|a| {
+            a.authorize_by_resource_type(
+                &self.principal,
+                &self.host,
+                Operation::Write,
+                ResourceType::Topic,
+            )
+        })
+    }
+}
+
+/// One stored binding as the listener's authorizer sees it, translated by
+/// Kafka wire code so no kmirror type or rule reaches the verdict. Codes
+/// the listener does not know become UNKNOWN, which matches nothing (Kafka
+/// would not have stored such an ACL).
+fn acl_view(b: &kmirror::preflight::acl::AclBinding) -> Acl<'_> {
+    Acl {
+        resource_type: ResourceType::from_code(b.resource_type.code())
+            .unwrap_or(ResourceType::Unknown),
+        pattern_type: PatternType::from_code(b.pattern_type.code()).unwrap_or(PatternType::Unknown),
+        resource_name: &b.resource_name,
+        principal: &b.principal,
+        host: &b.host,
+        operation: Operation::from_code(b.operation.code()).unwrap_or(Operation::Unknown),
+        permission: Permission::from_code(b.permission.code()).unwrap_or(Permission::Unknown),
     }
 }
 

@@ -1,7 +1,9 @@
 //! The rig's security listener: a process (`kmirror-listener`) in front of
 //! a tansu broker that authenticates Kafka clients with SASL GSSAPI
-//! (Kerberos), PLAIN or SCRAM-SHA-256/512, enforces ACLs with kmirror's own authorizer, answers
-//! the ACL admin APIs itself, and writes an evidence log.
+//! (Kerberos), PLAIN or SCRAM-SHA-256/512, enforces ACLs with its own
+//! authorizer ([`kafka_authorizer`], independent of kmirror's so the rig can
+//! catch kmirror's ACL bugs), answers the ACL admin APIs itself, and writes
+//! an evidence log.
 //!
 //! tansu speaks neither GSSAPI nor ACLs, so this is what makes the rig's
 //! clusters behave like secured Apache Kafka clusters.
@@ -19,6 +21,7 @@ pub mod acl_api;
 pub mod audit;
 pub mod authz;
 pub mod client;
+pub mod kafka_authorizer;
 pub mod sasl;
 pub mod scram;
 pub mod server;
