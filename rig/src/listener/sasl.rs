@@ -144,6 +144,7 @@ pub enum Step {
 pub struct GssServer {
     ctx: ServerCtx,
     state: GssState,
+    ticket_expiry_ms: Option<u64>,
 }
 
 impl GssServer {
@@ -152,6 +153,7 @@ impl GssServer {
         GssServer {
             ctx: ServerCtx::new(Some(cred.clone())),
             state: GssState::Accepting,
+            ticket_expiry_ms: None,
         }
     }
 
@@ -163,6 +165,15 @@ impl GssServer {
         } else {
             None
         }
+    }
+
+    /// When the client's service ticket expires (ms since the Unix epoch),
+    /// once the context is established: the context lives exactly as long
+    /// as the ticket. A context the library already reports expired (a
+    /// ticket accepted only thanks to the clock-skew allowance) counts as
+    /// expiring now.
+    pub fn ticket_expiry_ms(&self) -> Option<u64> {
+        self.ticket_expiry_ms
     }
 
     /// Feeds one client token. Errors carry the reason for the log and the
@@ -177,6 +188,12 @@ impl GssServer {
                 if !self.ctx.is_complete() {
                     return Ok(Step::Continue(out.map(|b| b.to_vec()).unwrap_or_default()));
                 }
+                // The lifetime is whole seconds from the library's clock
+                // (seconds since the epoch), so the ticket's end time is
+                // exact when computed from the same whole second.
+                let now_s = super::audit::now_ms() / 1000;
+                let left = self.ctx.lifetime().map(|d| d.as_secs()).unwrap_or(0);
+                self.ticket_expiry_ms = Some((now_s + left) * 1000);
                 match out {
                     // Mutual authentication: the AP-REP goes first; the
                     // client answers with an empty token.
