@@ -39,8 +39,9 @@ pub enum AuditEvent {
         #[serde(default)]
         reauthentication: bool,
         /// GSSAPI: when the service ticket the client presented expires
-        /// (ms since the Unix epoch), from the GSS context's lifetime at
-        /// accept time.
+        /// (ms since the Unix epoch, whole seconds), from the GSS context's
+        /// lifetime at accept time less the realm's clock-skew allowance,
+        /// by which MIT's acceptor lets the context outlive the ticket.
         #[serde(default)]
         ticket_expiry_ms: Option<u64>,
         /// The session lifetime sent to the client (KIP-368), if any: it

@@ -142,6 +142,8 @@ pub struct Shared {
     plain: PlainUsers,
     scram: ScramUsers,
     gss: Option<Cred>,
+    /// The realm's clock-skew allowance (for service tickets' real end).
+    clockskew: Duration,
     tls: Option<TlsAcceptor>,
     /// See [`ListenerArgs::omit_authorized_operations`].
     pub omit_authorized_operations: bool,
@@ -215,6 +217,11 @@ impl Shared {
             plain,
             scram,
             gss,
+            clockskew: args
+                .krb5_conf
+                .as_deref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .map_or(sasl::DEFAULT_CLOCKSKEW, |t| sasl::krb5_clockskew(&t)),
             tls,
             omit_authorized_operations: args.omit_authorized_operations,
             session_lifetime: (args.session_lifetime_ms > 0)
@@ -679,7 +686,7 @@ impl Conn {
                 .shared
                 .gss
                 .as_ref()
-                .map(|c| Mechanism::Gss(Box::new(GssServer::new(c)))),
+                .map(|c| Mechanism::Gss(Box::new(GssServer::new(c, self.shared.clockskew)))),
             "PLAIN" => Some(Mechanism::Plain),
             m => ScramMechanism::from_name(m)
                 .map(|s| Mechanism::Scram(Box::new(ScramServer::new(s)))),
