@@ -997,9 +997,10 @@ fn renewal_under_forced_reauthentication(lifetime: Duration, traffic: Duration, 
 
 /// Fast tier: 40 s tickets (kmirror renews at 24 s, 16 s before the end,
 /// longer than a session), 5 s clock skew, sessions of 10 s, traffic for
-/// three ticket lifetimes. Without renewal the listeners refuse the
-/// re-authentications after 40 s; without forced re-authentication no
-/// renewed ticket would ever be presented on the open connections.
+/// three ticket lifetimes. Without renewal, re-authentication after 40 s
+/// fails (GSSAPI: "Ticket expired") and mirroring stalls; without forced
+/// re-authentication the connections opened at start stay up and no
+/// renewed ticket is ever presented on them.
 #[test]
 fn forty_second_tickets_renewed_under_forced_reauthentication() {
     renewal_under_forced_reauthentication(Duration::from_secs(40), Duration::from_secs(120), false);
