@@ -73,15 +73,39 @@ impl KrbRig {
         partitions: i32,
         target: impl FnOnce(&mut ListenerOptions, &str),
     ) -> KrbRig {
+        Self::start_full(opts, partitions, &|_| {}, target)
+    }
+
+    /// Both listeners end SASL sessions after `session` (and when the
+    /// client's service ticket expires), forcing every connection to
+    /// re-authenticate (KIP-368).
+    fn start_reauth(opts: KdcOptions, partitions: i32, session: Duration) -> KrbRig {
+        Self::start_full(
+            opts,
+            partitions,
+            &|o| o.session_lifetime = Some(session),
+            |_, _| {},
+        )
+    }
+
+    /// `both` adjusts both listeners' options, then `target` the target's.
+    fn start_full(
+        opts: KdcOptions,
+        partitions: i32,
+        both: &dyn Fn(&mut ListenerOptions),
+        target: impl FnOnce(&mut ListenerOptions, &str),
+    ) -> KrbRig {
         let kdc = Kdc::start(opts).expect("the MIT KDC starts (krb5-kdc, krb5-admin-server)");
         let topic = random_name("krb");
         let group = random_name("mm");
         let source = SecuredBroker::start_kerberos(&kdc, |o| {
             o.acls = source_acls(&topic, &group, "User:mirrormaker");
+            both(o);
         })
         .expect("source tansu + GSSAPI listener start");
         let target = SecuredBroker::start_kerberos(&kdc, |o| {
             o.acls = target_acls(&topic, "User:mirrormaker");
+            both(o);
             target(o, &topic);
         })
         .expect("target tansu + GSSAPI listener start");
@@ -798,13 +822,99 @@ fn new_connection_possible(rig: &KrbRig, ccache: &Path) -> Result<(), String> {
     }
 }
 
-/// Tickets of two minutes, traffic for seven: kmirror renews in-process
-/// (never a `kinit`), its cache keeps authenticating new connections after
-/// every original ticket has expired, no authentication fails, nothing is
-/// missing.
-#[test]
-fn two_minute_tickets_seven_minutes_of_traffic() {
-    let rig = KrbRig::start(short_lived_kdc(), 2);
+/// The clock-skew allowance of the renewal tests' realm: small, so that a
+/// ticket past its end is refused within seconds instead of MIT's 300.
+const RENEWAL_CLOCKSKEW: Duration = Duration::from_secs(5);
+/// How long the renewal tests' listeners let a SASL session live before
+/// the connection must re-authenticate (KIP-368).
+const RENEWAL_SESSION: Duration = Duration::from_secs(10);
+
+/// A realm whose tickets live `lifetime`, with [`RENEWAL_CLOCKSKEW`].
+fn renewal_kdc(lifetime: Duration) -> KdcOptions {
+    KdcOptions {
+        ticket_lifetime: lifetime,
+        renew_lifetime: Duration::from_secs(3600),
+        clockskew: Some(RENEWAL_CLOCKSKEW),
+        ..Default::default()
+    }
+}
+
+/// One successful GSSAPI authentication of the mirror in a listener's
+/// evidence log.
+#[derive(Debug)]
+struct MirrorAuth {
+    ts_ms: u64,
+    reauthentication: bool,
+    ticket_expiry_ms: u64,
+}
+
+/// The listener's successful GSSAPI authentications of `principal`, in
+/// log order.
+fn mirror_auths(listener: &Listener, principal: &str) -> Vec<MirrorAuth> {
+    listener
+        .events()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::Authentication {
+                ts_ms,
+                mechanism,
+                principal: Some(p),
+                success: true,
+                reauthentication,
+                ticket_expiry_ms,
+                ..
+            } if mechanism == "GSSAPI" && p == principal => Some(MirrorAuth {
+                ts_ms,
+                reauthentication,
+                ticket_expiry_ms: ticket_expiry_ms.expect("GSSAPI records the ticket expiry"),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The proof that renewal, not the KDC's leniency, kept `side` working:
+/// after the first ticket's expiry, the mirror re-authenticated existing
+/// connections with service tickets that expire later than that first
+/// ticket, i.e. tickets issued from a renewed TGT. No accepted ticket was
+/// past its end (1 s: the log's expiry has whole-second precision).
+/// Returns how many such re-authentications there were.
+fn assert_reauthenticated_after_expiry(side: &str, listener: &Listener, principal: &str) -> usize {
+    let auths = mirror_auths(listener, principal);
+    let first = auths
+        .first()
+        .unwrap_or_else(|| panic!("{side}: the mirror never authenticated"));
+    let first_expiry = first.ticket_expiry_ms;
+    for a in &auths {
+        assert!(
+            a.ticket_expiry_ms + 1000 >= a.ts_ms,
+            "{side}: an expired ticket was accepted: {a:?}"
+        );
+    }
+    let renewed = auths
+        .iter()
+        .filter(|a| {
+            a.reauthentication && a.ts_ms > first_expiry && a.ticket_expiry_ms > first_expiry
+        })
+        .count();
+    assert!(
+        renewed > 0,
+        "{side}: no re-authentication with a renewed ticket after the first ticket expired at {first_expiry}: {auths:#?}"
+    );
+    renewed
+}
+
+/// Mirrors steady traffic for `traffic` with tickets of `lifetime`, the
+/// listeners forcing re-authentication every [`RENEWAL_SESSION`] (and at
+/// each service ticket's end) and a [`RENEWAL_CLOCKSKEW`] allowance, so an
+/// expired ticket is really refused. kmirror must renew in-process (never
+/// a `kinit`), keep every connection authenticated with renewed tickets
+/// after each original ticket expired, never fail an authentication, and
+/// lose nothing. With `probe`, kmirror's ticket cache is also checked
+/// (`kvno`) every lifetime, past the first ticket's end.
+fn renewal_under_forced_reauthentication(lifetime: Duration, traffic: Duration, probe: bool) {
+    let rig = KrbRig::start_reauth(renewal_kdc(lifetime), 2, RENEWAL_SESSION);
     let w = Workload {
         records: usize::MAX / 2,
         keys: 100,
@@ -825,12 +935,11 @@ fn two_minute_tickets_seven_minutes_of_traffic() {
     let mut produced = 0;
     traffic_step(&rig, &w, &mut produced, 500, &km);
     let ccache = kmirror_ccache(&tmp);
-    // Past the first ticket's end, then every two minutes.
-    let mut next_probe = start + Duration::from_secs(150);
+    let mut next_probe = start + lifetime + RENEWAL_CLOCKSKEW * 2;
     let mut probes = 0;
-    while start.elapsed() < Duration::from_secs(7 * 60) {
+    while start.elapsed() < traffic {
         traffic_step(&rig, &w, &mut produced, 500, &km);
-        if std::time::Instant::now() >= next_probe {
+        if probe && std::time::Instant::now() >= next_probe {
             new_connection_possible(&rig, &ccache).unwrap_or_else(|e| {
                 panic!(
                     "after {:?}: kmirror's ticket cannot authenticate: {e}\n{}",
@@ -839,7 +948,7 @@ fn two_minute_tickets_seven_minutes_of_traffic() {
                 )
             });
             probes += 1;
-            next_probe += Duration::from_secs(120);
+            next_probe += lifetime;
         }
     }
     assert!(
@@ -851,14 +960,26 @@ fn two_minute_tickets_seven_minutes_of_traffic() {
     let out = km.output();
     assert!(status.success(), "exit {status}:\n{out}");
     let renewals = out.matches("Kerberos ticket renewed").count();
-    eprintln!("7 min, 2 min tickets: {produced} records, {renewals} renewals, {probes} probes");
-    assert!(renewals >= 4, "{renewals} renewals in 7 minutes:\n{out}");
+    // One renewal per 0.6 lifetime; one fewer for start-up slack.
+    let expected =
+        ((traffic.as_secs_f64() / (lifetime.as_secs_f64() * 0.6)) as usize).saturating_sub(1);
+    assert!(
+        renewals >= expected.max(1),
+        "{renewals} renewals in {traffic:?} of {lifetime:?} tickets, expected {expected}:\n{out}"
+    );
     assert!(!out.contains("renewal failed"), "{out}");
     assert!(
         !out.to_ascii_lowercase().contains("authentication fail"),
         "{out}"
     );
-    assert!(probes >= 3);
+    let mm = rig.mm_full();
+    let source_reauths = assert_reauthenticated_after_expiry("source", &rig.source.listener, &mm);
+    let target_reauths = assert_reauthenticated_after_expiry("target", &rig.target.listener, &mm);
+    eprintln!(
+        "{traffic:?} with {lifetime:?} tickets: {produced} records, {renewals} renewals, \
+         re-authentications with renewed tickets after the first expired: \
+         source {source_reauths}, target {target_reauths}; {probes} probes"
+    );
     let source = cluster::read_all(
         &rig.source.admin_conn(),
         &rig.topic,
@@ -870,7 +991,32 @@ fn two_minute_tickets_seven_minutes_of_traffic() {
     assert_eq!(source.len(), produced);
     let report = rig.check(&source, produced);
     eprintln!("{report}");
-    rig.assert_only_principal_authenticated(&rig.mm_full());
+    // Also: every GSSAPI authentication succeeded, as the mirror only.
+    rig.assert_only_principal_authenticated(&mm);
+}
+
+/// Fast tier: 40 s tickets (kmirror renews at 24 s, 16 s before the end,
+/// longer than a session), 5 s clock skew, sessions of 10 s, traffic for
+/// three ticket lifetimes. Without renewal, re-authentication after 40 s
+/// fails (GSSAPI: "Ticket expired") and mirroring stalls; without forced
+/// re-authentication the connections opened at start stay up and no
+/// renewed ticket is ever presented on them.
+#[test]
+fn forty_second_tickets_renewed_under_forced_reauthentication() {
+    renewal_under_forced_reauthentication(Duration::from_secs(40), Duration::from_secs(120), false);
+}
+
+/// Long tier: tickets of two minutes, traffic for seven, with the fast
+/// test's clock skew and forced re-authentication, and kmirror's cache
+/// probed with `kvno` every two minutes past the first ticket's end.
+#[test]
+#[ignore = "long tier: 7 minutes of traffic with 2-minute tickets"]
+fn two_minute_tickets_seven_minutes_of_traffic() {
+    renewal_under_forced_reauthentication(
+        Duration::from_secs(120),
+        Duration::from_secs(7 * 60),
+        true,
+    );
 }
 
 /// The KDC goes away twice. For 90 s, shorter than the 2-minute lifetime
@@ -880,6 +1026,7 @@ fn two_minute_tickets_seven_minutes_of_traffic() {
 /// message that says so (non-zero exit, committed offsets consistent). A
 /// restart after the KDC returns completes with nothing missing.
 #[test]
+#[ignore = "long tier: a 90 s KDC outage, then one longer than a 2-minute ticket"]
 fn kdc_outages_shorter_and_longer_than_a_ticket_lifetime() {
     let mut rig = KrbRig::start(short_lived_kdc(), 2);
     let w = Workload {

@@ -43,6 +43,14 @@ pub struct KdcOptions {
     pub ticket_lifetime: Duration,
     /// Maximum renewable lifetime.
     pub renew_lifetime: Duration,
+    /// The clock-skew allowance (krb5.conf `[libdefaults] clockskew`, read
+    /// by the KDC, clients and the listener's GSS acceptor alike). MIT's
+    /// default is 300 s, and the KDC and acceptors also accept a ticket
+    /// presented up to that long *after* it expired (MIT clients refuse an
+    /// expired TGT themselves): renewal tests set a few seconds so that an
+    /// expired ticket is refused wherever it is presented. `None` keeps
+    /// MIT's default.
+    pub clockskew: Option<Duration>,
 }
 
 impl Default for KdcOptions {
@@ -51,6 +59,7 @@ impl Default for KdcOptions {
             realm: "KMIRROR.TEST".to_string(),
             ticket_lifetime: Duration::from_secs(10 * 3600),
             renew_lifetime: Duration::from_secs(7 * 24 * 3600),
+            clockskew: None,
         }
     }
 }
@@ -144,6 +153,13 @@ impl Kdc {
         let life = krb_secs(self.opts.ticket_lifetime);
         let renew = krb_secs(self.opts.renew_lifetime);
         let d = self.dir.path();
+        // Whole seconds, no unit: the one form every krb5 release parses
+        // for this relation.
+        let clockskew = self
+            .opts
+            .clockskew
+            .map(|c| format!("\tclockskew = {}\n", c.as_secs().max(1)))
+            .unwrap_or_default();
         // udp_preference_limit=1 makes every request go over TCP, so only the
         // TCP port must be free and reachable. rdns/canonicalisation are off
         // so `kafka/localhost` stays exactly that name on both sides.
@@ -159,6 +175,7 @@ impl Kdc {
              \trenew_lifetime = {renew}\n\
              \tforwardable = true\n\
              \tignore_acceptor_hostname = false\n\
+             {clockskew}\
              [realms]\n\
              \t{realm} = {{\n\
              \t\tkdc = 127.0.0.1:{port}\n\

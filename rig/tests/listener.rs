@@ -40,6 +40,11 @@ struct Secured {
 const USERS: &[(&str, &str)] = &[("alice", "alice-pw"), ("bob", "bob-pw")];
 
 fn secured(acls: Vec<AclBinding>) -> Secured {
+    secured_with(acls, |_| {})
+}
+
+/// [`secured`] with the listener's options adjusted by `configure`.
+fn secured_with(acls: Vec<AclBinding>, configure: impl FnOnce(&mut ListenerOptions)) -> Secured {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let tansu = Tansu::start(TansuOptions {
         advertised: Some(addr),
@@ -49,6 +54,7 @@ fn secured(acls: Vec<AclBinding>) -> Secured {
     let mut opts = ListenerOptions::plain(tansu.addr(), USERS);
     opts.listen = Some(addr);
     opts.acls = acls;
+    configure(&mut opts);
     let listener = Listener::spawn(opts).expect("listener starts");
     Secured {
         listener,
@@ -268,6 +274,96 @@ fn sasl_state_machine_and_api_versions() {
             if mechanism == "PLAIN" && p == "alice" && err.contains("Invalid username or password"))));
     assert!(events.iter().any(|e| matches!(e,
         AuditEvent::Authentication { mechanism, success: false, .. } if mechanism == "SCRAM-SHA-512")));
+}
+
+/// The successful authentications in `l`'s evidence log:
+/// `(principal, reauthentication, session_lifetime_ms)`.
+fn successes(l: &Listener) -> Vec<(String, bool, Option<u64>)> {
+    l.events()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::Authentication {
+                principal: Some(p),
+                success: true,
+                reauthentication,
+                session_lifetime_ms,
+                ..
+            } => Some((p, reauthentication, session_lifetime_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// KIP-368 on one connection: the last SaslAuthenticate answer carries the
+/// session lifetime; the same principal re-authenticates and is served on;
+/// another principal or another mechanism is refused and disconnected, as
+/// Kafka does; a request after the session ended closes the connection.
+/// Without a session lifetime the client is told 0 (never), and may still
+/// re-authenticate.
+#[test]
+fn reauthentication_keeps_the_principal_and_sessions_end() {
+    let lifetime = Duration::from_secs(2);
+    let s = secured_with(Vec::new(), |o| {
+        o.mechanisms.push("SCRAM-SHA-256".into());
+        o.session_lifetime = Some(lifetime);
+    });
+    let l = &s.listener;
+
+    let mut c = raw(l, "alice", "alice-pw");
+    assert_eq!(c.session_lifetime_ms(), 2000);
+    metadata(&mut c, None);
+    c.sasl_plain("alice", "alice-pw")
+        .expect("re-authentication as the same principal");
+    assert_eq!(c.session_lifetime_ms(), 2000);
+    metadata(&mut c, None);
+    let e = c.sasl_plain("bob", "bob-pw").unwrap_err();
+    let ke = e.downcast_ref::<KafkaError>().expect("Kafka error");
+    assert_eq!(ke.code, 58, "{ke}");
+    assert!(
+        ke.message.contains("Cannot change principals") && ke.message.contains("User:alice"),
+        "{ke}"
+    );
+    assert!(c.is_closed_by_server(Duration::from_secs(5)));
+    assert_eq!(
+        successes(l),
+        vec![
+            ("alice".to_string(), false, Some(2000)),
+            ("alice".to_string(), true, Some(2000)),
+        ]
+    );
+    let events = l.events().unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            AuditEvent::Authentication { principal: Some(p), success: false, reauthentication: true, error: Some(err), .. }
+                if p == "bob" && err.contains("Cannot change principals"))),
+        "{events:#?}"
+    );
+
+    // Another mechanism for the same user: refused as well.
+    let mut c = raw(l, "alice", "alice-pw");
+    let e = c.handshake("SCRAM-SHA-256").unwrap_err();
+    assert_eq!(e.downcast_ref::<KafkaError>().map(|e| e.code), Some(33));
+    assert!(c.is_closed_by_server(Duration::from_secs(5)));
+
+    // The session ends: the next request (even ApiVersions) closes the
+    // connection. Time has to pass here, so the test waits out the
+    // lifetime it was told rather than polling.
+    let mut c = raw(l, "alice", "alice-pw");
+    std::thread::sleep(lifetime + Duration::from_millis(200));
+    assert!(c.send_at(1, &MetadataRequest::default()).is_err());
+    assert!(c.is_closed_by_server(Duration::from_secs(5)));
+
+    // No session lifetime configured: 0 is sent, re-authentication works.
+    let plain = secured(Vec::new());
+    let mut c = raw(&plain.listener, "alice", "alice-pw");
+    assert_eq!(c.session_lifetime_ms(), 0);
+    c.sasl_plain("alice", "alice-pw").unwrap();
+    metadata(&mut c, None);
+    assert_eq!(
+        successes(&plain.listener).last(),
+        Some(&("alice".to_string(), true, None))
+    );
 }
 
 #[test]

@@ -229,6 +229,44 @@ fn kerberos_clients_through_the_listener() {
         AuditEvent::AuthorizationDenied { principal, resource_name, .. }
             if principal == "User:mirrormaker2" && *resource_name == topic)));
 
+    // Re-authentication (KIP-368) on that connection: as the same
+    // principal it is accepted, and the evidence records the presented
+    // service ticket's expiry (the realm's 10-hour tickets); as another
+    // principal it is refused and the connection closed, as Kafka does.
+    c.sasl_gssapi("localhost")
+        .expect("re-authentication as mirrormaker2");
+    let mm2_full = kdc.full_name(MIRRORMAKER2);
+    let events = listener.events().unwrap();
+    let reauth = events.iter().find_map(|e| match e {
+        AuditEvent::Authentication {
+            ts_ms,
+            principal: Some(p),
+            success: true,
+            reauthentication: true,
+            ticket_expiry_ms: Some(expiry),
+            ..
+        } if *p == mm2_full => Some((*ts_ms, *expiry)),
+        _ => None,
+    });
+    let (ts, expiry) = reauth.unwrap_or_else(|| panic!("no re-authentication in {events:#?}"));
+    assert!(
+        expiry > ts + 9 * 3600 * 1000 && expiry <= ts + 10 * 3600 * 1000 + 1000,
+        "ticket expiry {expiry} at {ts}"
+    );
+    let cc = fresh_ccache(&kdc);
+    kdc.kinit(MIRRORMAKER, &kdc.standard_keytab(MIRRORMAKER), &cc)
+        .unwrap();
+    let e = c.sasl_gssapi("localhost").unwrap_err();
+    let ke = e
+        .downcast_ref::<KafkaError>()
+        .unwrap_or_else(|| panic!("expected a Kafka error, got {e:#}"));
+    assert_eq!(ke.code, 58, "{ke}");
+    assert!(
+        ke.message.contains("Cannot change principals") && ke.message.contains("User:mirrormaker2"),
+        "{ke}"
+    );
+    assert!(c.is_closed_by_server(Duration::from_secs(5)));
+
     // A client keytab exported before the key was rotated: kinit fails and
     // librdkafka reports an authentication error; nothing is delivered.
     let stale = kdc.dir().join("mm-stale.keytab");

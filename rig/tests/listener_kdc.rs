@@ -112,3 +112,31 @@ fn short_ticket_lifetime_is_applied() {
     let life = (end + 86400 - start) % 86400;
     assert!((100..=120).contains(&life), "lifetime {life}s in {line}");
 }
+
+/// `clockskew` reaches krb5.conf's `[libdefaults]` (read by the KDC, the
+/// listener's GSS acceptor and clients alike), and the realm still issues
+/// tickets with it. (MIT clients refuse an expired TGT by themselves,
+/// whatever the allowance, so the allowance shows only where a ticket is
+/// *presented*: at the KDC and the acceptor; the renewal tests in
+/// `tests/kerberos.rs` exercise that end to end.)
+#[test]
+fn clockskew_is_written_to_krb5_conf() {
+    let kdc = Kdc::start(KdcOptions {
+        clockskew: Some(std::time::Duration::from_secs(5)),
+        ..KdcOptions::default()
+    })
+    .unwrap();
+    let conf = std::fs::read_to_string(kdc.krb5_conf()).unwrap();
+    let libdefaults = conf.split("[realms]").next().unwrap();
+    assert!(libdefaults.contains("\tclockskew = 5\n"), "{conf}");
+    kdc.kinit(
+        MIRRORMAKER,
+        &kdc.standard_keytab(MIRRORMAKER),
+        &ccache(&kdc, "skew.cc"),
+    )
+    .unwrap();
+    // Without the option, MIT's default applies and nothing is written.
+    let default = Kdc::start(KdcOptions::default()).unwrap();
+    let conf = std::fs::read_to_string(default.krb5_conf()).unwrap();
+    assert!(!conf.contains("clockskew"), "{conf}");
+}

@@ -34,6 +34,20 @@ pub enum AuditEvent {
         success: bool,
         /// Why it failed.
         error: Option<String>,
+        /// Whether this was a re-authentication (KIP-368) on a connection
+        /// that had authenticated before.
+        #[serde(default)]
+        reauthentication: bool,
+        /// GSSAPI: when the service ticket the client presented expires
+        /// (ms since the Unix epoch, whole seconds), from the GSS context's
+        /// lifetime at accept time less the realm's clock-skew allowance,
+        /// by which MIT's acceptor lets the context outlive the ticket.
+        #[serde(default)]
+        ticket_expiry_ms: Option<u64>,
+        /// The session lifetime sent to the client (KIP-368), if any: it
+        /// must re-authenticate within it.
+        #[serde(default)]
+        session_lifetime_ms: Option<u64>,
     },
     /// An operation was refused by the ACLs.
     AuthorizationDenied {

@@ -35,6 +35,7 @@ pub struct KafkaClient {
     stream: TcpStream,
     next_correlation: i32,
     versions: HashMap<i16, (i16, i16)>,
+    session_lifetime_ms: i64,
 }
 
 impl KafkaClient {
@@ -48,6 +49,7 @@ impl KafkaClient {
             stream,
             next_correlation: 1,
             versions: HashMap::new(),
+            session_lifetime_ms: 0,
         };
         let resp: ApiVersionsResponse = c.send_at(
             3,
@@ -64,6 +66,12 @@ impl KafkaClient {
             .map(|a| (a.api_key, (a.min_version, a.max_version)))
             .collect();
         Ok(c)
+    }
+
+    /// The session lifetime (KIP-368) of the last SaslAuthenticate answer:
+    /// the server ends the session that long after it; 0 means never.
+    pub fn session_lifetime_ms(&self) -> i64 {
+        self.session_lifetime_ms
     }
 
     /// Versions the server advertised, by api key.
@@ -279,6 +287,7 @@ impl KafkaClient {
             }
             .into());
         }
+        self.session_lifetime_ms = resp.session_lifetime_ms;
         Ok(resp.auth_bytes.to_vec())
     }
 

@@ -76,6 +76,10 @@ pub struct ListenerOptions {
     pub omit_authorized_operations: bool,
     /// TLS on the listener (SASL_SSL, or SSL when `mechanisms` is empty).
     pub tls: Option<TlsOptions>,
+    /// Kafka's `connections.max.reauth.ms` (KIP-368): clients must
+    /// re-authenticate on their connections within this (for GSSAPI, and
+    /// before their service ticket expires). `None`: sessions never end.
+    pub session_lifetime: Option<Duration>,
 }
 
 /// TLS files for a listener.
@@ -117,6 +121,7 @@ impl ListenerOptions {
                 key: server.key.clone(),
                 client_ca: Some(pki.ca_pem().to_path_buf()),
             }),
+            session_lifetime: None,
         }
     }
 
@@ -137,6 +142,7 @@ impl ListenerOptions {
             allow_everyone_if_no_acl_found: false,
             omit_authorized_operations: false,
             tls: None,
+            session_lifetime: None,
         }
     }
 
@@ -161,6 +167,7 @@ impl ListenerOptions {
             allow_everyone_if_no_acl_found: false,
             omit_authorized_operations: false,
             tls: None,
+            session_lifetime: None,
         }
     }
 }
@@ -359,6 +366,10 @@ impl Listener {
         }
         if opts.omit_authorized_operations {
             cmd.arg("--omit-authorized-operations");
+        }
+        if let Some(l) = opts.session_lifetime {
+            cmd.arg("--session-lifetime-ms")
+                .arg(l.as_millis().max(1).to_string());
         }
         if let Some(t) = &opts.tls {
             cmd.arg("--tls-cert")

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use libgssapi::context::{SecurityContext, ServerCtx};
@@ -144,14 +145,19 @@ pub enum Step {
 pub struct GssServer {
     ctx: ServerCtx,
     state: GssState,
+    clockskew: Duration,
+    ticket_expiry_ms: Option<u64>,
 }
 
 impl GssServer {
-    /// Starts an exchange with the listener's acceptor credentials.
-    pub fn new(cred: &Cred) -> GssServer {
+    /// Starts an exchange with the listener's acceptor credentials;
+    /// `clockskew` is the realm's allowance (see [`krb5_clockskew`]).
+    pub fn new(cred: &Cred, clockskew: Duration) -> GssServer {
         GssServer {
             ctx: ServerCtx::new(Some(cred.clone())),
             state: GssState::Accepting,
+            clockskew,
+            ticket_expiry_ms: None,
         }
     }
 
@@ -163,6 +169,14 @@ impl GssServer {
         } else {
             None
         }
+    }
+
+    /// When the client's service ticket expires (ms since the Unix epoch),
+    /// once the context is established: the context's end less the
+    /// clock-skew allowance. A context the library already reports
+    /// expired counts as ending now.
+    pub fn ticket_expiry_ms(&self) -> Option<u64> {
+        self.ticket_expiry_ms
     }
 
     /// Feeds one client token. Errors carry the reason for the log and the
@@ -177,6 +191,15 @@ impl GssServer {
                 if !self.ctx.is_complete() {
                     return Ok(Step::Continue(out.map(|b| b.to_vec()).unwrap_or_default()));
                 }
+                // The lifetime is whole seconds from the library's clock
+                // (seconds since the epoch), so the end time is exact when
+                // computed from the same whole second. MIT's acceptor lets
+                // the context outlive the ticket by the clock-skew
+                // allowance, which is taken off to get the ticket's end.
+                let now_s = super::audit::now_ms() / 1000;
+                let left = self.ctx.lifetime().map(|d| d.as_secs()).unwrap_or(0);
+                let end = (now_s + left).saturating_sub(self.clockskew.as_secs());
+                self.ticket_expiry_ms = Some(end * 1000);
                 match out {
                     // Mutual authentication: the AP-REP goes first; the
                     // client answers with an empty token.
@@ -240,6 +263,33 @@ impl GssServer {
     }
 }
 
+/// MIT's clock-skew allowance when krb5.conf sets none.
+pub const DEFAULT_CLOCKSKEW: Duration = Duration::from_secs(300);
+
+/// The `[libdefaults] clockskew` of a krb5.conf text, in seconds (a bare
+/// number or `Ns`, the forms the rig writes), else MIT's default. The
+/// acceptor's context outlives the ticket by this much, so the listener
+/// needs it to know when a client's ticket really ends.
+pub fn krb5_clockskew(text: &str) -> Duration {
+    let mut section = "";
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name;
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if section == "libdefaults" && key.trim() == "clockskew" {
+            let v = value.trim().trim_end_matches('*');
+            if let Ok(secs) = v.strip_suffix('s').unwrap_or(v).parse::<u64>() {
+                return Duration::from_secs(secs);
+            }
+        }
+    }
+    DEFAULT_CLOCKSKEW
+}
+
 /// Kafka's DEFAULT `sasl.kerberos.principal.to.local.rules` mapping, for
 /// names of this listener's realm: `primary[/instance]@REALM` → `primary`.
 /// PLAIN user names are returned unchanged.
@@ -298,6 +348,22 @@ mod tests {
         );
         assert_eq!(short_name("admin@KMIRROR.TEST"), "admin");
         assert_eq!(short_name("alice"), "alice");
+    }
+
+    #[test]
+    fn clockskew_is_read_from_libdefaults() {
+        let conf = "[libdefaults]\n\tdefault_realm = R\n\tclockskew = 5\n[realms]\n";
+        assert_eq!(krb5_clockskew(conf), Duration::from_secs(5));
+        assert_eq!(
+            krb5_clockskew("[libdefaults]\n clockskew = 7s\n"),
+            Duration::from_secs(7)
+        );
+        // Elsewhere, or absent: MIT's default.
+        assert_eq!(
+            krb5_clockskew("[realms]\n clockskew = 5\n"),
+            DEFAULT_CLOCKSKEW
+        );
+        assert_eq!(krb5_clockskew(""), DEFAULT_CLOCKSKEW);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
@@ -105,6 +105,14 @@ pub struct ListenerArgs {
     /// listener (no SASL) the certificate's subject is the principal.
     #[arg(long, requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Kafka's `connections.max.reauth.ms` (KIP-368): a SASL session ends
+    /// this many ms after authentication, and for GSSAPI no later than the
+    /// client's service ticket. The SaslAuthenticate response (v1+) tells
+    /// the client, which must re-authenticate on the connection before
+    /// then; a request on an expired session closes the connection. 0:
+    /// sessions never end (Kafka's default).
+    #[arg(long, default_value_t = 0)]
+    pub session_lifetime_ms: u64,
 }
 
 impl ListenerArgs {
@@ -134,9 +142,13 @@ pub struct Shared {
     plain: PlainUsers,
     scram: ScramUsers,
     gss: Option<Cred>,
+    /// The realm's clock-skew allowance (for service tickets' real end).
+    clockskew: Duration,
     tls: Option<TlsAcceptor>,
     /// See [`ListenerArgs::omit_authorized_operations`].
     pub omit_authorized_operations: bool,
+    /// See [`ListenerArgs::session_lifetime_ms`]; `None` for 0.
+    session_lifetime: Option<Duration>,
 }
 
 impl Shared {
@@ -205,8 +217,15 @@ impl Shared {
             plain,
             scram,
             gss,
+            clockskew: args
+                .krb5_conf
+                .as_deref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .map_or(sasl::DEFAULT_CLOCKSKEW, |t| sasl::krb5_clockskew(&t)),
             tls,
             omit_authorized_operations: args.omit_authorized_operations,
+            session_lifetime: (args.session_lifetime_ms > 0)
+                .then(|| Duration::from_millis(args.session_lifetime_ms)),
         })
     }
 }
@@ -260,7 +279,15 @@ async fn accept(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> Resul
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             let why = format!("TLS handshake failed: {e}");
-            audit_auth(&shared, peer, "SSL", None, None, Some(why.clone()));
+            audit_auth(
+                &shared,
+                peer,
+                AuthOutcome {
+                    mechanism: "SSL",
+                    error: Some(why.clone()),
+                    ..Default::default()
+                },
+            );
             bail!(why);
         }
         Err(_) => bail!("TLS handshake timed out"),
@@ -300,17 +327,23 @@ where
             audit_auth(
                 &shared,
                 peer,
-                "SSL",
-                cert.clone(),
-                Some(kafka_principal.clone()),
-                None,
+                AuthOutcome {
+                    mechanism: "SSL",
+                    principal: cert.clone(),
+                    kafka_principal: Some(kafka_principal.clone()),
+                    ..Default::default()
+                },
             );
-            AuthState::Authenticated(Arc::new(ConnCtx {
-                shared: shared.clone(),
-                principal: kafka_principal,
-                host: peer.ip().to_string(),
-                peer: peer.to_string(),
-            }))
+            AuthState::Authenticated(Session {
+                ctx: Arc::new(ConnCtx {
+                    shared: shared.clone(),
+                    principal: kafka_principal,
+                    host: peer.ip().to_string(),
+                    peer: peer.to_string(),
+                }),
+                mechanism: "SSL".to_string(),
+                expires: None,
+            })
         }
         _ => AuthState::Start,
     };
@@ -368,14 +401,48 @@ enum Mechanism {
     Scram(Box<ScramServer>),
 }
 
+/// An authenticated session: who, how, and until when.
+struct Session {
+    ctx: Arc<ConnCtx>,
+    /// The SASL mechanism (or `SSL`) it was authenticated with; a
+    /// re-authentication must use the same one, as in Kafka.
+    mechanism: String,
+    /// When it ends (KIP-368); `None`: never.
+    expires: Option<Instant>,
+}
+
+impl Session {
+    fn expired(&self) -> bool {
+        self.expires.is_some_and(|e| Instant::now() >= e)
+    }
+}
+
 enum AuthState {
     /// Nothing but ApiVersions and SaslHandshake yet.
     Start,
     /// SaslHandshake chose a mechanism; `raw` for v0, whose tokens travel
-    /// as bare frames instead of SaslAuthenticate requests.
-    Handshaken { mech: Mechanism, raw: bool },
+    /// as bare frames instead of SaslAuthenticate requests. `previous` is
+    /// the session being re-authenticated (KIP-368), if any.
+    Handshaken {
+        mech: Mechanism,
+        raw: bool,
+        previous: Option<Session>,
+    },
     /// Authenticated: requests are authorized and relayed.
-    Authenticated(Arc<ConnCtx>),
+    Authenticated(Session),
+}
+
+/// Where a connection stands, without borrowing its state: the GSS
+/// context in [`AuthState`] is not `Sync`, so no reference to it may live
+/// across an await.
+enum Phase {
+    Start,
+    Handshaken,
+    /// Authenticated; `sasl` when by SASL (so it may re-authenticate).
+    Authenticated {
+        ctx: Arc<ConnCtx>,
+        sasl: bool,
+    },
 }
 
 struct Conn {
@@ -388,8 +455,25 @@ struct Conn {
 /// How one SASL token exchange step ended.
 enum SaslOutcome {
     Continue(Vec<u8>),
-    Done(Vec<u8>),
+    /// Authenticated: the last token, and the session lifetime for the
+    /// client in ms (0: the session does not expire).
+    Done(Vec<u8>, i64),
     Failed(String),
+}
+
+/// The session lifetime to grant (KIP-368): at most `max`, and for GSSAPI
+/// no longer than the client's service ticket lives; `None` when sessions
+/// do not expire (no `max`, Kafka's default for GSSAPI). Never zero, since
+/// to the client 0 means "never re-authenticate": a ticket at or past its
+/// end gets 1 ms, i.e. "re-authenticate now".
+pub fn session_lifetime(
+    max: Option<Duration>,
+    ticket_expiry_ms: Option<u64>,
+    now_ms: u64,
+) -> Option<Duration> {
+    let max = max?;
+    let left = ticket_expiry_ms.map_or(max, |e| Duration::from_millis(e.saturating_sub(now_ms)));
+    Some(max.min(left).max(Duration::from_millis(1)))
 }
 
 impl Conn {
@@ -437,8 +521,33 @@ impl Conn {
         }
     }
 
+    fn phase(&self) -> Phase {
+        match &self.state {
+            AuthState::Start => Phase::Start,
+            AuthState::Handshaken { .. } => Phase::Handshaken,
+            AuthState::Authenticated(s) => Phase::Authenticated {
+                ctx: s.ctx.clone(),
+                sasl: s.mechanism != "SSL",
+            },
+        }
+    }
+
     /// Handles one request; false means close the connection.
     async fn dispatch(&mut self, req: &Request, uw: &mut OwnedWriteHalf) -> Result<bool> {
+        if let AuthState::Authenticated(s) = &self.state {
+            // Like Kafka's broker: an ended session closes the connection
+            // at its next request, unless that request starts
+            // re-authentication.
+            if s.expired() && req.api_key != ApiKey::SaslHandshake {
+                tracing::info!(
+                    "closing connection from {}: the session of {} expired without re-authentication ({:?} request)",
+                    self.peer,
+                    s.ctx.principal,
+                    req.api_key
+                );
+                return Ok(false);
+            }
+        }
         if req.api_key == ApiKey::ApiVersions {
             write_frame(uw, &req.raw).await?;
             self.push(Pending::Upstream {
@@ -447,77 +556,27 @@ impl Conn {
             })?;
             return Ok(true);
         }
-        // The session is cloned out so that no borrow of `self.state` (which
-        // may hold a GSS context, not `Sync`) lives across an await.
-        let session = match &self.state {
-            AuthState::Authenticated(ctx) => Some(ctx.clone()),
-            _ => None,
-        };
-        let handshaken = matches!(self.state, AuthState::Handshaken { .. });
-        let started = matches!(self.state, AuthState::Start);
-        match (session, req.api_key) {
-            (None, ApiKey::SaslHandshake) if started => self.handshake(req),
-            (None, ApiKey::SaslAuthenticate) if handshaken => {
-                let r: SaslAuthenticateRequest = req.decode()?;
-                let outcome = self.sasl_step(&r.auth_bytes);
-                let mut resp = SaslAuthenticateResponse::default();
-                let keep = match outcome {
-                    SaslOutcome::Continue(tok) | SaslOutcome::Done(tok) => {
-                        resp.auth_bytes = Bytes::from(tok);
-                        true
-                    }
-                    SaslOutcome::Failed(msg) => {
-                        resp.error_code = SASL_AUTHENTICATION_FAILED;
-                        resp.error_message = Some(sb(msg));
-                        false
-                    }
+        let sasl_api = matches!(
+            req.api_key,
+            ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        );
+        match (self.phase(), req.api_key) {
+            (Phase::Start, ApiKey::SaslHandshake) => self.handshake(req, None),
+            // KIP-368 re-authentication always uses SaslAuthenticate, so a
+            // v0 handshake cannot start one.
+            (Phase::Authenticated { sasl: true, .. }, ApiKey::SaslHandshake)
+                if req.version() >= 1 =>
+            {
+                let AuthState::Authenticated(previous) =
+                    std::mem::replace(&mut self.state, AuthState::Start)
+                else {
+                    unreachable!("phase said authenticated");
                 };
-                self.local(req, &resp)?;
-                Ok(keep)
+                self.handshake(req, Some(previous))
             }
-            (Some(ctx), key) if key != ApiKey::SaslHandshake && key != ApiKey::SaslAuthenticate => {
-                match authz::handle(&ctx, req)? {
-                    Action::Forward {
-                        frame,
-                        post,
-                        expects_response,
-                    } => {
-                        write_frame(uw, &frame).await?;
-                        if expects_response {
-                            self.push(Pending::Upstream {
-                                correlation_id: req.correlation_id(),
-                                post,
-                            })?;
-                        }
-                        Ok(true)
-                    }
-                    Action::Respond(frame) => {
-                        self.push(Pending::Local(frame))?;
-                        Ok(true)
-                    }
-                    Action::Close(why) => {
-                        tracing::info!("closing connection from {}: {why}", self.peer);
-                        Ok(false)
-                    }
-                }
-            }
-            (_, ApiKey::SaslAuthenticate) | (_, ApiKey::SaslHandshake) => {
-                // Out of sequence (or re-authentication, which this
-                // listener does not offer): Kafka answers ILLEGAL_SASL_STATE
-                // and disconnects.
-                if req.api_key == ApiKey::SaslAuthenticate {
-                    let mut resp = SaslAuthenticateResponse::default();
-                    resp.error_code = ILLEGAL_SASL_STATE;
-                    resp.error_message =
-                        Some(sb("Unexpected SaslAuthenticate request in this SASL state"));
-                    self.local(req, &resp)?;
-                } else {
-                    let mut resp = SaslHandshakeResponse::default();
-                    resp.error_code = ILLEGAL_SASL_STATE;
-                    self.local(req, &resp)?;
-                }
-                Ok(false)
-            }
+            (Phase::Handshaken, ApiKey::SaslAuthenticate) => self.authenticate(req),
+            (Phase::Authenticated { ctx, .. }, _) if !sasl_api => self.relay(&ctx, req, uw).await,
+            (_, ApiKey::SaslAuthenticate | ApiKey::SaslHandshake) => self.illegal_state(req),
             (_, other) => {
                 tracing::info!(
                     "closing unauthenticated connection from {}: {other:?} before SASL authentication",
@@ -528,7 +587,88 @@ impl Conn {
         }
     }
 
-    fn handshake(&mut self, req: &Request) -> Result<bool> {
+    /// Authorizes one request of an authenticated session and relays it
+    /// (or answers or closes, as the authorizer says).
+    async fn relay(
+        &mut self,
+        ctx: &Arc<ConnCtx>,
+        req: &Request,
+        uw: &mut OwnedWriteHalf,
+    ) -> Result<bool> {
+        match authz::handle(ctx, req)? {
+            Action::Forward {
+                frame,
+                post,
+                expects_response,
+            } => {
+                write_frame(uw, &frame).await?;
+                if expects_response {
+                    self.push(Pending::Upstream {
+                        correlation_id: req.correlation_id(),
+                        post,
+                    })?;
+                }
+                Ok(true)
+            }
+            Action::Respond(frame) => {
+                self.push(Pending::Local(frame))?;
+                Ok(true)
+            }
+            Action::Close(why) => {
+                tracing::info!("closing connection from {}: {why}", self.peer);
+                Ok(false)
+            }
+        }
+    }
+
+    /// A SASL request out of sequence: Kafka answers ILLEGAL_SASL_STATE
+    /// and disconnects.
+    fn illegal_state(&mut self, req: &Request) -> Result<bool> {
+        if req.api_key == ApiKey::SaslAuthenticate {
+            let mut resp = SaslAuthenticateResponse::default();
+            resp.error_code = ILLEGAL_SASL_STATE;
+            resp.error_message = Some(sb("Unexpected SaslAuthenticate request in this SASL state"));
+            self.local(req, &resp)?;
+        } else {
+            let mut resp = SaslHandshakeResponse::default();
+            resp.error_code = ILLEGAL_SASL_STATE;
+            self.local(req, &resp)?;
+        }
+        Ok(false)
+    }
+
+    /// One SaslAuthenticate request: a step of the exchange; the last
+    /// answer (v1+) carries the session lifetime.
+    fn authenticate(&mut self, req: &Request) -> Result<bool> {
+        let r: SaslAuthenticateRequest = req.decode()?;
+        let mut resp = SaslAuthenticateResponse::default();
+        let keep = match self.sasl_step(&r.auth_bytes) {
+            SaslOutcome::Continue(tok) => {
+                resp.auth_bytes = Bytes::from(tok);
+                true
+            }
+            SaslOutcome::Done(tok, lifetime_ms) => {
+                resp.auth_bytes = Bytes::from(tok);
+                // v0 has no such field (and the encoder refuses a value
+                // the version cannot carry).
+                if req.version() >= 1 {
+                    resp.session_lifetime_ms = lifetime_ms;
+                }
+                true
+            }
+            SaslOutcome::Failed(msg) => {
+                resp.error_code = SASL_AUTHENTICATION_FAILED;
+                resp.error_message = Some(sb(msg));
+                false
+            }
+        };
+        self.local(req, &resp)?;
+        Ok(keep)
+    }
+
+    /// A SaslHandshake: picks the mechanism. `previous` is the session a
+    /// re-authentication replaces, whose mechanism must not change.
+    fn handshake(&mut self, req: &Request, previous: Option<Session>) -> Result<bool> {
         let r: SaslHandshakeRequest = req.decode()?;
         let mut resp = SaslHandshakeResponse::default();
         resp.mechanisms = self
@@ -537,41 +677,45 @@ impl Conn {
             .iter()
             .map(|m| sb(m.clone()))
             .collect();
-        let mech = match r.mechanism.as_str() {
+        let wanted = r.mechanism.as_str();
+        let changed = previous.as_ref().filter(|p| p.mechanism != wanted);
+        let mech = match wanted {
+            _ if changed.is_some() => None,
             m if !self.shared.mechanisms.iter().any(|e| e == m) => None,
             "GSSAPI" => self
                 .shared
                 .gss
                 .as_ref()
-                .map(|c| Mechanism::Gss(Box::new(GssServer::new(c)))),
+                .map(|c| Mechanism::Gss(Box::new(GssServer::new(c, self.shared.clockskew)))),
             "PLAIN" => Some(Mechanism::Plain),
             m => ScramMechanism::from_name(m)
                 .map(|s| Mechanism::Scram(Box::new(ScramServer::new(s)))),
         };
-        match mech {
-            Some(mech) => {
-                self.state = AuthState::Handshaken {
-                    mech,
-                    raw: req.version() == 0,
-                };
-                self.local(req, &resp)?;
-                Ok(true)
-            }
-            None => {
-                resp.error_code = UNSUPPORTED_SASL_MECHANISM;
-                self.audit_auth(
-                    r.mechanism.as_str(),
-                    None,
-                    None,
-                    Some(format!(
-                        "Unsupported SASL mechanism {}",
-                        r.mechanism.as_str()
-                    )),
-                );
-                self.local(req, &resp)?;
-                Ok(false)
-            }
-        }
+        let Some(mech) = mech else {
+            let error = match changed {
+                Some(p) => format!(
+                    "SASL mechanism '{wanted}' requested by client is not supported for re-authentication of mechanism '{}'",
+                    p.mechanism
+                ),
+                None => format!("Unsupported SASL mechanism {wanted}"),
+            };
+            self.audit_auth(AuthOutcome {
+                mechanism: wanted,
+                error: Some(error),
+                reauthentication: previous.is_some(),
+                ..Default::default()
+            });
+            resp.error_code = UNSUPPORTED_SASL_MECHANISM;
+            self.local(req, &resp)?;
+            return Ok(false);
+        };
+        self.state = AuthState::Handshaken {
+            mech,
+            raw: req.version() == 0,
+            previous,
+        };
+        self.local(req, &resp)?;
+        Ok(true)
     }
 
     /// A SaslHandshake v0 token frame; false means close.
@@ -588,7 +732,7 @@ impl Conn {
                 self.push(Pending::Local(Bytes::from(tok)))?;
                 Ok(true)
             }
-            SaslOutcome::Done(tok) => {
+            SaslOutcome::Done(tok, _) => {
                 // Like Kafka: the final (empty) PLAIN answer and SCRAM's
                 // server-final message are sent; the GSSAPI exchange ends
                 // with the client's layer choice.
@@ -601,14 +745,17 @@ impl Conn {
         }
     }
 
+    /// Feeds one token to the mechanism; on success the connection is
+    /// (re-)authenticated.
     fn sasl_step(&mut self, token: &[u8]) -> SaslOutcome {
-        let AuthState::Handshaken { mech, .. } = &mut self.state else {
+        let AuthState::Handshaken { mech, previous, .. } = &mut self.state else {
             return SaslOutcome::Failed("no SASL handshake".into());
         };
-        let (name, result, claimed) = match mech {
+        let reauthentication = previous.is_some();
+        let (name, result, claimed, ticket_expiry_ms) = match mech {
             Mechanism::Gss(gss) => {
                 let r = gss.step(token);
-                ("GSSAPI", r, gss.client_name())
+                ("GSSAPI", r, gss.client_name(), gss.ticket_expiry_ms())
             }
             Mechanism::Plain => {
                 let claimed = token
@@ -623,71 +770,117 @@ impl Conn {
                         principal: user,
                         reply: Vec::new(),
                     });
-                ("PLAIN", r, claimed)
+                ("PLAIN", r, claimed, None)
             }
             Mechanism::Scram(scram) => {
                 let r = scram.step(&self.shared.scram, token);
-                (scram.mechanism().name(), r, scram.claimed_user())
+                (scram.mechanism().name(), r, scram.claimed_user(), None)
             }
+        };
+        let outcome = AuthOutcome {
+            mechanism: name,
+            reauthentication,
+            ticket_expiry_ms,
+            ..Default::default()
         };
         match result {
             Ok(Step::Continue(tok)) => SaslOutcome::Continue(tok),
-            Ok(Step::Done { principal, reply }) => {
-                let kafka_principal = format!("User:{}", sasl::short_name(&principal));
-                self.audit_auth(name, Some(principal), Some(kafka_principal.clone()), None);
-                self.state = AuthState::Authenticated(Arc::new(ConnCtx {
-                    shared: self.shared.clone(),
-                    principal: kafka_principal,
-                    host: self.peer.ip().to_string(),
-                    peer: self.peer.to_string(),
-                }));
-                SaslOutcome::Done(reply)
-            }
+            Ok(Step::Done { principal, reply }) => self.authenticated(principal, reply, outcome),
             Err(reason) => {
                 let msg = format!(
-                    "Authentication failed during authentication due to invalid credentials with SASL mechanism {name}: {reason}"
+                    "Authentication failed during {} due to invalid credentials with SASL mechanism {name}: {reason}",
+                    if reauthentication { "re-authentication" } else { "authentication" }
                 );
-                self.audit_auth(name, claimed, None, Some(reason));
+                self.audit_auth(AuthOutcome {
+                    principal: claimed,
+                    error: Some(reason),
+                    ..outcome
+                });
                 SaslOutcome::Failed(msg)
             }
         }
     }
 
-    fn audit_auth(
-        &self,
-        mechanism: &str,
-        principal: Option<String>,
-        kafka_principal: Option<String>,
-        error: Option<String>,
-    ) {
-        audit_auth(
-            &self.shared,
-            self.peer,
-            mechanism,
-            principal,
-            kafka_principal,
-            error,
+    /// The exchange succeeded as `principal`: starts the session, unless a
+    /// re-authentication changed the principal, which Kafka refuses.
+    fn authenticated(
+        &mut self,
+        principal: String,
+        reply: Vec<u8>,
+        outcome: AuthOutcome<'static>,
+    ) -> SaslOutcome {
+        let kafka_principal = format!("User:{}", sasl::short_name(&principal));
+        let previous = match std::mem::replace(&mut self.state, AuthState::Start) {
+            AuthState::Handshaken { previous, .. } => previous,
+            _ => None,
+        };
+        if let Some(p) = previous.filter(|p| p.ctx.principal != kafka_principal) {
+            let msg = format!(
+                "Cannot change principals during re-authentication from {}: {kafka_principal}",
+                p.ctx.principal
+            );
+            self.audit_auth(AuthOutcome {
+                principal: Some(principal),
+                error: Some(msg.clone()),
+                ..outcome
+            });
+            return SaslOutcome::Failed(msg);
+        }
+        let lifetime = session_lifetime(
+            self.shared.session_lifetime,
+            outcome.ticket_expiry_ms,
+            now_ms(),
         );
+        let lifetime_ms = lifetime.map(|d| d.as_millis() as u64);
+        self.audit_auth(AuthOutcome {
+            principal: Some(principal),
+            kafka_principal: Some(kafka_principal.clone()),
+            session_lifetime_ms: lifetime_ms,
+            ..outcome
+        });
+        self.state = AuthState::Authenticated(Session {
+            ctx: Arc::new(ConnCtx {
+                shared: self.shared.clone(),
+                principal: kafka_principal,
+                host: self.peer.ip().to_string(),
+                peer: self.peer.to_string(),
+            }),
+            mechanism: outcome.mechanism.to_string(),
+            expires: lifetime.map(|d| Instant::now() + d),
+        });
+        SaslOutcome::Done(reply, lifetime_ms.unwrap_or(0) as i64)
+    }
+
+    fn audit_auth(&self, outcome: AuthOutcome<'_>) {
+        audit_auth(&self.shared, self.peer, outcome);
     }
 }
 
-fn audit_auth(
-    shared: &Shared,
-    peer: SocketAddr,
-    mechanism: &str,
+/// One authentication outcome for the evidence log.
+#[derive(Debug, Default, Clone)]
+struct AuthOutcome<'a> {
+    mechanism: &'a str,
     principal: Option<String>,
     kafka_principal: Option<String>,
     error: Option<String>,
-) {
+    reauthentication: bool,
+    ticket_expiry_ms: Option<u64>,
+    session_lifetime_ms: Option<u64>,
+}
+
+fn audit_auth(shared: &Shared, peer: SocketAddr, o: AuthOutcome<'_>) {
     shared.audit.record(&AuditEvent::Authentication {
         ts_ms: now_ms(),
         listener: shared.listen.clone(),
         peer: peer.to_string(),
-        mechanism: mechanism.to_string(),
-        principal,
-        success: error.is_none(),
-        kafka_principal,
-        error,
+        mechanism: o.mechanism.to_string(),
+        principal: o.principal,
+        success: o.error.is_none(),
+        kafka_principal: o.kafka_principal,
+        error: o.error,
+        reauthentication: o.reauthentication,
+        ticket_expiry_ms: o.ticket_expiry_ms,
+        session_lifetime_ms: o.session_lifetime_ms,
     });
 }
 
@@ -710,4 +903,34 @@ fn api_versions_post(req: &Request) -> PostFn {
         authz::patch_api_versions(&mut body);
         encode_response(ApiKey::ApiVersions, version, header.correlation_id, &body)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_lifetime_is_the_shorter_of_limit_and_ticket() {
+        let s = Duration::from_secs;
+        let now = 1_000_000;
+        // No limit configured: sessions never end, whatever the ticket.
+        assert_eq!(session_lifetime(None, Some(now + 5_000), now), None);
+        // PLAIN/SCRAM (no ticket): the limit.
+        assert_eq!(session_lifetime(Some(s(10)), None, now), Some(s(10)));
+        // A ticket that outlives the limit, and one that does not.
+        assert_eq!(
+            session_lifetime(Some(s(10)), Some(now + 60_000), now),
+            Some(s(10))
+        );
+        assert_eq!(
+            session_lifetime(Some(s(10)), Some(now + 4_000), now),
+            Some(s(4))
+        );
+        // An expired ticket (accepted within the clock skew) asks for
+        // re-authentication at once; 0 would tell the client "never".
+        assert_eq!(
+            session_lifetime(Some(s(10)), Some(now - 2_000), now),
+            Some(Duration::from_millis(1))
+        );
+    }
 }
