@@ -7,7 +7,6 @@
 # to run again: it skips what is present.
 set -euo pipefail
 
-TANSU_VERSION=0.6.0
 PACKAGES=(
   build-essential cmake pkg-config
   libssl-dev libsasl2-dev libsasl2-modules-gssapi-mit libkrb5-dev
@@ -34,7 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # tests/shipping.rs checks the Dockerfile's package names with apt-cache.
-if ! ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages$'; then
+lists=(/var/lib/apt/lists/*_Packages)
+if [ ! -e "${lists[0]}" ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -43,7 +43,7 @@ cargo fetch --manifest-path "$fetcher/Cargo.toml" --quiet
 
 crate_src() {
   local dir
-  dir="$(ls -d "$CARGO_HOME"/registry/src/*/"$1-${TANSU_VERSION}" 2>/dev/null | head -n1)"
+  dir="$(find "$CARGO_HOME"/registry/src -mindepth 2 -maxdepth 2 -type d -name "$1-${TANSU_VERSION}" -print -quit)"
   [ -n "$dir" ] || { echo "install-tansu: no source for $1 ${TANSU_VERSION} in $CARGO_HOME/registry" >&2; exit 1; }
   echo "$dir"
 }
@@ -54,14 +54,14 @@ rm -rf "$src"
 mkdir -p "$src"
 patched=()
 for p in "${PATCHES[@]}"; do
-  for c in $(grep -o '^+++ b/[^/]*' "$p" | sed 's#^+++ b/##' | sort -u); do
+  while read -r c; do
     name="${c%-"${TANSU_VERSION}"}"
     if [ ! -d "$src/$c" ]; then
       cp -r "$(crate_src "$name")" "$src/$c"
       chmod -R u+w "$src/$c"
       patched+=("$name")
     fi
-  done
+  done < <(grep -o '^+++ b/[^/]*' "$p" | sed 's#^+++ b/##' | sort -u)
   patch -s -d "$src" -p1 <"$p"
 done
 cp -r "$(crate_src tansu)" "$src/tansu-${TANSU_VERSION}"
