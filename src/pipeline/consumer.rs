@@ -17,8 +17,8 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, Timestamp, TopicPartitionList};
 use tracing::{debug, info, warn};
 
-use super::errors::{self, Disposition};
-use super::producer::{is_authentication_failure, ProducerPool, Token};
+use super::errors::{self, Disposition, SendAction, SendFailure};
+use super::producer::{is_authentication_failure, settle_failed_send, ProducerPool, Token};
 use super::tracker::OffsetTracker;
 use super::{PartitionState, PipelineError, Shared, TopicSet};
 use crate::config::translate::StartPolicy;
@@ -26,6 +26,13 @@ use crate::config::ClusterConfig;
 
 /// Timeout for group-coordinator calls made from the rebalance callback.
 const COORDINATOR_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Attempts of one commit while its error is retriable.
+const COMMIT_ATTEMPTS: u32 = 5;
+
+/// The wait before the first commit retry; doubled after each (0.2 + 0.4 +
+/// 0.8 + 1.6 s at most between attempts).
+const COMMIT_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Per-consumer state reachable from librdkafka's callbacks.
 pub(crate) struct MirrorConsumerContext {
@@ -112,7 +119,11 @@ impl ConsumerContext for MirrorConsumerContext {
                 info!(cluster = %self.cluster, partitions = revoked.len(), "partitions revoked: draining in-flight records and committing");
                 self.drain(&revoked);
                 if !consumer.assignment_lost() {
-                    self.commit(consumer, &revoked);
+                    if let Err(e) = self.commit(consumer, &revoked) {
+                        // The next owner starts at the last committed offsets
+                        // and mirrors these records again: nothing is lost.
+                        warn!("revoke: {e}");
+                    }
                 }
                 let r = if cooperative {
                     consumer.incremental_unassign(tpl)
@@ -150,6 +161,7 @@ impl MirrorConsumerContext {
             })?;
         let mut parts = self.parts.lock().expect("parts lock");
         self.parts_version.fetch_add(1, Ordering::AcqRel);
+        let mut new_starts = Vec::new();
         for e in committed.elements() {
             let (topic, partition) = (e.topic().to_string(), e.partition());
             let (start, committed_offset) = match e.offset() {
@@ -176,10 +188,11 @@ impl MirrorConsumerContext {
                     }
                     (Offset::Offset(o), Some(o))
                 }
-                _ => match self.start {
-                    StartPolicy::Earliest => (Offset::Beginning, None),
-                    StartPolicy::Latest => (Offset::End, None),
-                },
+                _ => {
+                    let o = self.resolve_start(consumer, &topic, partition)?;
+                    new_starts.push((topic.clone(), partition, o));
+                    (Offset::Offset(o), None)
+                }
             };
             tpl.set_partition_offset(&topic, partition, start)
                 .map_err(|source| PipelineError::Kafka {
@@ -200,13 +213,88 @@ impl MirrorConsumerContext {
                     counters: self.shared.metrics.topic_counters(&topic),
                     topic,
                     partition,
-                    tracker: Mutex::new(OffsetTracker::new(committed_offset)),
+                    tracker: Mutex::new(match (committed_offset, start) {
+                        (Some(c), _) => OffsetTracker::new(Some(c)),
+                        // A new start: committable until committed, so an
+                        // interval commit records it if the one below fails.
+                        (None, Offset::Offset(o)) => OffsetTracker::starting_at(o),
+                        (None, _) => OffsetTracker::new(None),
+                    }),
                     trail: Mutex::new(crate::observe::audit::PartitionTrail::new(audited)),
+                    timestamp_notes: std::sync::atomic::AtomicU8::new(0),
                 }),
             );
         }
+        drop(parts);
+        self.commit_starts(consumer, &new_starts);
         info!(cluster = %self.cluster, partitions = committed.count(), "partitions assigned");
         Ok(())
+    }
+
+    /// The concrete start offset of a partition the group never committed:
+    /// its log start (earliest) or its end (latest), as the broker reports
+    /// them now. A concrete offset, rather than librdkafka's logical
+    /// `Beginning`/`End`, is what makes the start committable.
+    ///
+    /// A broker that under-reports the end (tansu with `memory://` answers
+    /// the last batch's base offset + 1) makes a latest start earlier than
+    /// the true end: a few more records are mirrored, never fewer.
+    fn resolve_start(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        topic: &str,
+        partition: i32,
+    ) -> Result<i64, PipelineError> {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, COORDINATOR_TIMEOUT)
+            .map_err(|source| PipelineError::Kafka {
+                cluster: self.cluster.clone(),
+                context: format!("reading the start and end offsets of {topic} [{partition}]"),
+                source,
+            })?;
+        Ok(match self.start {
+            StartPolicy::Earliest => low,
+            StartPolicy::Latest => high,
+        })
+    }
+
+    /// Commits the start offsets of newly assigned partitions that had none,
+    /// before anything is fetched. Without it, a process that stops before
+    /// its first delivery leaves no committed offset; with
+    /// `auto.offset.reset=latest` its successor would then start at the new
+    /// end and skip every record produced in between.
+    ///
+    /// One attempt, no retries: this runs inside the rebalance callback,
+    /// where the usual failure (`RebalanceInProgress`: another member is
+    /// joining) cannot clear until the callback returns. On failure the
+    /// starts stay committable, and the next interval commit records them.
+    fn commit_starts(&self, consumer: &BaseConsumer<Self>, starts: &[(String, i32, i64)]) {
+        if starts.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, o) in starts {
+            if tpl
+                .add_partition_offset(topic, *partition, Offset::Offset(*o))
+                .is_err()
+            {
+                return;
+            }
+        }
+        let described = describe_offsets(starts);
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+            warn!(cluster = %self.cluster, "start offsets not committed yet ({described}): {e}; the next interval commit records them");
+            return;
+        }
+        for (topic, partition, o) in starts {
+            if let Some(s) = self.state(topic, *partition) {
+                s.tracker.lock().expect("tracker lock").mark_committed(*o);
+            }
+            self.shared
+                .metrics
+                .committed(&self.cluster, topic, *partition, *o);
+        }
+        info!(cluster = %self.cluster, "start offsets committed for partitions the group never committed: {described}");
     }
 
     /// Removes and returns the states of `tpl`'s partitions (all when `None`).
@@ -258,8 +346,13 @@ impl MirrorConsumerContext {
         }
     }
 
-    /// Commits the delivered prefix of `states` (synchronously).
-    fn commit(&self, consumer: &BaseConsumer<Self>, states: &[Arc<PartitionState>]) {
+    /// Commits the delivered prefix of `states` (synchronously, retrying
+    /// retriable errors). An error names every offset not committed.
+    fn commit(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        states: &[Arc<PartitionState>],
+    ) -> Result<(), PipelineError> {
         let mut tpl = TopicPartitionList::new();
         let mut pending = Vec::new();
         for s in states {
@@ -273,7 +366,7 @@ impl MirrorConsumerContext {
             }
         }
         if pending.is_empty() {
-            return;
+            return Ok(());
         }
         if let Some(audit) = &self.shared.audit {
             // The trail must hold every range before its offsets are committed.
@@ -293,11 +386,12 @@ impl MirrorConsumerContext {
                 })
                 .collect();
             if let Err(e) = audit.append(entries) {
+                let error = format!("the audit trail could not be written: {e}");
                 self.shared.fail(e.into());
-                return;
+                return Err(self.commit_failed(&pending, error));
             }
         }
-        match consumer.commit(&tpl, CommitMode::Sync) {
+        match self.commit_retrying(consumer, &tpl) {
             Ok(()) => {
                 // The coordinator took the commit: authentication works.
                 self.shared.metrics.authenticated(&self.cluster);
@@ -309,17 +403,83 @@ impl MirrorConsumerContext {
                 }
                 self.shared.stats.commits.fetch_add(1, Ordering::Relaxed);
                 debug!(cluster = %self.cluster, partitions = pending.len(), "offsets committed");
+                Ok(())
             }
-            Err(e) => {
-                let retriable = e
-                    .rdkafka_error_code()
-                    .is_some_and(|c| errors::RETRIABLE_COMMIT.contains(&c));
-                // A failed commit never loses data: those records are only
-                // mirrored again after a restart.
-                warn!(cluster = %self.cluster, retriable, "offset commit failed: {e}");
-            }
+            Err(e) => Err(self.commit_failed(&pending, e.to_string())),
         }
     }
+
+    /// The error naming the offsets of `pending` as not committed.
+    fn commit_failed(
+        &self,
+        pending: &[(Arc<PartitionState>, i64)],
+        error: String,
+    ) -> PipelineError {
+        let offsets: Vec<_> = pending
+            .iter()
+            .map(|(s, o)| (s.topic.clone(), s.partition, *o))
+            .collect();
+        PipelineError::CommitFailed {
+            cluster: self.cluster.clone(),
+            offsets: describe_offsets(&offsets),
+            error,
+        }
+    }
+
+    /// `consumer.commit`, retried while the error is retriable
+    /// ([`commit_with_retries`]).
+    fn commit_retrying(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &TopicPartitionList,
+    ) -> Result<(), KafkaError> {
+        commit_with_retries(
+            &self.cluster,
+            || consumer.commit(tpl, CommitMode::Sync),
+            std::thread::sleep,
+        )
+    }
+}
+
+/// Runs `commit` until it succeeds, retrying with backoff while its error is
+/// retriable (coordinator moving or unreachable, rebalance), at most
+/// [`COMMIT_ATTEMPTS`] times. The caller decides what a failure means.
+fn commit_with_retries(
+    cluster: &str,
+    mut commit: impl FnMut() -> Result<(), KafkaError>,
+    mut sleep: impl FnMut(Duration),
+) -> Result<(), KafkaError> {
+    let mut backoff = COMMIT_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match commit() {
+            Ok(()) => return Ok(()),
+            // librdkafka found nothing to commit: nothing is missing.
+            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => return Ok(()),
+            Err(e)
+                if attempt < COMMIT_ATTEMPTS
+                    && e.rdkafka_error_code().is_some_and(errors::commit_retriable) =>
+            {
+                warn!(
+                    cluster,
+                    attempt, "offset commit failed, retrying in {backoff:?}: {e}"
+                );
+                sleep(backoff);
+                backoff *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `topic [partition] at offset, ...`, for messages naming offsets.
+pub(crate) fn describe_offsets(offsets: &[(String, i32, i64)]) -> String {
+    offsets
+        .iter()
+        .map(|(t, p, o)| format!("{t} [{p}] at {o}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Everything one consumer thread needs.
@@ -458,9 +618,14 @@ pub(crate) fn run_stream(spec: StreamSpec) {
             }
             let now = Instant::now();
             if now.duration_since(last_commit) >= commit_interval {
-                consumer
+                if let Err(e) = consumer
                     .context()
-                    .commit(&consumer, &consumer.context().all_states());
+                    .commit(&consumer, &consumer.context().all_states())
+                {
+                    // Retried at the next interval; until then a restart
+                    // only mirrors these records again.
+                    warn!("{e}");
+                }
                 last_commit = now;
             }
             if now.duration_since(last_lag) >= LAG_REFRESH {
@@ -501,7 +666,11 @@ pub(crate) fn run_stream(spec: StreamSpec) {
     let ctx = consumer.context();
     let states = ctx.all_states();
     ctx.drain(&states);
-    ctx.commit(&consumer, &states);
+    if let Err(e) = ctx.commit(&consumer, &states) {
+        // The last chance to commit: the run must not end as a success.
+        tracing::error!("final commit: {e}");
+        shared.fail(e);
+    }
     let unacked: usize = states
         .iter()
         .map(|s| s.tracker.lock().expect("tracker lock").in_flight())
@@ -645,53 +814,94 @@ fn forward(
     if let Some(h) = headers {
         record = record.headers(h);
     }
-    match msg.timestamp() {
-        Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => record = record.timestamp(t),
-        Timestamp::NotAvailable => {}
+    let (timestamp, note) = target_timestamp(msg.timestamp());
+    record = record.timestamp(timestamp);
+    if let Some(note) = note {
+        note_timestamp(shared, &part, note);
     }
     if preserve_partitions {
         record = record.partition(msg.partition());
     }
     let producer = producers.pick(key, msg.partition());
     loop {
-        match producer.send(record) {
+        let (e, r) = match producer.send(record) {
             Ok(()) => return Ok(()),
-            Err((e, r)) => {
-                let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
-                if errors::send_error(code) == Disposition::Backpressure && !shared.aborting() {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                    continue;
-                }
-                let token = r.delivery_opaque;
-                shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-                shared.stats.delivery_errors.fetch_add(1, Ordering::Relaxed);
-                shared.metrics.delivery_error(&format!("{code:?}"));
-                let mut tracker = token.part.tracker.lock().expect("tracker lock");
-                if !shared.abort_on_send_failure {
-                    // As a failed delivery without abort: skipped, loudly.
-                    tracing::error!(
-                        topic = %token.part.topic,
-                        partition = token.part.partition,
-                        offset = token.offset,
-                        "record DROPPED after a failed send (--abort.on.send.failure=false): {e}"
-                    );
-                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracker.delivered(token.offset);
-                    return Ok(());
-                }
-                tracker.failed(token.offset);
-                drop(tracker);
-                return Err(PipelineError::SendFailed {
-                    cluster: token.part.cluster.clone(),
-                    topic: token.part.topic.clone(),
-                    partition: token.part.partition,
-                    offset: token.offset,
-                    target_topic: token.part.topic.clone(),
-                    error: e.to_string(),
-                    code: Some(code),
-                });
-            }
+            Err(x) => x,
+        };
+        let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+        let action = errors::on_send_failure(
+            SendFailure::Enqueue(code),
+            shared.stopping(),
+            shared.abort_on_send_failure,
+        );
+        if action == SendAction::Retry {
+            // Backpressure: wait for deliveries to free the queue.
+            record = r;
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let token = r.delivery_opaque;
+        return match settle_failed_send(shared, &token, action, &token.part.topic, &e) {
+            Some(fatal) => Err(fatal),
+            None => Ok(()),
+        };
+    }
+}
+
+/// A source timestamp the target record cannot carry as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimestampNote {
+    /// `LogAppendTime` on the source: re-sent as `CreateTime` (whether the
+    /// target keeps it depends on the target topic's timestamp type).
+    LogAppendTime,
+    /// Timestamp 0: librdkafka replaces 0 with the current time, so it
+    /// cannot be produced; sent without a timestamp (-1) instead.
+    Zero,
+}
+
+impl TimestampNote {
+    fn bit(self) -> u8 {
+        match self {
+            TimestampNote::LogAppendTime => 1,
+            TimestampNote::Zero => 2,
+        }
+    }
+}
+
+/// The timestamp to produce a source record with, and a note when it
+/// differs from the source's. librdkafka treats 0 as "now": a record
+/// without a timestamp is sent with -1 explicitly (Kafka's "no timestamp"),
+/// and a source timestamp of 0, which librdkafka cannot send, as -1 too.
+pub(crate) fn target_timestamp(ts: Timestamp) -> (i64, Option<TimestampNote>) {
+    match ts {
+        Timestamp::NotAvailable => (-1, None),
+        Timestamp::CreateTime(0) | Timestamp::LogAppendTime(0) => (-1, Some(TimestampNote::Zero)),
+        Timestamp::CreateTime(t) => (t, None),
+        Timestamp::LogAppendTime(t) => (t, Some(TimestampNote::LogAppendTime)),
+    }
+}
+
+/// Logs a [`TimestampNote`] once per topic. A flag on the partition keeps
+/// the shared set's lock off the per-record path of a `LogAppendTime` topic.
+fn note_timestamp(shared: &Shared, part: &PartitionState, note: TimestampNote) {
+    if part.timestamp_notes.fetch_or(note.bit(), Ordering::Relaxed) & note.bit() != 0 {
+        return;
+    }
+    let first = shared
+        .timestamp_notes
+        .lock()
+        .expect("timestamp notes lock")
+        .insert((part.topic.clone(), note));
+    if !first {
+        return;
+    }
+    match note {
+        TimestampNote::LogAppendTime => {
+            warn!(cluster = %part.cluster, topic = %part.topic, "the source topic uses LogAppendTime: its records are re-sent with that time as their CreateTime (the target topic's message.timestamp.type decides what the target keeps)")
+        }
+        TimestampNote::Zero => {
+            warn!(cluster = %part.cluster, topic = %part.topic, "a record with timestamp 0 is sent without a timestamp (-1): librdkafka replaces a timestamp of 0 with the current time")
         }
     }
 }
@@ -774,6 +984,72 @@ fn find_gap(consumer: &BaseConsumer<MirrorConsumerContext>, label: &str) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Case 8: what each source timestamp is produced with. librdkafka
+    /// sends 0 as "now", so no timestamp must never be passed as 0.
+    #[test]
+    fn timestamps_are_never_replaced_by_the_current_time() {
+        use TimestampNote::*;
+        #[rustfmt::skip]
+        let table = [
+            (Timestamp::CreateTime(1_704_067_200_000), 1_704_067_200_000, None),
+            (Timestamp::NotAvailable,                  -1,                None),
+            (Timestamp::CreateTime(0),                 -1,                Some(Zero)),
+            (Timestamp::LogAppendTime(0),              -1,                Some(Zero)),
+            (Timestamp::LogAppendTime(1_704_067_200_001), 1_704_067_200_001, Some(LogAppendTime)),
+        ];
+        for (source, sent, note) in table {
+            assert_eq!(target_timestamp(source), (sent, note), "{source:?}");
+            assert_ne!(target_timestamp(source).0, 0, "{source:?}: 0 means now");
+        }
+    }
+
+    /// Case 6: retriable commit errors are retried with backoff, a bounded
+    /// number of times; other errors are returned at once.
+    #[test]
+    fn commit_retries_retriable_errors_only() {
+        let err = |c| KafkaError::ConsumerCommit(c);
+        let run = |mut results: Vec<Result<(), KafkaError>>| {
+            results.reverse();
+            let (mut calls, mut slept) = (0, Vec::new());
+            let r = commit_with_retries(
+                "source",
+                || {
+                    calls += 1;
+                    results.pop().unwrap_or(Ok(()))
+                },
+                |d| slept.push(d),
+            );
+            (r.map_err(|e| e.rdkafka_error_code()), calls, slept)
+        };
+        let ms = Duration::from_millis;
+        // The coordinator moves, then the commit goes through.
+        let (r, calls, slept) = run(vec![
+            Err(err(RDKafkaErrorCode::NotCoordinator)),
+            Err(err(RDKafkaErrorCode::RequestTimedOut)),
+            Ok(()),
+        ]);
+        assert_eq!((r, calls), (Ok(()), 3));
+        assert_eq!(slept, [ms(200), ms(400)]);
+        // Not retriable: returned at once.
+        let (r, calls, _) = run(vec![Err(err(RDKafkaErrorCode::GroupAuthorizationFailed))]);
+        assert_eq!(
+            (r, calls),
+            (Err(Some(RDKafkaErrorCode::GroupAuthorizationFailed)), 1)
+        );
+        // Retriable for ever: bounded.
+        let always = (0..10)
+            .map(|_| Err(err(RDKafkaErrorCode::CoordinatorNotAvailable)))
+            .collect();
+        let (r, calls, _) = run(always);
+        assert_eq!(
+            (r, calls),
+            (
+                Err(Some(RDKafkaErrorCode::CoordinatorNotAvailable)),
+                COMMIT_ATTEMPTS as usize
+            )
+        );
+    }
 
     #[test]
     fn each_stream_gets_its_own_client_and_instance_id() {

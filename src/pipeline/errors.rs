@@ -72,17 +72,57 @@ pub fn consumer_error(code: C) -> Disposition {
     }
 }
 
-/// Classifies an error returned by `send()` (before the record is queued).
-pub fn send_error(code: C) -> Disposition {
-    match code {
-        C::QueueFull => Disposition::Backpressure,
-        _ => Disposition::Fatal,
+/// Where sending a record failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFailure {
+    /// `send()` refused the record with this code: it never left kmirror.
+    Enqueue(C),
+    /// The delivery report carried this error: final for the record
+    /// (librdkafka has already retried what was retriable).
+    Delivery(C),
+}
+
+/// What to do with a record whose send failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendAction {
+    /// The producer queue is full: wait for deliveries, send it again.
+    Retry,
+    /// The run is stopping and the record was never sent: it holds its
+    /// partition's delivered prefix (it is mirrored again after a restart).
+    /// Not a send failure, and never counted as delivered.
+    Abandon,
+    /// `--abort.on.send.failure=false`: skip the record, loudly, so the
+    /// mirror goes on (MirrorMaker's old behaviour: data loss, on request).
+    Drop,
+    /// Stop the mirror; the committed offset stops before the record.
+    Abort,
+}
+
+/// The one send-failure policy, for `send()` errors and delivery reports
+/// alike. `stopping`: a shutdown or another stream's fatal error was
+/// requested. A record is only ever dropped when it really failed and the
+/// user asked for that; a record merely not sent because of a stop is never
+/// counted as delivered.
+pub fn on_send_failure(
+    failure: SendFailure,
+    stopping: bool,
+    abort_on_send_failure: bool,
+) -> SendAction {
+    match failure {
+        SendFailure::Enqueue(C::QueueFull) if stopping => SendAction::Abandon,
+        SendFailure::Enqueue(C::QueueFull) => SendAction::Retry,
+        // Purged from the producer on the way out (a producer dropped with
+        // records still queued): never sent, not a send failure.
+        SendFailure::Delivery(C::PurgeQueue | C::PurgeInflight) => SendAction::Abandon,
+        SendFailure::Enqueue(_) | SendFailure::Delivery(_) if abort_on_send_failure => {
+            SendAction::Abort
+        }
+        SendFailure::Enqueue(_) | SendFailure::Delivery(_) => SendAction::Drop,
     }
 }
 
-/// Commit errors after which the next commit (or the revoke handler) will
-/// succeed; anything else is logged as a warning too, because offsets that
-/// fail to commit are only replayed, never lost.
+/// Commit errors worth retrying: the coordinator is moving, loading or
+/// unreachable for a moment, or a rebalance is under way.
 pub const RETRIABLE_COMMIT: &[C] = &[
     C::RebalanceInProgress,
     C::CoordinatorNotAvailable,
@@ -91,8 +131,15 @@ pub const RETRIABLE_COMMIT: &[C] = &[
     C::RequestTimedOut,
     C::BrokerTransportFailure,
     C::AllBrokersDown,
-    C::NoOffset,
+    C::OperationTimedOut,
+    C::WaitingForCoordinator,
+    C::NetworkException,
 ];
+
+/// Whether a commit error is worth retrying ([`RETRIABLE_COMMIT`]).
+pub fn commit_retriable(code: C) -> bool {
+    RETRIABLE_COMMIT.contains(&code)
+}
 
 /// Errors reported through a client's error callback that mean the client
 /// cannot work at all (as opposed to a connection blip).
@@ -126,9 +173,50 @@ mod tests {
             Disposition::Fatal,
             "unknown errors stop"
         );
-        assert_eq!(send_error(C::QueueFull), Disposition::Backpressure);
-        assert_eq!(send_error(C::MessageSizeTooLarge), Disposition::Fatal);
         assert!(client_error_is_fatal(C::Authentication));
         assert!(!client_error_is_fatal(C::AllBrokersDown));
+    }
+
+    /// Case 4 and the design item: the whole send-failure policy, one row
+    /// per (failure, stopping, --abort.on.send.failure).
+    #[test]
+    fn send_failure_policy_table() {
+        use SendAction::*;
+        use SendFailure::*;
+        let too_large = Enqueue(C::MessageSizeTooLarge);
+        let full = Enqueue(C::QueueFull);
+        let rejected = Delivery(C::MessageSizeTooLarge);
+        let purged = Delivery(C::PurgeInflight);
+        let purged_queued = Delivery(C::PurgeQueue);
+        #[rustfmt::skip]
+        let table = [
+            // failure,   stopping, abort, action
+            (full,        false,    true,  Retry),
+            (full,        false,    false, Retry),
+            // A stop while the queue is full: the record was never sent.
+            // It must hold the prefix, not be dropped and counted delivered.
+            (full,        true,     true,  Abandon),
+            (full,        true,     false, Abandon),
+            (too_large,   false,    true,  Abort),
+            (too_large,   true,     true,  Abort),
+            (too_large,   false,    false, Drop),
+            (too_large,   true,     false, Drop),
+            (rejected,    false,    true,  Abort),
+            (rejected,    true,     true,  Abort),
+            (rejected,    false,    false, Drop),
+            (rejected,    true,     false, Drop),
+            // Purged when the producer is dropped on the way out: never
+            // sent, so neither a send failure nor a dropped record.
+            (purged,      true,     true,  Abandon),
+            (purged,      true,     false, Abandon),
+            (purged_queued, true,   false, Abandon),
+        ];
+        for (failure, stopping, abort, want) in table {
+            assert_eq!(
+                on_send_failure(failure, stopping, abort),
+                want,
+                "{failure:?}, stopping={stopping}, abort={abort}"
+            );
+        }
     }
 }

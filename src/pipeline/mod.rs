@@ -105,6 +105,18 @@ pub enum PipelineError {
         /// librdkafka's error.
         source: KafkaError,
     },
+    /// Offsets could not be committed (after retrying retriable errors):
+    /// the listed records are on the target but would be mirrored again
+    /// after a restart; a start offset not committed could be skipped.
+    #[error("{cluster}: offsets not committed: {offsets}: {error}. Records after the last committed offsets are on the target but will be mirrored again on restart")]
+    CommitFailed {
+        /// Source cluster label.
+        cluster: String,
+        /// `topic [partition] at offset`, for each offset not committed.
+        offsets: String,
+        /// The last commit error.
+        error: String,
+    },
     /// A topic check at run time (new topic) failed.
     #[error(transparent)]
     Preflight(#[from] PreflightError),
@@ -124,6 +136,15 @@ pub enum PipelineError {
     /// The metrics endpoint could not be started.
     #[error(transparent)]
     MetricsEndpoint(#[from] crate::observe::http::BindError),
+    /// A pipeline thread panicked (a bug): the others were stopped, and only
+    /// the delivered prefix of each partition was committed.
+    #[error("internal error: thread {thread} panicked: {message}. kmirror stopped; committed offsets stop at what the target acknowledged")]
+    Panicked {
+        /// The thread's name.
+        thread: String,
+        /// The panic's message.
+        message: String,
+    },
     /// A broken internal invariant (a bug): stopped rather than risk data.
     #[error("internal error: {0}")]
     Internal(String),
@@ -162,9 +183,31 @@ pub(crate) struct Shared {
     pub metrics: Arc<crate::observe::metrics::Metrics>,
     /// `--audit-log`: written before every commit.
     pub audit: Option<Arc<crate::observe::audit::AuditLog>>,
+    /// (topic, note) pairs already logged: each timestamp note once per topic.
+    pub timestamp_notes: Mutex<BTreeSet<(String, consumer::TimestampNote)>>,
 }
 
 impl Shared {
+    /// State for a run with `--queue.size` `queue_size`.
+    pub fn new(
+        queue_size: usize,
+        abort_on_send_failure: bool,
+        metrics: Arc<crate::observe::metrics::Metrics>,
+        audit: Option<Arc<crate::observe::audit::AuditLog>>,
+    ) -> Self {
+        Shared {
+            stop: AtomicBool::new(false),
+            fatal: Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
+            queue_size,
+            abort_on_send_failure,
+            stats: Stats::default(),
+            metrics,
+            audit,
+            timestamp_notes: Mutex::new(BTreeSet::new()),
+        }
+    }
+
     /// Records the first fatal error and makes every thread stop.
     pub fn fail(&self, e: PipelineError) {
         let mut f = self.fatal.lock().expect("fatal lock");
@@ -180,11 +223,6 @@ impl Shared {
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
     }
-
-    /// Whether a fatal error occurred.
-    pub fn aborting(&self) -> bool {
-        self.fatal.lock().expect("fatal lock").is_some()
-    }
 }
 
 /// One assigned source partition.
@@ -197,6 +235,9 @@ pub(crate) struct PartitionState {
     pub trail: Mutex<crate::observe::audit::PartitionTrail>,
     /// The topic's delivered-records and -bytes counters.
     pub counters: crate::observe::metrics::TopicCounters,
+    /// Timestamp notes already logged for this partition (bits of
+    /// `consumer::TimestampNote`).
+    pub timestamp_notes: std::sync::atomic::AtomicU8,
 }
 
 /// The topics a source cluster's consumers subscribe to; the version
@@ -431,16 +472,12 @@ pub async fn run_with(
             .await
             .map_err(|e| PipelineError::Internal(format!("start-up task: {e}")))??
     };
-    let shared = Arc::new(Shared {
-        stop: AtomicBool::new(false),
-        fatal: Mutex::new(None),
-        in_flight: AtomicUsize::new(0),
-        queue_size: config.queue_size,
-        abort_on_send_failure: config.abort_on_send_failure,
-        stats: Stats::default(),
-        metrics: metrics.clone(),
+    let shared = Arc::new(Shared::new(
+        config.queue_size,
+        config.abort_on_send_failure,
+        metrics.clone(),
         audit,
-    });
+    ));
     shared
         .metrics
         .expect_streams(config.sources.len() * config.num_streams);
@@ -488,7 +525,10 @@ pub async fn run_with(
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("kmirror-consumer-{stream}"))
-                    .spawn(move || consumer::run_stream(spec))
+                    .spawn(move || {
+                        let shared = spec.shared.clone();
+                        supervised(&shared, move || consumer::run_stream(spec))
+                    })
                     .map_err(|e| {
                         PipelineError::Internal(format!("spawning consumer thread: {e}"))
                     })?,
@@ -498,7 +538,11 @@ pub async fn run_with(
         threads.push(
             std::thread::Builder::new()
                 .name("kmirror-topics".into())
-                .spawn(move || watch_topics(&config, &p.cluster, &p.topics, &shared))
+                .spawn(move || {
+                    supervised(&shared, || {
+                        watch_topics(&config, &p.cluster, &p.topics, &shared)
+                    })
+                })
                 .map_err(|e| PipelineError::Internal(format!("spawning topic watcher: {e}")))?,
         );
     }
@@ -524,14 +568,10 @@ pub async fn run_with(
         _ = stopped => {}
     }
     shared.stop.store(true, Ordering::Release);
-    let joined = tokio::task::spawn_blocking(move || {
-        for t in threads {
-            let _ = t.join();
-        }
-    })
-    .await;
-    if joined.is_err() {
-        return Err(PipelineError::Internal("a consumer thread panicked".into()).into());
+    match tokio::task::spawn_blocking(move || join_all(threads)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => shared.fail(e),
+        Err(e) => shared.fail(PipelineError::Internal(format!("joining threads: {e}"))),
     }
     // Consumers have committed what was delivered; anything still queued in
     // a producer was not committed and would be replayed. Flush so a clean
@@ -579,6 +619,48 @@ pub async fn run_with(
         .into());
     }
     Ok(summary)
+}
+
+/// Runs `body` (a pipeline thread's work): a panic in it becomes a fatal
+/// error of the run, so every other thread stops, drains and commits its
+/// delivered prefix and the process exits non-zero. Unwinding drops the
+/// thread's consumer, whose revoke handler commits only what was delivered.
+pub(crate) fn supervised(shared: &Shared, body: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        shared.fail(PipelineError::Panicked {
+            thread: thread_name(std::thread::current().name()),
+            message: panic_message(payload.as_ref()),
+        });
+    }
+}
+
+fn thread_name(name: Option<&str>) -> String {
+    name.unwrap_or("(unnamed)").to_string()
+}
+
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Joins every pipeline thread. A panic that escaped [`supervised`] is
+/// returned as the run's error rather than ignored.
+pub(crate) fn join_all(threads: Vec<std::thread::JoinHandle<()>>) -> Result<(), PipelineError> {
+    let mut first = None;
+    for t in threads {
+        let thread = thread_name(t.thread().name());
+        if let Err(payload) = t.join() {
+            first.get_or_insert(PipelineError::Panicked {
+                thread,
+                message: panic_message(payload.as_ref()),
+            });
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 /// Aborts a background task when dropped, so every early return of a run
@@ -633,5 +715,57 @@ async fn report_progress(shared: Arc<Shared>, interval: Duration, kerberos_sides
         );
         prev = now;
         prev_at = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared::new(
+            10,
+            true,
+            Arc::new(crate::observe::metrics::Metrics::new()),
+            None,
+        ))
+    }
+
+    /// Case 9: a panicking pipeline thread stops the run with an error
+    /// naming the thread and the panic, instead of vanishing silently.
+    #[test]
+    fn panic_in_a_pipeline_thread_stops_the_run() {
+        let shared = shared();
+        let s = shared.clone();
+        let t = std::thread::Builder::new()
+            .name("kmirror-consumer-7".into())
+            .spawn(move || supervised(&s, || panic!("boom at offset 42")))
+            .unwrap();
+        // The panic was turned into the run's error: the thread ended normally.
+        join_all(vec![t]).unwrap();
+        assert!(shared.stopping(), "the other threads are told to stop");
+        let e = shared.fatal.lock().unwrap().take().expect("a fatal error");
+        let text = e.to_string();
+        assert!(
+            text.contains("kmirror-consumer-7") && text.contains("boom at offset 42"),
+            "{text}"
+        );
+    }
+
+    /// A panic that escapes supervision is still the run's error when joined.
+    #[test]
+    fn join_all_reports_a_panicked_thread() {
+        let ok = std::thread::spawn(|| {});
+        let bad = std::thread::Builder::new()
+            .name("kmirror-topics".into())
+            .spawn(|| panic!("unsupervised"))
+            .unwrap();
+        match join_all(vec![ok, bad]) {
+            Err(PipelineError::Panicked { thread, message }) => {
+                assert_eq!(thread, "kmirror-topics");
+                assert_eq!(message, "unsupervised");
+            }
+            other => panic!("expected Panicked, got {other:?}"),
+        }
     }
 }

@@ -11,8 +11,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
+use super::errors::{on_send_failure, SendAction, SendFailure};
 use super::{PartitionState, PipelineError, Shared};
 use crate::config::ClusterConfig;
 
@@ -96,47 +97,75 @@ impl ProducerContext for DeliveryContext {
                 part.counters.delivered(token.bytes);
             }
             Err((e, msg)) => {
-                self.shared
-                    .stats
-                    .delivery_errors
-                    .fetch_add(1, Ordering::Relaxed);
-                let code = e.rdkafka_error_code();
-                self.shared
-                    .metrics
-                    .delivery_error(&code.map_or_else(|| e.to_string(), |c| format!("{c:?}")));
-                if self.shared.abort_on_send_failure {
-                    part.tracker
-                        .lock()
-                        .expect("tracker lock")
-                        .failed(token.offset);
-                    self.shared.fail(PipelineError::SendFailed {
-                        cluster: part.cluster.clone(),
-                        topic: part.topic.clone(),
-                        partition: part.partition,
-                        offset: token.offset,
-                        target_topic: msg.topic().to_string(),
-                        error: e.to_string(),
-                        code,
-                    });
-                } else {
-                    // MirrorMaker's behaviour without abort.on.send.failure:
-                    // the record is skipped so the mirror goes on. It is lost,
-                    // so say so for every record.
-                    error!(
-                        topic = %part.topic,
-                        partition = part.partition,
-                        offset = token.offset,
-                        "record DROPPED after a failed send (--abort.on.send.failure=false): {e}"
-                    );
-                    self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    part.tracker
-                        .lock()
-                        .expect("tracker lock")
-                        .delivered(token.offset);
+                let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+                let action = on_send_failure(
+                    SendFailure::Delivery(code),
+                    self.shared.stopping(),
+                    self.shared.abort_on_send_failure,
+                );
+                if let Some(fatal) =
+                    settle_failed_send(&self.shared, &token, action, msg.topic(), e)
+                {
+                    self.shared.fail(fatal);
                 }
             }
         }
         self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Applies the [`SendAction`] decided for a record whose send failed to
+/// its partition's tracker and the counters. `Abort` returns the error that
+/// stops the run. The caller accounts for `in_flight`.
+pub(crate) fn settle_failed_send(
+    shared: &Shared,
+    token: &Token,
+    action: SendAction,
+    target_topic: &str,
+    e: &KafkaError,
+) -> Option<PipelineError> {
+    let part = &token.part;
+    let code = e.rdkafka_error_code();
+    if matches!(action, SendAction::Drop | SendAction::Abort) {
+        shared.stats.delivery_errors.fetch_add(1, Ordering::Relaxed);
+        shared
+            .metrics
+            .delivery_error(&code.map_or_else(|| e.to_string(), |c| format!("{c:?}")));
+    }
+    let mut tracker = part.tracker.lock().expect("tracker lock");
+    match action {
+        // Never sent (the run is stopping): the record holds the prefix, so
+        // the next run mirrors it. `Retry` is the caller's to do; should it
+        // get here, holding the prefix is the safe outcome too.
+        SendAction::Abandon | SendAction::Retry => {
+            tracker.failed(token.offset);
+            debug!(topic = %part.topic, partition = part.partition, offset = token.offset, "record not sent before the stop; it will be mirrored again");
+            None
+        }
+        SendAction::Drop => {
+            // It is lost, so say so for every record.
+            error!(
+                topic = %part.topic,
+                partition = part.partition,
+                offset = token.offset,
+                "record DROPPED after a failed send (--abort.on.send.failure=false): {e}"
+            );
+            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracker.delivered(token.offset);
+            None
+        }
+        SendAction::Abort => {
+            tracker.failed(token.offset);
+            Some(PipelineError::SendFailed {
+                cluster: part.cluster.clone(),
+                topic: part.topic.clone(),
+                partition: part.partition,
+                offset: token.offset,
+                target_topic: target_topic.to_string(),
+                error: e.to_string(),
+                code,
+            })
+        }
     }
 }
 

@@ -49,6 +49,16 @@ impl OffsetTracker {
         }
     }
 
+    /// A tracker for a partition the group never committed, starting at
+    /// `start`: the start itself is committable (nothing before it is to
+    /// be mirrored), so it is committed like a delivered prefix.
+    pub fn starting_at(start: i64) -> Self {
+        OffsetTracker {
+            committable: Some(start),
+            ..Default::default()
+        }
+    }
+
     /// Records that `offset` was handed to a producer.
     pub fn sent(&mut self, offset: i64) -> Result<(), NotIncreasing> {
         if let Some(&(last, _)) = self.window.back() {
@@ -203,6 +213,19 @@ mod tests {
         t.mark_committed(6);
         assert_eq!(t.needs_commit(), None);
         assert_eq!(t.committed(), Some(6));
+    }
+
+    #[test]
+    fn a_new_start_is_committable_until_committed() {
+        let mut t = OffsetTracker::starting_at(40);
+        assert_eq!(t.needs_commit(), Some(40));
+        assert!(t.sent(39).is_err(), "before the start");
+        t.sent(40).unwrap();
+        assert_eq!(t.needs_commit(), Some(40), "40 is not delivered yet");
+        t.mark_committed(40);
+        assert_eq!(t.needs_commit(), None);
+        t.delivered(40);
+        assert_eq!(t.needs_commit(), Some(41));
     }
 
     #[derive(Debug, Clone)]
