@@ -692,3 +692,86 @@ fn committed_offset_below_log_start_stops_with_the_missing_range() {
         target.len()
     );
 }
+
+/// Two processes share a group without static membership while records
+/// keep arriving; one is killed with kill -9. The survivor is given the
+/// dead process's partitions once its session times out, and finishes the
+/// job: nothing missing. (tansu 0.6.0's coordinator never rebalanced a
+/// dead member's partitions to a live one: rig/tansu-patches/.)
+#[test]
+fn kill_9_takeover_with_a_live_stream() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("takeover", 8);
+    let w = Workload {
+        records: 24_000,
+        keys: 300,
+        ..Default::default()
+    };
+    let group = random_name("mm");
+    let (c, p) = rig.properties(
+        &group,
+        &["c:session.timeout.ms=6000", "c:heartbeat.interval.ms=500"],
+    );
+    let args = mirror_args(
+        &c,
+        &p,
+        &topic,
+        &["--queue.size", "1000", "--progress.interval.ms", "200"],
+    );
+    let mut a = Kmirror::spawn(&args, &rig.dir.path().join("a.log"));
+    let b = Kmirror::spawn(&args, &rig.dir.path().join("b.log"));
+    // Records arrive while both run, until both have moved some.
+    let mut produced = 0;
+    let both = await_condition(Duration::from_secs(120), || {
+        if produced < 12_000 {
+            cluster::produce_range(&rig.source_conn(), &topic, &w, produced..produced + 500)
+                .unwrap();
+            produced += 500;
+        }
+        (a.records_mirrored() > 0 && b.records_mirrored() > 0).then_some(())
+    });
+    assert!(both.is_some(), "a:\n{}\nb:\n{}", a.output(), b.output());
+    assert!(
+        b.output()
+            .lines()
+            .filter(|l| l.contains("partitions assigned"))
+            .last()
+            .is_some_and(|l| !l.contains("partitions=8")),
+        "b owned every partition before a died:\n{}",
+        b.output()
+    );
+    cluster::produce_range(&rig.source_conn(), &topic, &w, produced..12_000).unwrap();
+    a.kill9();
+    a.assert_took_part("a");
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 12_000..w.records).unwrap();
+    // After a's session (6 s) the group rebalances and b owns all 8.
+    let assigned_before = b.output().matches("partitions assigned").count();
+    let took_over = await_condition(Duration::from_secs(60), || {
+        let out = b.output();
+        let last = out
+            .lines()
+            .filter(|l| l.contains("partitions assigned"))
+            .last()?;
+        (out.matches("partitions assigned").count() > assigned_before
+            && last.contains("partitions=8"))
+        .then_some(())
+    });
+    assert!(
+        took_over.is_some(),
+        "b never took over a's partitions:\n{}",
+        b.output()
+    );
+    let mut b = b;
+    b.await_all_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        w.records,
+        Duration::from_secs(180),
+    );
+    b.stop_ok();
+    let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+    eprintln!("kill -9 takeover with a live stream: {report}");
+}
