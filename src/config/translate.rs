@@ -505,7 +505,7 @@ pub enum TranslateError {
 
 fn did_you_mean(nearest: &Option<&'static str>) -> String {
     nearest
-        .map(|k| format!(", did you mean {k}?"))
+        .map(|k| format!(" (did you mean {k}?)"))
         .unwrap_or_default()
 }
 
@@ -1192,7 +1192,7 @@ request.timeout.ms                       ign pass
         );
         let msg = e.to_string();
         assert!(
-            msg.starts_with("t.properties:2: fetch.max.wait.msx: unknown property, did you mean fetch.max.wait.ms?"),
+            msg.starts_with("t.properties:2: fetch.max.wait.msx: unknown property (did you mean fetch.max.wait.ms?); "),
             "{msg}"
         );
         // Nothing close: no guess, but still the file, line and key.
@@ -1211,7 +1211,7 @@ request.timeout.ms                       ign pass
             .unwrap_err()
             .to_string();
         assert!(
-            msg.contains("did you mean sasl.kerberos.service.name?"),
+            msg.contains("(did you mean sasl.kerberos.service.name?);"),
             "{msg}"
         );
         // A password line missing its `=` is one long key: not printed.
