@@ -560,7 +560,7 @@ impl SecurityConfig {
 impl SecurityConfig {
     /// The line to log once at every start when the transport authenticates
     /// but does not encrypt (SASL_PLAINTEXT): allowed, but said.
-    pub fn unencrypted_warning(&self) -> Option<String> {
+    pub(crate) fn unencrypted_warning(&self) -> Option<String> {
         (self.protocol == SecurityProtocol::SaslPlaintext).then(|| {
             "security.protocol=SASL_PLAINTEXT authenticates (SASL) but does not encrypt: records cross the network readable by anyone on the path; use security.protocol=SASL_SSL to encrypt them".to_string()
         })
