@@ -201,6 +201,12 @@ fn lag(cli: LagCli) {
 fn check(cli: CheckCli) {
     init_logging(&cli.mirror.log_format);
     let config = load_config(&cli.mirror);
+    // The same warnings a run logs at start (relaxed checks, no encryption).
+    for c in config.sources.iter().chain(std::iter::once(&config.target)) {
+        for w in c.start_warnings() {
+            tracing::warn!(cluster = %c.label, "{w}");
+        }
+    }
     // The same Kerberos login a run does (kmirror's private ticket cache),
     // so GSSAPI clusters see the principal the run would authenticate as.
     let ticket = match kmirror::security::kerberos::TicketKeeper::start_for(&config) {

@@ -148,6 +148,8 @@ fn help_is_enough_for_a_mirrormaker_user() {
         "--offset.commit.interval.ms",
         "--abort.on.send.failure",
         "--new.consumer",
+        "--delivery.timeout.ms",
+        "--insecure-skip-certificate-verification",
         "acks=all",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");

@@ -244,3 +244,43 @@ fn tansu_target_paused_with_records_in_flight_loses_nothing() {
 fn tansu_target_paused_six_minutes_loses_nothing() {
     tansu_target_outage(Duration::from_secs(360), &[]);
 }
+
+/// `--delivery.timeout.ms` reaches librdkafka: with a 2 s bound, a target
+/// outage longer than that fails the sends and stops kmirror (non-zero exit,
+/// the timeout named), where the default (no bound) rides it out as above.
+#[test]
+fn delivery_timeout_flag_bounds_a_target_outage() {
+    let rig = Rig::start();
+    let topic = random_name("bounded");
+    rig.source_conn().create_topic(&topic, 2).unwrap();
+    let target = MockTarget::new(&topic, 2);
+    let w = Workload {
+        records: 2_000,
+        keys: 50,
+        ..Default::default()
+    };
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..1_000).unwrap();
+    let group = random_name("mm");
+    let (c, _) = rig.properties(&group, &[]);
+    let p = target.producer_properties(&rig, &group);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &["--delivery.timeout.ms", "2000"]),
+        &rig.dir.path().join("km.log"),
+    );
+    let started = await_condition(Duration::from_secs(60), || {
+        km.output().contains("partitions assigned").then_some(())
+    });
+    assert!(started.is_some(), "{}", km.output());
+    for id in 1..=3 {
+        target.mock.broker_down(id).unwrap();
+    }
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 1_000..w.records).unwrap();
+    let status = km.wait_timeout(Duration::from_secs(60));
+    for id in 1..=3 {
+        target.mock.broker_up(id).unwrap();
+    }
+    let out = km.output();
+    let status = status.unwrap_or_else(|| panic!("kmirror kept running past the bound:\n{out}"));
+    assert!(!status.success(), "{out}");
+    assert!(out.to_lowercase().contains("timed out"), "{out}");
+}

@@ -511,6 +511,54 @@ fn hostname_verification_off_needs_the_flag_and_warns() {
     );
 }
 
+/// `enable.ssl.certificate.verification=false` is refused without
+/// `--insecure-skip-certificate-verification`; with it, a broker whose
+/// certificate the configured CA did not sign is mirrored (librdkafka and
+/// the start-up check both skip verification), with a warning at start.
+#[test]
+fn certificate_verification_off_needs_the_flag_and_warns() {
+    let env = Env::new(false);
+    let own = OwnCa::new(env.dir.path());
+    let source = env.cluster(Auth::Ssl, &env.server);
+    let untrusted = own.server(
+        env.dir.path(),
+        "untrusted",
+        &["localhost", "127.0.0.1"],
+        false,
+    );
+    let mut target = env.cluster(Auth::Ssl, &untrusted);
+    target.admin.props[1].1 = own.pem.display().to_string();
+    // The rig's CA, which did not sign the target's certificate.
+    let lines = format!(
+        "security.protocol=SSL\nssl.ca.location={}\nenable.ssl.certificate.verification=false\n",
+        env.pki.ca_pem().display()
+    );
+    refused(
+        &env,
+        "verify-no-flag",
+        &source,
+        &target,
+        &lines,
+        &[
+            "enable.ssl.certificate.verification: false turns off verification of broker certificates",
+            "--insecure-skip-certificate-verification",
+        ],
+    );
+    let out = run_mirror(
+        &env,
+        &source,
+        &target,
+        Some(&lines),
+        &["--insecure-skip-certificate-verification"],
+    );
+    assert!(
+        out.contains(
+            "--insecure-skip-certificate-verification: broker certificates are not verified at all"
+        ),
+        "{out}"
+    );
+}
+
 #[test]
 fn ssl_source_to_mtls_pkcs12_target() {
     mirror_cell(Auth::Ssl, Auth::MtlsPkcs12);

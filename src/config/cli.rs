@@ -316,6 +316,26 @@ pub struct MirrorArgs {
     #[arg(long)]
     pub insecure_skip_hostname_verification: bool,
 
+    /// Accept enable.ssl.certificate.verification=false, which turns off
+    /// verification of broker certificates altogether (librdkafka and the
+    /// start-up TLS check): anyone on the network path can then impersonate
+    /// the brokers. A warning is logged at every start.
+    #[arg(long)]
+    pub insecure_skip_certificate_verification: bool,
+
+    /// Bound, in milliseconds, on how long the producer keeps retrying a
+    /// record the target does not acknowledge; past it the send fails and
+    /// kmirror stops (after committing only what was delivered). Default: no
+    /// bound (librdkafka message.timeout.ms=0), so kmirror rides out a target
+    /// outage of any length. The properties keys delivery.timeout.ms and
+    /// message.timeout.ms are refused in favour of this flag.
+    #[arg(
+        long = "delivery.timeout.ms",
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(1..=2147483647)
+    )]
+    pub delivery_timeout_ms: Option<u64>,
+
     /// Mirror internal topics (names starting with __) too, if the whitelist matches them.
     #[arg(long)]
     pub include_internal: bool,

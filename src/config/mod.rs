@@ -172,6 +172,15 @@ impl ClusterConfig {
         Ok(())
     }
 
+    /// The warnings to log at every start: checks relaxed by a flag, and
+    /// a transport that authenticates without encrypting (SASL_PLAINTEXT).
+    pub fn start_warnings(&self) -> impl Iterator<Item = String> + '_ {
+        self.warnings
+            .iter()
+            .cloned()
+            .chain(self.security.unencrypted_warning())
+    }
+
     /// The user's settings plus security, as a librdkafka config. kmirror's
     /// own no-loss settings are layered on top by the pipeline.
     pub fn client_config(&self) -> ClientConfig {
@@ -218,6 +227,19 @@ fn redact_quoted_value(desc: &str, s: &Setting) -> String {
         desc.to_string()
     } else {
         desc.replace(v, "<value>")
+    }
+}
+
+/// The producer's `message.timeout.ms`: `--delivery.timeout.ms`, or 0 (no
+/// limit: librdkafka retries until the target is back, however long it is
+/// away). librdkafka's own default, 300 s, would turn a longer target outage
+/// into failed sends and a stop.
+fn delivery_timeout(flag_ms: Option<u64>) -> Setting {
+    Setting {
+        key: "message.timeout.ms".into(),
+        value: properties::Value::Plain(flag_ms.unwrap_or(0).to_string()),
+        source_key: "--delivery.timeout.ms".into(),
+        line: 0,
     }
 }
 
@@ -290,6 +312,7 @@ impl Config {
             allow_service_principal: args.allow_service_principal,
             allow_insecure_keytab: args.allow_insecure_keytab,
             insecure_skip_hostname_verification: args.insecure_skip_hostname_verification,
+            insecure_skip_certificate_verification: args.insecure_skip_certificate_verification,
         };
         // --jaas reads per-side sections; KAFKA_OPTS only `KafkaClient`, as Java.
         let jaas_for = |section: &'static str| match (&args.jaas, kafka_opts) {
@@ -336,6 +359,9 @@ impl Config {
             sec,
             target_jaas.as_ref(),
         )?;
+        target
+            .settings
+            .push(delivery_timeout(args.delivery_timeout_ms));
         // Before any broker connection: librdkafka's kinit would only fail
         // at the first connect, naming neither the file nor the fix.
         for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
@@ -574,5 +600,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("--num.streams"), "{e}");
+    }
+
+    /// The producer's delivery time limit reaches the librdkafka config:
+    /// none by default (`message.timeout.ms=0`), the flag's bound with
+    /// `--delivery.timeout.ms`; the consumer gets none of it.
+    #[test]
+    fn delivery_timeout_reaches_the_producer_config() {
+        let d = tempfile::tempdir().unwrap();
+        let c = write(
+            d.path(),
+            "c.properties",
+            "bootstrap.servers=a:9092\ngroup.id=mm\nsecurity.protocol=SASL_PLAINTEXT\n",
+        );
+        let p = write(
+            d.path(),
+            "p.properties",
+            "bootstrap.servers=b:9092\nsecurity.protocol=SASL_PLAINTEXT\n",
+        );
+        let cfg = Config::from_args(&args(&c, &p, &[])).unwrap();
+        assert_eq!(
+            cfg.target.client_config().get("message.timeout.ms"),
+            Some("0")
+        );
+        assert_eq!(
+            cfg.sources[0].client_config().get("message.timeout.ms"),
+            None
+        );
+        let cfg = Config::from_args(&args(&c, &p, &["--delivery.timeout.ms", "600000"])).unwrap();
+        assert_eq!(
+            cfg.target.client_config().get("message.timeout.ms"),
+            Some("600000")
+        );
+        let help = cli::Cli::try_parse_from(["kmirror", "--delivery.timeout.ms", "0"]).unwrap_err();
+        assert!(help.to_string().contains("--delivery.timeout.ms"), "{help}");
+        // The file cannot bound it; the error names the flag.
+        let p2 = write(d.path(), "p2.properties", "bootstrap.servers=b:9092\nsecurity.protocol=SASL_PLAINTEXT\ndelivery.timeout.ms=120000\n");
+        let e = Config::from_args(&args(&c, &p2, &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p2.properties:3: delivery.timeout.ms:")
+                && e.contains("--delivery.timeout.ms 120000"),
+            "{e}"
+        );
+    }
+
+    /// SASL_PLAINTEXT is allowed but said once per side at start; SASL_SSL
+    /// is not.
+    #[test]
+    fn sasl_plaintext_warns_naming_sasl_ssl() {
+        let d = tempfile::tempdir().unwrap();
+        let c = write(
+            d.path(),
+            "c.properties",
+            "bootstrap.servers=a:9092\ngroup.id=mm\nsecurity.protocol=SASL_PLAINTEXT\n",
+        );
+        let p = write(
+            d.path(),
+            "p.properties",
+            "bootstrap.servers=b:9092\nsecurity.protocol=PLAINTEXT\n",
+        );
+        let cfg = Config::from_args(&args(&c, &p, &["--allow-plaintext"])).unwrap();
+        let w: Vec<String> = cfg.sources[0].start_warnings().collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("does not encrypt") && w[0].contains("SASL_SSL"),
+            "{w:?}"
+        );
+        assert_eq!(cfg.target.start_warnings().count(), 0);
     }
 }

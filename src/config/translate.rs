@@ -1,19 +1,25 @@
 //! Translation of Java client properties (as MirrorMaker users write them)
 //! into librdkafka properties.
 //!
-//! Every key a user writes gets exactly one of these fates, decided by
-//! [`rule`] and covered by the unit-test table below:
-//! - passed through (librdkafka knows the same key),
+//! Every key a user writes gets exactly one of these fates, decided by the
+//! explicit table [`TABLE`] (plus a few refused prefixes) and covered, row by
+//! row, by the unit-test table below:
+//! - passed through (librdkafka knows the same key and no value of it can
+//!   weaken the no-loss guarantee or security),
 //! - renamed or converted to the librdkafka equivalent,
-//! - handed to the security module,
-//! - managed by kmirror itself (the no-loss settings; conflicting values are
-//!   refused, agreeing ones noted),
+//! - handed to the security module (which maps or refuses every value),
+//! - managed by kmirror itself (the no-loss settings; values that would
+//!   weaken the guarantee are refused with the reason, agreeing ones noted),
 //! - ignored with one info line (Java-only keys with no meaning here),
-//! - refused, naming the modern key (ZooKeeper-era keys).
+//! - refused with the reason: ZooKeeper-era keys (naming the modern key),
+//!   keys that load code into the process (`plugin.library.paths`,
+//!   `ssl.engine.location`, OAUTHBEARER token retrieval), and keys kmirror
+//!   could not honour on both of its TLS paths.
 //!
-//! Keys this table does not know are passed through unchanged and checked by
-//! librdkafka when the client config is validated, so a typo is an error
-//! that names the file and key, not a silent no-op.
+//! A key the table does not know is an error naming `file:line`, the key and
+//! the nearest known key: kmirror never hands librdkafka a key it has not
+//! judged, so a typo or a setting that would silently weaken delivery or
+//! TLS cannot slip through.
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +37,7 @@ pub enum Role {
 /// What to do with one Java property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// librdkafka uses the same key.
+    /// librdkafka uses the same key, and no value weakens the guarantee.
     Pass,
     /// librdkafka's name for the same setting.
     Rename(&'static str),
@@ -39,16 +45,19 @@ pub enum Rule {
     BytesToKbytes(&'static str),
     /// Java assignor class names → librdkafka strategy names.
     AssignmentStrategy,
-    /// Handled by the security module (protocol, SASL, TLS, Kerberos).
+    /// Handled by the security module (protocol, SASL, TLS, Kerberos),
+    /// which maps every value or refuses it.
     Security,
     /// kmirror sets this itself for its no-loss guarantee.
     Managed(Managed),
     /// Meaningless for kmirror; the reason is logged once.
     Ignore(&'static str),
-    /// A ZooKeeper-era or removed key; the hint names what to use instead.
+    /// Refused; the text says why and what to do instead.
     Refuse(&'static str),
     /// Meaningful only for the other role; ignored with a note.
     OtherRole,
+    /// Not in the table: an error naming the nearest known key.
+    Unknown,
 }
 
 /// Settings kmirror manages itself.
@@ -70,111 +79,345 @@ pub enum Managed {
     CommitInterval,
     /// `transactional.id`: kmirror is not a transactional producer.
     Transactional,
+    /// `retries`/`message.send.max.retries`: unbounded (2147483647) only.
+    Retries,
+    /// `delivery.timeout.ms`/`message.timeout.ms`: set by
+    /// `--delivery.timeout.ms` (default: no limit); only "no limit" accepted.
+    DeliveryTimeout,
+    /// `delivery.report.only.error`: kmirror needs every success report.
+    ReportOnlyError,
+    /// `enable.gapless.guarantee`: `true` passed, `false` (the default) noted.
+    Gapless,
+    /// `enable.partition.eof`: always off (kmirror has no use for EOF events).
+    PartitionEof,
+    /// `isolation.level`: `read_committed` only.
+    Isolation,
 }
+
+/// One row of the key table: a key and its fate for each role.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Row {
+    /// The key as a Java or librdkafka user writes it.
+    pub key: &'static str,
+    /// Its fate in a `--consumer.config` file.
+    pub consumer: Rule,
+    /// Its fate in a `--producer.config` file.
+    pub producer: Rule,
+}
+
+const fn both(key: &'static str, rule: Rule) -> Row {
+    Row {
+        key,
+        consumer: rule,
+        producer: rule,
+    }
+}
+
+const fn consumer(key: &'static str, rule: Rule) -> Row {
+    Row {
+        key,
+        consumer: rule,
+        producer: Rule::OtherRole,
+    }
+}
+
+const fn producer(key: &'static str, rule: Rule) -> Row {
+    Row {
+        key,
+        consumer: Rule::OtherRole,
+        producer: rule,
+    }
+}
+
+use Rule::{
+    AssignmentStrategy, BytesToKbytes, Ignore, Managed as M, Pass, Refuse, Rename, Security,
+};
+
+const JAVA_CLASS: &str = "a Java class; kmirror authenticates through librdkafka/Cyrus SASL with the JAAS options it understands";
+const JAVA_METRICS: &str =
+    "a Java client plug-in or metrics setting; kmirror exports its own metrics";
+const JAVA_PARTITIONER: &str = "kmirror copies bytes and partitions keyed records with murmur2, as the Java client's default partitioner";
+const JAVA_TLS_FACTORY: &str = "a Java TLS factory setting; kmirror verifies certificates with OpenSSL (librdkafka) and rustls (start-up check) against the configured CA";
+const KERBEROS_RENEWAL: &str =
+    "kmirror obtains and renews the Kerberos ticket itself, in-process, well before it expires";
+const ZK_NO_EQUIVALENT: &str = "ZooKeeper-era key with no modern equivalent; remove it (kmirror connects to bootstrap.servers)";
+const OLD_ZK_CONSUMER: &str = "old ZooKeeper-based consumer key; remove it: the brokers' group coordinator handles rebalances and offsets";
+const LOADS_ENGINE: &str = "loads an OpenSSL engine or provider (code) into kmirror's process; kmirror loads no code from configuration: remove it and give the key and certificate as files (ssl.keystore.location, or ssl.certificate.location and ssl.key.location)";
+const INLINE_PEM: &str = "inline PEM is not supported; put it in a file and set ssl.ca.location / ssl.certificate.location and ssl.key.location (or ssl.truststore.location / ssl.keystore.location with type PEM)";
+const OPENSSL_LIST: &str = "an OpenSSL algorithm list that kmirror's start-up TLS check (rustls) cannot apply, and Java cipher-suite names are not OpenSSL's: remove it (kmirror uses the TLS libraries' secure defaults, TLS 1.2 and 1.3 only in the start-up check)";
+const BROKER_KEY: &str =
+    "a broker setting; it does not belong in a client properties file: remove it";
+/// OAUTHBEARER: the token comes from an HTTP endpoint, a file or a
+/// callback, code paths kmirror does not check; refused as a whole.
+pub(crate) const OAUTHBEARER: &str = "SASL/OAUTHBEARER is not supported (its token retrieval fetches or runs code outside kmirror's checks); use GSSAPI (Kerberos), or SCRAM/PLAIN over SASL_SSL";
+
+/// Every key kmirror knows, with its fate for each role. Sorted by topic;
+/// the unit test `every_table_row_is_tested` keeps it and the test table
+/// in step.
+pub(crate) const TABLE: &[Row] = &[
+    // Connection and identity: same key in both clients.
+    both("bootstrap.servers", Pass),
+    both("client.id", Pass),
+    both("client.rack", Pass),
+    both("client.dns.lookup", Pass),
+    both("metadata.max.age.ms", Pass),
+    both("metadata.recovery.strategy", Pass),
+    both("metadata.recovery.rebootstrap.trigger.ms", Pass),
+    both("topic.metadata.refresh.interval.ms", Pass),
+    both("topic.metadata.refresh.fast.interval.ms", Pass),
+    both("topic.metadata.refresh.sparse", Pass),
+    both("topic.metadata.propagation.max.ms", Pass),
+    both("reconnect.backoff.ms", Pass),
+    both("reconnect.backoff.max.ms", Pass),
+    both("reconnect.backoff.jitter.ms", Pass),
+    both("retry.backoff.ms", Pass),
+    both("retry.backoff.max.ms", Pass),
+    both("connections.max.idle.ms", Pass),
+    both("socket.timeout.ms", Pass),
+    both("socket.connection.setup.timeout.ms", Pass),
+    both("socket.keepalive.enable", Pass),
+    both("socket.nagle.disable", Pass),
+    both("socket.max.fails", Pass),
+    both("socket.send.buffer.bytes", Pass),
+    both("socket.receive.buffer.bytes", Pass),
+    both("receive.buffer.bytes", Rename("socket.receive.buffer.bytes")),
+    both("send.buffer.bytes", Rename("socket.send.buffer.bytes")),
+    both("broker.address.ttl", Pass),
+    both("broker.address.family", Pass),
+    both("api.version.request", Pass),
+    both("api.version.request.timeout.ms", Pass),
+    both("api.version.fallback.ms", Pass),
+    both("broker.version.fallback", Pass),
+    both("message.max.bytes", Pass),
+    both("receive.message.max.bytes", Pass),
+    both("message.copy.max.bytes", Pass),
+    both("statistics.interval.ms", Pass),
+    both("enable.metrics.push", Pass),
+    both("log.connection.close", Pass),
+    both("debug", Pass),
+    // librdkafka's request timeout is a producer setting.
+    Row {
+        key: "request.timeout.ms",
+        consumer: Ignore("librdkafka's consumer has no request timeout; socket.timeout.ms bounds broker requests"),
+        producer: Pass,
+    },
+    both("default.api.timeout.ms", Ignore("a Java consumer API timeout; kmirror's own calls have their own bounds")),
+    // Security: the security module maps or refuses every value.
+    both("security.protocol", Security),
+    both("sasl.mechanism", Security),
+    both("sasl.mechanisms", Security),
+    both("sasl.jaas.config", Security),
+    both("sasl.username", Security),
+    both("sasl.password", Security),
+    both("sasl.kerberos.service.name", Security),
+    both("sasl.kerberos.principal", Security),
+    both("sasl.kerberos.keytab", Security),
+    both("ssl.ca.location", Security),
+    both("ssl.certificate.location", Security),
+    both("ssl.key.location", Security),
+    both("ssl.key.password", Security),
+    both("ssl.endpoint.identification.algorithm", Security),
+    both("enable.ssl.certificate.verification", Security),
+    both("ssl.protocol", Security),
+    both("ssl.enabled.protocols", Security),
+    both("ssl.truststore.location", Security),
+    both("ssl.truststore.type", Security),
+    both("ssl.truststore.password", Security),
+    both("ssl.keystore.location", Security),
+    both("ssl.keystore.type", Security),
+    both("ssl.keystore.password", Security),
+    both("sasl.login.class", Ignore(JAVA_CLASS)),
+    both("sasl.client.callback.handler.class", Ignore(JAVA_CLASS)),
+    both("sasl.login.callback.handler.class", Ignore(JAVA_CLASS)),
+    both("sasl.kerberos.min.time.before.relogin", Ignore(KERBEROS_RENEWAL)),
+    both("sasl.kerberos.ticket.renew.window.factor", Ignore(KERBEROS_RENEWAL)),
+    both("sasl.kerberos.ticket.renew.jitter", Ignore(KERBEROS_RENEWAL)),
+    both("ssl.keymanager.algorithm", Ignore(JAVA_TLS_FACTORY)),
+    both("ssl.trustmanager.algorithm", Ignore(JAVA_TLS_FACTORY)),
+    both("ssl.secure.random.implementation", Ignore(JAVA_TLS_FACTORY)),
+    both("sasl.kerberos.kinit.cmd", Refuse("runs a shell command; kmirror obtains and renews the Kerberos ticket in-process from the keytab (sasl.kerberos.keytab or the JAAS keyTab): remove it")),
+    both("plugin.library.paths", Refuse("loads shared libraries (code) into kmirror's process; kmirror loads no plug-ins: remove it")),
+    both("ssl.engine.location", Refuse(LOADS_ENGINE)),
+    both("ssl.engine.id", Refuse(LOADS_ENGINE)),
+    both("ssl.providers", Refuse(LOADS_ENGINE)),
+    both("ssl.provider", Refuse(LOADS_ENGINE)),
+    both("security.providers", Refuse(LOADS_ENGINE)),
+    both("ssl.engine.factory.class", Refuse(LOADS_ENGINE)),
+    both("ssl.cipher.suites", Refuse(OPENSSL_LIST)),
+    both("ssl.curves.list", Refuse(OPENSSL_LIST)),
+    both("ssl.sigalgs.list", Refuse(OPENSSL_LIST)),
+    both("ssl.crl.location", Refuse("certificate revocation lists are not supported: librdkafka would apply the list but kmirror's start-up TLS check could not, so the two would disagree about a revoked broker certificate; remove it")),
+    both("ssl.ca.certificate.stores", Refuse("a Windows certificate store; set ssl.ca.location or ssl.truststore.location to a CA file")),
+    both("ssl.ca.pem", Refuse(INLINE_PEM)),
+    both("ssl.certificate.pem", Refuse(INLINE_PEM)),
+    both("ssl.key.pem", Refuse(INLINE_PEM)),
+    both("ssl.keystore.key", Refuse(INLINE_PEM)),
+    both("ssl.keystore.certificate.chain", Refuse(INLINE_PEM)),
+    both("ssl.truststore.certificates", Refuse(INLINE_PEM)),
+    both("https.ca.location", Refuse("an OAUTHBEARER/OIDC setting; SASL/OAUTHBEARER is not supported")),
+    both("https.ca.pem", Refuse("an OAUTHBEARER/OIDC setting; SASL/OAUTHBEARER is not supported")),
+    both("enable.sasl.oauthbearer.unsecure.jwt", Refuse(OAUTHBEARER)),
+    both("ssl.client.auth", Refuse(BROKER_KEY)),
+    both("ssl.principal.mapping.rules", Refuse(BROKER_KEY)),
+    both("sasl.enabled.mechanisms", Refuse(BROKER_KEY)),
+    both("sasl.kerberos.principal.to.local.rules", Refuse(BROKER_KEY)),
+    // Consumer.
+    consumer("group.id", Pass),
+    consumer("group.instance.id", Pass),
+    consumer("group.protocol", Pass),
+    consumer("group.remote.assignor", Pass),
+    consumer("session.timeout.ms", Pass),
+    consumer("heartbeat.interval.ms", Pass),
+    consumer("max.poll.interval.ms", Pass),
+    consumer("coordinator.query.interval.ms", Pass),
+    consumer("fetch.min.bytes", Pass),
+    consumer("fetch.max.bytes", Pass),
+    consumer("fetch.message.max.bytes", Pass),
+    consumer("max.partition.fetch.bytes", Pass),
+    consumer("fetch.wait.max.ms", Pass),
+    consumer("fetch.max.wait.ms", Rename("fetch.wait.max.ms")),
+    consumer("fetch.error.backoff.ms", Pass),
+    consumer("fetch.queue.backoff.ms", Pass),
+    consumer("queued.min.messages", Pass),
+    consumer("queued.max.messages.kbytes", Pass),
+    consumer("check.crcs", Pass),
+    consumer("allow.auto.create.topics", Pass),
+    consumer("partition.assignment.strategy", AssignmentStrategy),
+    consumer("enable.auto.commit", M(Managed::AutoCommit)),
+    consumer("auto.commit.enable", M(Managed::AutoCommit)),
+    consumer("autocommit.enable", M(Managed::AutoCommit)),
+    consumer("enable.auto.offset.store", M(Managed::AutoOffsetStore)),
+    consumer("auto.offset.reset", M(Managed::OffsetReset)),
+    consumer("auto.commit.interval.ms", M(Managed::CommitInterval)),
+    consumer("enable.partition.eof", M(Managed::PartitionEof)),
+    consumer("isolation.level", M(Managed::Isolation)),
+    consumer("key.deserializer", Ignore("kmirror copies keys and values as bytes, never deserializing them")),
+    consumer("value.deserializer", Ignore("kmirror copies keys and values as bytes, never deserializing them")),
+    consumer("max.poll.records", Ignore("librdkafka has no per-poll limit; --queue.size bounds buffered records")),
+    consumer("exclude.internal.topics", Ignore("internal topics (names starting with __) are never mirrored unless --include-internal is given")),
+    // Producer.
+    producer("acks", M(Managed::Acks)),
+    producer("max.in.flight.requests.per.connection", M(Managed::MaxInFlight)),
+    producer("max.in.flight", M(Managed::MaxInFlight)),
+    producer("transactional.id", M(Managed::Transactional)),
+    producer("retries", M(Managed::Retries)),
+    producer("message.send.max.retries", M(Managed::Retries)),
+    producer("delivery.timeout.ms", M(Managed::DeliveryTimeout)),
+    producer("message.timeout.ms", M(Managed::DeliveryTimeout)),
+    producer("delivery.report.only.error", M(Managed::ReportOnlyError)),
+    producer("enable.gapless.guarantee", M(Managed::Gapless)),
+    producer("enable.idempotence", Pass),
+    producer("linger.ms", Pass),
+    producer("queue.buffering.max.ms", Pass),
+    producer("batch.size", Pass),
+    producer("batch.num.messages", Pass),
+    producer("compression.type", Pass),
+    producer("compression.level", Pass),
+    producer("queue.buffering.max.kbytes", Pass),
+    producer("queue.buffering.backpressure.threshold", Pass),
+    producer("sticky.partitioning.linger.ms", Pass),
+    producer("max.request.size", Rename("message.max.bytes")),
+    producer("buffer.memory", BytesToKbytes("queue.buffering.max.kbytes")),
+    producer("queue.buffering.max.messages", Ignore("kmirror sizes librdkafka's queue from --queue.size")),
+    producer("produce.offset.report", Ignore("deprecated in librdkafka, where it has no effect")),
+    producer("queuing.strategy", Refuse("an experimental librdkafka setting whose lifo value reorders records; remove it (records are sent in source order)")),
+    producer("partitioner", Ignore(JAVA_PARTITIONER)),
+    producer("partitioner.class", Ignore(JAVA_PARTITIONER)),
+    producer("partitioner.ignore.keys", Ignore(JAVA_PARTITIONER)),
+    producer("partitioner.adaptive.partitioning.enable", Ignore(JAVA_PARTITIONER)),
+    producer("partitioner.availability.timeout.ms", Ignore(JAVA_PARTITIONER)),
+    producer("key.serializer", Ignore(JAVA_PARTITIONER)),
+    producer("value.serializer", Ignore(JAVA_PARTITIONER)),
+    producer("max.block.ms", Ignore("kmirror waits for buffer space itself (backpressure), bounded by --queue.size")),
+    producer("block.on.buffer.full", Ignore("kmirror always blocks (backpressure) when the producer buffer is full; never drops")),
+    producer("metadata.max.idle.ms", Ignore("a Java producer metadata cache setting; librdkafka refreshes metadata by metadata.max.age.ms")),
+    both("interceptor.classes", Ignore(JAVA_METRICS)),
+    both("metric.reporters", Ignore(JAVA_METRICS)),
+    both("metrics.num.samples", Ignore(JAVA_METRICS)),
+    both("metrics.recording.level", Ignore(JAVA_METRICS)),
+    both("metrics.sample.window.ms", Ignore(JAVA_METRICS)),
+    both("auto.include.jmx.reporter", Ignore(JAVA_METRICS)),
+    // ZooKeeper-era and old-client keys (MirrorMaker 1 configurations).
+    both("zookeeper.connect", Refuse("ZooKeeper-era key: kmirror talks to the brokers, not ZooKeeper; set bootstrap.servers=BROKER:PORT[,BROKER:PORT] instead")),
+    both("zk.connect", Refuse("ZooKeeper-era key: kmirror talks to the brokers, not ZooKeeper; set bootstrap.servers=BROKER:PORT[,BROKER:PORT] instead")),
+    both("zookeeper.connection.timeout.ms", Refuse(ZK_NO_EQUIVALENT)),
+    both("zookeeper.session.timeout.ms", Refuse(ZK_NO_EQUIVALENT)),
+    both("zookeeper.sync.time.ms", Refuse(ZK_NO_EQUIVALENT)),
+    both("zk.connectiontimeout.ms", Refuse(ZK_NO_EQUIVALENT)),
+    both("zk.sessiontimeout.ms", Refuse(ZK_NO_EQUIVALENT)),
+    both("groupid", Refuse("old consumer key; use group.id instead")),
+    both("autooffset.reset", Refuse("old consumer key; use auto.offset.reset (earliest or latest) instead")),
+    both("autocommit.interval.ms", Refuse("old consumer key; use the --offset.commit.interval.ms flag")),
+    both("rebalance.max.retries", Refuse(OLD_ZK_CONSUMER)),
+    both("rebalance.backoff.ms", Refuse(OLD_ZK_CONSUMER)),
+    both("refresh.leader.backoff.ms", Refuse(OLD_ZK_CONSUMER)),
+    both("queued.max.message.chunks", Refuse(OLD_ZK_CONSUMER)),
+    both("offsets.storage", Refuse(OLD_ZK_CONSUMER)),
+    both("dual.commit.enabled", Refuse(OLD_ZK_CONSUMER)),
+    both("shallow.iterator.enable", Refuse("old MirrorMaker consumer key; remove it: kmirror copies every record unchanged (key, value, headers, timestamp)")),
+    both("mirror.topics.whitelist", Refuse("old MirrorMaker key; use the --whitelist flag")),
+    both("consumer.timeout.ms", Refuse("old consumer key; remove it: kmirror runs until stopped")),
+    both("broker.list", Refuse("old producer key; use bootstrap.servers instead")),
+    both("metadata.broker.list", Refuse("old producer key; use bootstrap.servers instead")),
+    both("producer.type", Refuse("old producer key; remove it: kmirror always sends asynchronously with acks=all and one request in flight")),
+    both("compression.codec", Refuse("old producer key; use compression.type (none, gzip, snappy, lz4, zstd) instead")),
+    both("request.required.acks", Refuse("old producer key; kmirror always uses acks=all (remove it)")),
+    both("serializer.class", Refuse("old producer key; remove it: kmirror copies keys and values as bytes")),
+    both("key.serializer.class", Refuse("old producer key; remove it: kmirror copies keys and values as bytes")),
+    both("max.message.size", Refuse("old producer key; use max.request.size instead")),
+    both("queue.time", Refuse("old producer key; use linger.ms instead")),
+    both("queue.size", Refuse("old producer key; use the --queue.size flag")),
+    both("queue.enqueue.timeout.ms", Refuse("old producer key; remove it: kmirror applies backpressure bounded by --queue.size")),
+    both("queue.enqueueTimeout.ms", Refuse("old producer key; remove it: kmirror applies backpressure bounded by --queue.size")),
+    both("queue.buffering.max.messages.old", Refuse("old producer key; remove it: kmirror applies backpressure bounded by --queue.size")),
+];
+
+/// Key prefixes refused as a family (librdkafka adds keys to them).
+pub(crate) const REFUSED_PREFIXES: &[(&str, &str)] = &[
+    ("sasl.oauthbearer.", OAUTHBEARER),
+    ("ssl_engine_", LOADS_ENGINE),
+];
 
 /// The fate of `key` for a client of `role`.
 pub fn rule(key: &str, role: Role) -> Rule {
-    use Rule::*;
-    let consumer_only = |r: Rule| if role == Role::Consumer { r } else { OtherRole };
-    let producer_only = |r: Rule| if role == Role::Producer { r } else { OtherRole };
-    match key {
-        // Connection and identity: same key in both clients.
-        "bootstrap.servers" | "client.id" | "client.rack" | "metadata.max.age.ms"
-        | "reconnect.backoff.ms" | "reconnect.backoff.max.ms" | "retry.backoff.ms"
-        | "retry.backoff.max.ms" | "connections.max.idle.ms" | "request.timeout.ms"
-        | "socket.connection.setup.timeout.ms" | "socket.keepalive.enable"
-        | "statistics.interval.ms" | "debug" | "topic.metadata.refresh.interval.ms" => Pass,
-        "receive.buffer.bytes" => Rename("socket.receive.buffer.bytes"),
-        "send.buffer.bytes" => Rename("socket.send.buffer.bytes"),
-
-        // Security: one module applies these.
-        k if k == "security.protocol"
-            || k == "sasl.mechanism"
-            || k == "sasl.mechanisms"
-            || k == "sasl.jaas.config"
-            || k == "sasl.username"
-            || k == "sasl.password"
-            || k.starts_with("sasl.kerberos.")
-            || k.starts_with("ssl.") =>
-        {
-            Security
-        }
-        "sasl.login.class" | "sasl.client.callback.handler.class" | "sasl.login.callback.handler.class" => {
-            Ignore("a Java class; kmirror authenticates through librdkafka/Cyrus SASL with the JAAS options it understands")
-        }
-
-        // Consumer.
-        "group.id" | "group.instance.id" | "session.timeout.ms" | "heartbeat.interval.ms"
-        | "max.poll.interval.ms" | "fetch.min.bytes" | "fetch.max.bytes"
-        | "max.partition.fetch.bytes" | "isolation.level" | "check.crcs"
-        | "allow.auto.create.topics" | "queued.min.messages" | "queued.max.messages.kbytes"
-        | "fetch.wait.max.ms" | "fetch.error.backoff.ms" => consumer_only(Pass),
-        "fetch.max.wait.ms" => consumer_only(Rename("fetch.wait.max.ms")),
-        "partition.assignment.strategy" => consumer_only(AssignmentStrategy),
-        "enable.auto.commit" | "auto.commit.enable" | "autocommit.enable" => {
-            consumer_only(Managed(self::Managed::AutoCommit))
-        }
-        "enable.auto.offset.store" => consumer_only(Managed(self::Managed::AutoOffsetStore)),
-        "auto.offset.reset" => consumer_only(Managed(self::Managed::OffsetReset)),
-        "auto.commit.interval.ms" => consumer_only(Managed(self::Managed::CommitInterval)),
-        "key.deserializer" | "value.deserializer" => {
-            Ignore("kmirror copies keys and values as bytes, never deserializing them")
-        }
-        "max.poll.records" => Ignore("librdkafka has no per-poll limit; --queue.size bounds buffered records"),
-        "exclude.internal.topics" => {
-            Ignore("internal topics (names starting with __) are never mirrored unless --include-internal is given")
-        }
-
-        // Producer.
-        "acks" => producer_only(Managed(self::Managed::Acks)),
-        "max.in.flight.requests.per.connection" | "max.in.flight" => {
-            producer_only(Managed(self::Managed::MaxInFlight))
-        }
-        "transactional.id" => producer_only(Managed(self::Managed::Transactional)),
-        "retries" | "message.send.max.retries" => producer_only(Rename("message.send.max.retries")),
-        "delivery.timeout.ms" => producer_only(Rename("message.timeout.ms")),
-        "message.timeout.ms" | "linger.ms" | "batch.size" | "batch.num.messages"
-        | "compression.type" | "compression.level" | "enable.idempotence"
-        | "queue.buffering.max.kbytes" | "queue.buffering.max.ms" | "sticky.partitioning.linger.ms" => {
-            producer_only(Pass)
-        }
-        "max.request.size" => producer_only(Rename("message.max.bytes")),
-        "buffer.memory" => producer_only(BytesToKbytes("queue.buffering.max.kbytes")),
-        "max.block.ms" => Ignore("kmirror waits for buffer space itself (backpressure), bounded by --queue.size"),
-        "block.on.buffer.full" => Ignore("kmirror always blocks (backpressure) when the producer buffer is full; never drops"),
-        "key.serializer" | "value.serializer" | "partitioner.class" => {
-            Ignore("kmirror copies bytes and partitions keyed records with murmur2, as the Java client's default partitioner")
-        }
-        "interceptor.classes" | "metric.reporters" | "metrics.num.samples" | "metrics.recording.level"
-        | "metrics.sample.window.ms" | "auto.include.jmx.reporter" => {
-            Ignore("a Java client plug-in or metrics setting; kmirror exports its own metrics")
-        }
-
-        // ZooKeeper-era and old-client keys.
-        "zookeeper.connect" | "zk.connect" => Refuse(
-            "ZooKeeper-era key: kmirror talks to the brokers, not ZooKeeper; set bootstrap.servers=BROKER:PORT[,BROKER:PORT] instead",
-        ),
-        "zookeeper.connection.timeout.ms" | "zookeeper.session.timeout.ms" | "zookeeper.sync.time.ms"
-        | "zk.connectiontimeout.ms" | "zk.sessiontimeout.ms" => {
-            Refuse("ZooKeeper-era key with no modern equivalent; remove it (kmirror connects to bootstrap.servers)")
-        }
-        "groupid" => Refuse("old consumer key; use group.id instead"),
-        "broker.list" | "metadata.broker.list" => Refuse("old producer key; use bootstrap.servers instead"),
-        "producer.type" => Refuse(
-            "old producer key; remove it: kmirror always sends asynchronously with acks=all and one request in flight",
-        ),
-        "compression.codec" => Refuse("old producer key; use compression.type (none, gzip, snappy, lz4, zstd) instead"),
-        "request.required.acks" => Refuse("old producer key; kmirror always uses acks=all (remove it)"),
-        "serializer.class" | "key.serializer.class" => {
-            Refuse("old producer key; remove it: kmirror copies keys and values as bytes")
-        }
-        "queue.enqueue.timeout.ms" | "queue.buffering.max.messages.old" => {
-            Refuse("old producer key; remove it: kmirror applies backpressure bounded by --queue.size")
-        }
-        "consumer.timeout.ms" => Refuse("old consumer key; remove it: kmirror runs until stopped"),
-
-        _ => Pass,
+    if let Some(row) = TABLE.iter().find(|r| r.key == key) {
+        return match role {
+            Role::Consumer => row.consumer,
+            Role::Producer => row.producer,
+        };
     }
+    match REFUSED_PREFIXES.iter().find(|(p, _)| key.starts_with(p)) {
+        Some((_, reason)) => Refuse(reason),
+        None => Rule::Unknown,
+    }
+}
+
+/// The known key closest to `key` (Levenshtein distance), when close
+/// enough to be a likely typo: at most a third of the key's length.
+pub(crate) fn nearest_key(key: &str) -> Option<&'static str> {
+    let (best, d) = TABLE
+        .iter()
+        .map(|r| (r.key, edit_distance(key, r.key)))
+        .min_by_key(|&(_, d)| d)?;
+    (d <= key.chars().count().max(3) / 3).then_some(best)
+}
+
+/// Levenshtein distance over characters (one row of the matrix at a time).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// One librdkafka property produced by translation, with its origin.
@@ -226,18 +469,52 @@ pub struct Translated {
     pub group_id: Option<String>,
 }
 
-/// A property that cannot be accepted.
+/// A property that cannot be accepted. Every variant names the file, the
+/// 1-based line and the key (never the value: it may be a secret).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{path}:{line}: {key}: {message}")]
-pub struct TranslateError {
-    /// The file.
-    pub path: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// The key as written.
-    pub key: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
+pub enum TranslateError {
+    /// A key kmirror does not know.
+    #[error("{path}:{line}: {key}: unknown property{}; kmirror refuses keys it has not judged rather than hand them to librdkafka{} (docs/migrating-from-mirrormaker.md lists the known keys)", did_you_mean(.nearest), security_note(.security))]
+    Unknown {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The key as written (or a placeholder when the key itself looks
+        /// like it holds a secret, e.g. a `password=` line missing its `=`).
+        key: String,
+        /// The nearest known key, if one is close.
+        nearest: Option<&'static str>,
+        /// Whether the key looks like a TLS/SASL key.
+        security: bool,
+    },
+    /// A known key refused outright, or a value that would weaken the
+    /// no-loss guarantee.
+    #[error("{path}:{line}: {key}: {message}")]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The key as written.
+        key: String,
+        /// Why, and how to fix it (the flag that allows it, if any).
+        message: String,
+    },
+}
+
+fn did_you_mean(nearest: &Option<&'static str>) -> String {
+    nearest
+        .map(|k| format!(" (did you mean {k}?)"))
+        .unwrap_or_default()
+}
+
+fn security_note(security: &bool) -> &'static str {
+    if *security {
+        ", and never drops a TLS or SASL key"
+    } else {
+        ""
+    }
 }
 
 /// Translates a properties file for a client of `role`.
@@ -262,7 +539,7 @@ fn translate_entry(
     role: Role,
     out: &mut Translated,
 ) -> Result<(), TranslateError> {
-    let err = |message: String| TranslateError {
+    let err = |message: String| TranslateError::Refused {
         path: path.to_owned(),
         line: e.line,
         key: e.key.clone(),
@@ -322,7 +599,11 @@ fn translate_entry(
             );
         }
         Rule::Security => out.security.push(e.clone()),
-        Rule::Managed(m) => managed(m, v, &err, &mut note, out)?,
+        Rule::Managed(m) => {
+            if managed(m, v, &err, &mut note, out)? {
+                push(&e.key, e.value.clone(), &mut out.settings);
+            }
+        }
         Rule::Ignore(reason) => note(format!("{} ignored: {reason}", e.key)),
         Rule::OtherRole => note(format!(
             "{} ignored: it configures a {}, and this file configures the {}",
@@ -339,6 +620,7 @@ fn translate_entry(
             },
         )),
         Rule::Refuse(hint) => return Err(err(hint.to_string())),
+        Rule::Unknown => return Err(unknown(path, e)),
     }
     out.notes.extend(notes.into_iter().map(|message| Note {
         at: at.clone(),
@@ -347,13 +629,36 @@ fn translate_entry(
     Ok(())
 }
 
+fn unknown(path: &Path, e: &Entry) -> TranslateError {
+    let k = e.key.to_ascii_lowercase();
+    TranslateError::Unknown {
+        path: path.to_owned(),
+        line: e.line,
+        // A `sasl.password=...` line missing its separator parses as one long
+        // key: a key that looks secret is not printed.
+        key: if super::properties::is_secret_key(&e.key) {
+            "<key not shown: it looks like it holds a secret>".into()
+        } else {
+            e.key.clone()
+        },
+        nearest: nearest_key(&e.key),
+        security: ["ssl", "sasl", "enable.ssl", "security"]
+            .iter()
+            .any(|p| k.starts_with(p)),
+    }
+}
+
+/// The largest value librdkafka and Java take for a count or a time in ms
+/// (Java's `Integer.MAX_VALUE`): the value that means "unbounded".
+const INT_MAX: &str = "2147483647";
+
 fn managed(
     m: Managed,
     v: &str,
     err: &dyn Fn(String) -> TranslateError,
     note: &mut dyn FnMut(String),
     out: &mut Translated,
-) -> Result<(), TranslateError> {
+) -> Result<bool, TranslateError> {
     match m {
         Managed::AutoCommit | Managed::AutoOffsetStore => match v.to_ascii_lowercase().as_str() {
             "false" => note("kmirror commits only offsets the target has acknowledged (already the case)".into()),
@@ -398,130 +703,386 @@ fn managed(
                 "kmirror does not produce transactionally; remove transactional.id".into(),
             ))
         }
+        _ => return managed_delivery(m, v, err, note),
     }
-    Ok(())
+    Ok(false)
+}
+
+/// The managed keys that bound or thin out deliveries.
+fn managed_delivery(
+    m: Managed,
+    v: &str,
+    err: &dyn Fn(String) -> TranslateError,
+    note: &mut dyn FnMut(String),
+) -> Result<bool, TranslateError> {
+    let flag = |v: &str| match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(err(format!("expected true or false, found {v:?}"))),
+    };
+    match m {
+        Managed::Retries if v == INT_MAX => {
+            note("unbounded retries: already kmirror's setting".into())
+        }
+        Managed::Retries => return Err(err(format!(
+            "retries={v} gives up on a record after {v} retries, which loses it; kmirror retries until the record is delivered (bounded only by --delivery.timeout.ms): remove the line or set it to {INT_MAX}"
+        ))),
+        // 0 is librdkafka's "no limit", Integer.MAX_VALUE Java's.
+        Managed::DeliveryTimeout if v == "0" || v == INT_MAX => {
+            note("no delivery time limit: already kmirror's default (set a bound with --delivery.timeout.ms)".into())
+        }
+        Managed::DeliveryTimeout => return Err(err(format!(
+            "a delivery time limit turns a target outage longer than {v} ms into failed sends and a stop; kmirror keeps retrying through an outage of any length by default. Remove the line, or bound it on the command line with --delivery.timeout.ms {v}"
+        ))),
+        Managed::ReportOnlyError => {
+            if flag(v)? {
+                return Err(err("kmirror commits a source offset only after the target's success report for it; without success reports nothing would ever be committed: remove the line".into()));
+            }
+            note("every delivery is reported: already kmirror's setting".into())
+        }
+        Managed::Gapless => {
+            if flag(v)? {
+                // Stricter than the default: librdkafka stops the producer
+                // on any error that could leave a gap (needs idempotence).
+                return Ok(true);
+            }
+            note("false is librdkafka's default; kmirror treats every failed delivery as a send failure and never commits past it".into())
+        }
+        Managed::PartitionEof => {
+            flag(v)?;
+            note("ignored: kmirror turns partition EOF events off (it has no use for them)".into())
+        }
+        Managed::Isolation => match v {
+            "read_committed" => note("read_committed: already librdkafka's default".into()),
+            "read_uncommitted" => return Err(err("read_uncommitted would copy records of aborted and still-open transactions to the target as ordinary records, which target readers could not tell from committed ones: remove the line (read_committed, the default, copies only committed records)".into())),
+            _ => return Err(err(format!("expected read_committed, found {v:?}"))),
+        },
+        _ => unreachable!("managed() handles the other managed keys"),
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every key the table knows, its role and its expected fate.
+    /// Every row of [`TABLE`], for both roles: `key consumer producer`,
+    /// where a fate is `pass`, `to:KEY` (renamed), `kb:KEY` (bytes to KiB),
+    /// `assign`, `sec` (security module), `man:NAME` (managed), `ign`,
+    /// `ref` (refused) or `other` (the other role's key). Written out by
+    /// hand so that a change to the table must be made here too.
+    const EXPECTED: &str = "
+bootstrap.servers                        pass pass
+client.id                                pass pass
+client.rack                              pass pass
+client.dns.lookup                        pass pass
+metadata.max.age.ms                      pass pass
+metadata.recovery.strategy               pass pass
+metadata.recovery.rebootstrap.trigger.ms pass pass
+topic.metadata.refresh.interval.ms       pass pass
+topic.metadata.refresh.fast.interval.ms  pass pass
+topic.metadata.refresh.sparse            pass pass
+topic.metadata.propagation.max.ms        pass pass
+reconnect.backoff.ms                     pass pass
+reconnect.backoff.max.ms                 pass pass
+reconnect.backoff.jitter.ms              pass pass
+retry.backoff.ms                         pass pass
+retry.backoff.max.ms                     pass pass
+connections.max.idle.ms                  pass pass
+socket.timeout.ms                        pass pass
+socket.connection.setup.timeout.ms       pass pass
+socket.keepalive.enable                  pass pass
+socket.nagle.disable                     pass pass
+socket.max.fails                         pass pass
+socket.send.buffer.bytes                 pass pass
+socket.receive.buffer.bytes              pass pass
+receive.buffer.bytes                     to:socket.receive.buffer.bytes to:socket.receive.buffer.bytes
+send.buffer.bytes                        to:socket.send.buffer.bytes to:socket.send.buffer.bytes
+broker.address.ttl                       pass pass
+broker.address.family                    pass pass
+api.version.request                      pass pass
+api.version.request.timeout.ms           pass pass
+api.version.fallback.ms                  pass pass
+broker.version.fallback                  pass pass
+message.max.bytes                        pass pass
+receive.message.max.bytes                pass pass
+message.copy.max.bytes                   pass pass
+statistics.interval.ms                   pass pass
+enable.metrics.push                      pass pass
+log.connection.close                     pass pass
+debug                                    pass pass
+default.api.timeout.ms                   ign ign
+security.protocol                        sec sec
+sasl.mechanism                           sec sec
+sasl.mechanisms                          sec sec
+sasl.jaas.config                         sec sec
+sasl.username                            sec sec
+sasl.password                            sec sec
+sasl.kerberos.service.name               sec sec
+sasl.kerberos.principal                  sec sec
+sasl.kerberos.keytab                     sec sec
+ssl.ca.location                          sec sec
+ssl.certificate.location                 sec sec
+ssl.key.location                         sec sec
+ssl.key.password                         sec sec
+ssl.endpoint.identification.algorithm    sec sec
+enable.ssl.certificate.verification      sec sec
+ssl.protocol                             sec sec
+ssl.enabled.protocols                    sec sec
+ssl.truststore.location                  sec sec
+ssl.truststore.type                      sec sec
+ssl.truststore.password                  sec sec
+ssl.keystore.location                    sec sec
+ssl.keystore.type                        sec sec
+ssl.keystore.password                    sec sec
+sasl.login.class                         ign ign
+sasl.client.callback.handler.class       ign ign
+sasl.login.callback.handler.class        ign ign
+sasl.kerberos.min.time.before.relogin    ign ign
+sasl.kerberos.ticket.renew.window.factor ign ign
+sasl.kerberos.ticket.renew.jitter        ign ign
+ssl.keymanager.algorithm                 ign ign
+ssl.trustmanager.algorithm               ign ign
+ssl.secure.random.implementation         ign ign
+sasl.kerberos.kinit.cmd                  ref ref
+plugin.library.paths                     ref ref
+ssl.engine.location                      ref ref
+ssl.engine.id                            ref ref
+ssl.providers                            ref ref
+ssl.provider                             ref ref
+security.providers                       ref ref
+ssl.engine.factory.class                 ref ref
+ssl.cipher.suites                        ref ref
+ssl.curves.list                          ref ref
+ssl.sigalgs.list                         ref ref
+ssl.crl.location                         ref ref
+ssl.ca.certificate.stores                ref ref
+ssl.ca.pem                               ref ref
+ssl.certificate.pem                      ref ref
+ssl.key.pem                              ref ref
+ssl.keystore.key                         ref ref
+ssl.keystore.certificate.chain           ref ref
+ssl.truststore.certificates              ref ref
+https.ca.location                        ref ref
+https.ca.pem                             ref ref
+enable.sasl.oauthbearer.unsecure.jwt     ref ref
+ssl.client.auth                          ref ref
+ssl.principal.mapping.rules              ref ref
+sasl.enabled.mechanisms                  ref ref
+sasl.kerberos.principal.to.local.rules   ref ref
+group.id                                 pass other
+group.instance.id                        pass other
+group.protocol                           pass other
+group.remote.assignor                    pass other
+session.timeout.ms                       pass other
+heartbeat.interval.ms                    pass other
+max.poll.interval.ms                     pass other
+coordinator.query.interval.ms            pass other
+fetch.min.bytes                          pass other
+fetch.max.bytes                          pass other
+fetch.message.max.bytes                  pass other
+max.partition.fetch.bytes                pass other
+fetch.wait.max.ms                        pass other
+fetch.max.wait.ms                        to:fetch.wait.max.ms other
+fetch.error.backoff.ms                   pass other
+fetch.queue.backoff.ms                   pass other
+queued.min.messages                      pass other
+queued.max.messages.kbytes               pass other
+check.crcs                               pass other
+allow.auto.create.topics                 pass other
+partition.assignment.strategy            assign other
+enable.auto.commit                       man:AutoCommit other
+auto.commit.enable                       man:AutoCommit other
+autocommit.enable                        man:AutoCommit other
+enable.auto.offset.store                 man:AutoOffsetStore other
+auto.offset.reset                        man:OffsetReset other
+auto.commit.interval.ms                  man:CommitInterval other
+enable.partition.eof                     man:PartitionEof other
+isolation.level                          man:Isolation other
+key.deserializer                         ign other
+value.deserializer                       ign other
+max.poll.records                         ign other
+exclude.internal.topics                  ign other
+acks                                     other man:Acks
+max.in.flight.requests.per.connection    other man:MaxInFlight
+max.in.flight                            other man:MaxInFlight
+transactional.id                         other man:Transactional
+retries                                  other man:Retries
+message.send.max.retries                 other man:Retries
+delivery.timeout.ms                      other man:DeliveryTimeout
+message.timeout.ms                       other man:DeliveryTimeout
+delivery.report.only.error               other man:ReportOnlyError
+enable.gapless.guarantee                 other man:Gapless
+enable.idempotence                       other pass
+linger.ms                                other pass
+queue.buffering.max.ms                   other pass
+batch.size                               other pass
+batch.num.messages                       other pass
+compression.type                         other pass
+compression.level                        other pass
+queue.buffering.max.kbytes               other pass
+queue.buffering.backpressure.threshold   other pass
+sticky.partitioning.linger.ms            other pass
+max.request.size                         other to:message.max.bytes
+buffer.memory                            other kb:queue.buffering.max.kbytes
+queue.buffering.max.messages             other ign
+produce.offset.report                    other ign
+queuing.strategy                         other ref
+partitioner                              other ign
+partitioner.class                        other ign
+partitioner.ignore.keys                  other ign
+partitioner.adaptive.partitioning.enable other ign
+partitioner.availability.timeout.ms      other ign
+key.serializer                           other ign
+value.serializer                         other ign
+max.block.ms                             other ign
+block.on.buffer.full                     other ign
+metadata.max.idle.ms                     other ign
+interceptor.classes                      ign ign
+metric.reporters                         ign ign
+metrics.num.samples                      ign ign
+metrics.recording.level                  ign ign
+metrics.sample.window.ms                 ign ign
+auto.include.jmx.reporter                ign ign
+zookeeper.connect                        ref ref
+zk.connect                               ref ref
+zookeeper.connection.timeout.ms          ref ref
+zookeeper.session.timeout.ms             ref ref
+zookeeper.sync.time.ms                   ref ref
+zk.connectiontimeout.ms                  ref ref
+zk.sessiontimeout.ms                     ref ref
+groupid                                  ref ref
+autooffset.reset                         ref ref
+autocommit.interval.ms                   ref ref
+rebalance.max.retries                    ref ref
+rebalance.backoff.ms                     ref ref
+refresh.leader.backoff.ms                ref ref
+queued.max.message.chunks                ref ref
+offsets.storage                          ref ref
+dual.commit.enabled                      ref ref
+shallow.iterator.enable                  ref ref
+mirror.topics.whitelist                  ref ref
+consumer.timeout.ms                      ref ref
+broker.list                              ref ref
+metadata.broker.list                     ref ref
+producer.type                            ref ref
+compression.codec                        ref ref
+request.required.acks                    ref ref
+serializer.class                         ref ref
+key.serializer.class                     ref ref
+max.message.size                         ref ref
+queue.time                               ref ref
+queue.size                               ref ref
+queue.enqueue.timeout.ms                 ref ref
+queue.enqueueTimeout.ms                  ref ref
+queue.buffering.max.messages.old         ref ref
+request.timeout.ms                       ign pass
+";
+
+    fn expected(code: &str) -> Rule {
+        let managed = |name: &str| {
+            use super::Managed::*;
+            [
+                AutoCommit,
+                AutoOffsetStore,
+                OffsetReset,
+                Acks,
+                MaxInFlight,
+                CommitInterval,
+                Transactional,
+                Retries,
+                DeliveryTimeout,
+                ReportOnlyError,
+                Gapless,
+                PartitionEof,
+                Isolation,
+            ]
+            .into_iter()
+            .find(|m| format!("{m:?}") == name)
+            .unwrap_or_else(|| panic!("no managed setting {name}"))
+        };
+        match code.split_once(':') {
+            Some(("to", k)) => Rule::Rename(k.to_string().leak()),
+            Some(("kb", k)) => Rule::BytesToKbytes(k.to_string().leak()),
+            Some(("man", m)) => Rule::Managed(managed(m)),
+            _ => match code {
+                "pass" => Rule::Pass,
+                "assign" => Rule::AssignmentStrategy,
+                "sec" => Rule::Security,
+                "ign" => Rule::Ignore(""),
+                "ref" => Rule::Refuse(""),
+                "other" => Rule::OtherRole,
+                other => panic!("bad code {other}"),
+            },
+        }
+    }
+
     #[test]
-    fn translation_table() {
-        use Role::*;
-        use Rule::*;
-        let table: &[(&str, Role, Rule)] = &[
-            ("bootstrap.servers", Consumer, Pass),
-            ("bootstrap.servers", Producer, Pass),
-            ("client.id", Producer, Pass),
-            ("group.id", Consumer, Pass),
-            ("group.id", Producer, OtherRole),
-            ("session.timeout.ms", Consumer, Pass),
-            ("max.poll.interval.ms", Consumer, Pass),
-            ("fetch.min.bytes", Consumer, Pass),
-            ("fetch.max.wait.ms", Consumer, Rename("fetch.wait.max.ms")),
-            ("isolation.level", Consumer, Pass),
-            (
-                "receive.buffer.bytes",
-                Consumer,
-                Rename("socket.receive.buffer.bytes"),
-            ),
-            (
-                "send.buffer.bytes",
-                Producer,
-                Rename("socket.send.buffer.bytes"),
-            ),
-            (
-                "partition.assignment.strategy",
-                Consumer,
-                AssignmentStrategy,
-            ),
-            (
-                "enable.auto.commit",
-                Consumer,
-                Managed(super::Managed::AutoCommit),
-            ),
-            (
-                "auto.commit.enable",
-                Consumer,
-                Managed(super::Managed::AutoCommit),
-            ),
-            (
-                "enable.auto.offset.store",
-                Consumer,
-                Managed(super::Managed::AutoOffsetStore),
-            ),
-            (
-                "auto.offset.reset",
-                Consumer,
-                Managed(super::Managed::OffsetReset),
-            ),
-            (
-                "auto.commit.interval.ms",
-                Consumer,
-                Managed(super::Managed::CommitInterval),
-            ),
-            ("acks", Producer, Managed(super::Managed::Acks)),
-            ("acks", Consumer, OtherRole),
-            (
-                "max.in.flight.requests.per.connection",
-                Producer,
-                Managed(super::Managed::MaxInFlight),
-            ),
-            (
-                "transactional.id",
-                Producer,
-                Managed(super::Managed::Transactional),
-            ),
-            ("retries", Producer, Rename("message.send.max.retries")),
-            (
-                "delivery.timeout.ms",
-                Producer,
-                Rename("message.timeout.ms"),
-            ),
-            (
-                "buffer.memory",
-                Producer,
-                BytesToKbytes("queue.buffering.max.kbytes"),
-            ),
-            ("max.request.size", Producer, Rename("message.max.bytes")),
-            ("linger.ms", Producer, Pass),
-            ("batch.size", Producer, Pass),
-            ("compression.type", Producer, Pass),
-            ("enable.idempotence", Producer, Pass),
-            ("security.protocol", Consumer, Security),
-            ("sasl.mechanism", Producer, Security),
-            ("sasl.kerberos.service.name", Consumer, Security),
-            ("sasl.jaas.config", Consumer, Security),
-            ("ssl.truststore.location", Producer, Security),
-            ("key.deserializer", Consumer, Ignore("")),
-            ("value.serializer", Producer, Ignore("")),
-            ("block.on.buffer.full", Producer, Ignore("")),
-            ("max.poll.records", Consumer, Ignore("")),
-            ("exclude.internal.topics", Consumer, Ignore("")),
-            ("interceptor.classes", Producer, Ignore("")),
-            ("zookeeper.connect", Consumer, Refuse("")),
-            ("zk.connect", Consumer, Refuse("")),
-            ("zookeeper.connection.timeout.ms", Consumer, Refuse("")),
-            ("groupid", Consumer, Refuse("")),
-            ("broker.list", Producer, Refuse("")),
-            ("metadata.broker.list", Producer, Refuse("")),
-            ("producer.type", Producer, Refuse("")),
-            ("compression.codec", Producer, Refuse("")),
-            ("request.required.acks", Producer, Refuse("")),
-            ("serializer.class", Producer, Refuse("")),
-            ("consumer.timeout.ms", Consumer, Refuse("")),
-            ("statistics.interval.ms", Consumer, Pass),
-            ("some.librdkafka.only.key", Consumer, Pass),
-        ];
-        for (key, role, want) in table {
-            let got = rule(key, *role);
-            let same = match (got, *want) {
-                (Ignore(_), Ignore(_)) | (Refuse(_), Refuse(_)) => true,
-                (a, b) => a == b,
+    fn every_table_row_is_tested() {
+        let mut tested = std::collections::BTreeSet::new();
+        for line in EXPECTED.lines().filter(|l| !l.trim().is_empty()) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let &[key, c, p] = f.as_slice() else {
+                panic!("bad line {line:?}")
             };
-            assert!(same, "{key} as {role:?}: got {got:?}, want {want:?}");
+            assert!(tested.insert(key), "{key} twice in the test table");
+            for (role, code) in [(Role::Consumer, c), (Role::Producer, p)] {
+                let (got, want) = (rule(key, role), expected(code));
+                let same = match (got, want) {
+                    (Rule::Ignore(a), Rule::Ignore(_)) | (Rule::Refuse(a), Rule::Refuse(_)) => {
+                        !a.is_empty()
+                    }
+                    (a, b) => a == b,
+                };
+                assert!(same, "{key} as {role:?}: got {got:?}, want {want:?}");
+            }
+        }
+        let in_table: std::collections::BTreeSet<&str> = TABLE.iter().map(|r| r.key).collect();
+        assert_eq!(in_table.len(), TABLE.len(), "a key appears twice in TABLE");
+        let untested: Vec<_> = in_table.difference(&tested).collect();
+        assert!(untested.is_empty(), "rows without a test: {untested:?}");
+        // Prefix families and keys outside the table.
+        assert!(
+            matches!(rule("sasl.oauthbearer.method", Role::Consumer), Rule::Refuse(r) if r == OAUTHBEARER)
+        );
+        assert!(matches!(
+            rule("sasl.oauthbearer.token.endpoint.url", Role::Producer),
+            Rule::Refuse(_)
+        ));
+        assert!(matches!(
+            rule("ssl_engine_callback_data", Role::Producer),
+            Rule::Refuse(_)
+        ));
+        assert_eq!(
+            rule("some.librdkafka.only.key", Role::Consumer),
+            Rule::Unknown
+        );
+        assert_eq!(rule("ssl.keystore.alias", Role::Producer), Rule::Unknown);
+    }
+
+    /// Every key the table passes or renames is a key librdkafka knows, so
+    /// "pass" never means "fails later".
+    #[test]
+    fn passed_keys_exist_in_librdkafka() {
+        for r in TABLE {
+            for (role, fate) in [(Role::Consumer, r.consumer), (Role::Producer, r.producer)] {
+                let key = match fate {
+                    Rule::Pass => r.key,
+                    Rule::Rename(k) | Rule::BytesToKbytes(k) => k,
+                    _ => continue,
+                };
+                let mut c = rdkafka::config::ClientConfig::new();
+                c.set(key, "1");
+                if let Err(rdkafka::error::KafkaError::ClientConfig(_, desc, _, _)) =
+                    c.create_native_config()
+                {
+                    assert!(
+                        !desc.contains("No such"),
+                        "{} as {role:?} → {key}: {desc}",
+                        r.key
+                    );
+                }
+            }
         }
     }
 
@@ -554,7 +1115,7 @@ mod tests {
                 } else {
                     Role::Producer
                 };
-            let e = tr(&format!("a=b\n{text}\n"), role).unwrap_err();
+            let e = tr(&format!("client.id=c\n{text}\n"), role).unwrap_err();
             let msg = e.to_string();
             assert!(msg.starts_with("t.properties:2: "), "{msg}");
             assert!(msg.contains(modern), "{text}: {msg}");
@@ -566,13 +1127,15 @@ mod tests {
     #[test]
     fn conversions_and_notes() {
         let t = tr(
-            "buffer.memory=33554432\ndelivery.timeout.ms=120000\nretries=2147483647\nmax.request.size=2000000\nkey.serializer=org.apache.kafka.common.serialization.ByteArraySerializer\nacks=-1\nmax.in.flight.requests.per.connection=1\nblock.on.buffer.full=true\n",
+            "buffer.memory=33554432\ndelivery.timeout.ms=2147483647\nretries=2147483647\nmax.request.size=2000000\nkey.serializer=org.apache.kafka.common.serialization.ByteArraySerializer\nacks=-1\nmax.in.flight.requests.per.connection=1\nblock.on.buffer.full=true\nenable.gapless.guarantee=true\n",
             Role::Producer,
         )
         .unwrap();
         assert_eq!(setting(&t, "queue.buffering.max.kbytes"), Some("32768"));
-        assert_eq!(setting(&t, "message.timeout.ms"), Some("120000"));
-        assert_eq!(setting(&t, "message.send.max.retries"), Some("2147483647"));
+        // Unbounded values agree with kmirror's own: noted, set by kmirror.
+        assert!(setting(&t, "message.timeout.ms").is_none());
+        assert!(setting(&t, "message.send.max.retries").is_none());
+        assert_eq!(setting(&t, "enable.gapless.guarantee"), Some("true"));
         assert_eq!(setting(&t, "message.max.bytes"), Some("2000000"));
         assert!(setting(&t, "acks").is_none(), "acks is kmirror's to set");
         assert!(t
@@ -618,5 +1181,180 @@ mod tests {
             Role::Consumer
         )
         .is_err());
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_key_and_nearest() {
+        let e = tr("group.id=g\nfetch.max.wait.msx=10\n", Role::Consumer).unwrap_err();
+        assert!(
+            matches!(&e, TranslateError::Unknown { line: 2, key, nearest: Some("fetch.max.wait.ms"), .. } if key == "fetch.max.wait.msx"),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("t.properties:2: fetch.max.wait.msx: unknown property (did you mean fetch.max.wait.ms?); "),
+            "{msg}"
+        );
+        // Nothing close: no guess, but still the file, line and key.
+        let msg = tr("no.such.key=1", Role::Producer).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("t.properties:1: no.such.key: unknown property;"),
+            "{msg}"
+        );
+        assert!(!msg.contains("did you mean"), "{msg}");
+        // Unknown TLS keys are refused, never dropped.
+        let msg = tr("ssl.keystore.alias=x", Role::Consumer)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("never drops a TLS or SASL key"), "{msg}");
+        let msg = tr("sasl.kerberos.servce.name=kafka", Role::Consumer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("(did you mean sasl.kerberos.service.name?);"),
+            "{msg}"
+        );
+        // A password line missing its `=` is one long key: not printed.
+        let msg = tr("sasl.passwordhunter2", Role::Consumer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("t.properties:1: <key not shown") && !msg.contains("hunter2"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn every_refusal_names_file_line_key_and_reason() {
+        for r in TABLE {
+            for (role, fate) in [(Role::Consumer, r.consumer), (Role::Producer, r.producer)] {
+                let Rule::Refuse(reason) = fate else { continue };
+                let msg = tr(&format!("client.id=c\n{}=x\n", r.key), role)
+                    .unwrap_err()
+                    .to_string();
+                assert_eq!(msg, format!("t.properties:2: {}: {reason}", r.key));
+            }
+        }
+    }
+
+    /// Values that would weaken the no-loss guarantee: refused with the
+    /// reason and, where one exists, the flag; agreeing values accepted.
+    #[test]
+    fn weakening_values_are_refused_with_the_reason() {
+        use Role::*;
+        let cases: &[(&str, Role, Option<&[&str]>)] = &[
+            ("retries=2147483647", Producer, None),
+            ("message.send.max.retries=2147483647", Producer, None),
+            (
+                "retries=3",
+                Producer,
+                Some(&["t.properties:1: retries: ", "loses it", "2147483647"]),
+            ),
+            (
+                "message.send.max.retries=0",
+                Producer,
+                Some(&["message.send.max.retries: ", "--delivery.timeout.ms"]),
+            ),
+            ("delivery.timeout.ms=0", Producer, None),
+            ("message.timeout.ms=0", Producer, None),
+            ("delivery.timeout.ms=2147483647", Producer, None),
+            (
+                "delivery.timeout.ms=120000",
+                Producer,
+                Some(&[
+                    "delivery.timeout.ms: ",
+                    "outage",
+                    "--delivery.timeout.ms 120000",
+                ]),
+            ),
+            (
+                "message.timeout.ms=300000",
+                Producer,
+                Some(&["message.timeout.ms: ", "--delivery.timeout.ms 300000"]),
+            ),
+            ("delivery.report.only.error=false", Producer, None),
+            (
+                "delivery.report.only.error=true",
+                Producer,
+                Some(&["delivery.report.only.error: ", "success report"]),
+            ),
+            (
+                "delivery.report.only.error=maybe",
+                Producer,
+                Some(&["true or false"]),
+            ),
+            ("enable.gapless.guarantee=false", Producer, None),
+            ("enable.gapless.guarantee=true", Producer, None),
+            ("enable.partition.eof=true", Consumer, None),
+            (
+                "enable.partition.eof=no",
+                Consumer,
+                Some(&["true or false"]),
+            ),
+            ("isolation.level=read_committed", Consumer, None),
+            (
+                "isolation.level=read_uncommitted",
+                Consumer,
+                Some(&["isolation.level: ", "aborted", "read_committed"]),
+            ),
+            ("enable.auto.commit=true", Consumer, None),
+            ("acks=1", Producer, Some(&["acks=all"])),
+            ("queuing.strategy=lifo", Producer, Some(&["reorders"])),
+            (
+                "plugin.library.paths=/x.so",
+                Producer,
+                Some(&["loads shared libraries"]),
+            ),
+            (
+                "ssl.engine.location=/e.so",
+                Consumer,
+                Some(&["OpenSSL engine"]),
+            ),
+            (
+                "sasl.oauthbearer.method=oidc",
+                Consumer,
+                Some(&["OAUTHBEARER is not supported"]),
+            ),
+            (
+                "sasl.kerberos.kinit.cmd=kinit -R",
+                Consumer,
+                Some(&["shell command"]),
+            ),
+        ];
+        for (text, role, want) in cases {
+            match (tr(text, *role), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some(parts)) => {
+                    let msg = e.to_string();
+                    assert!(msg.starts_with("t.properties:1: "), "{msg}");
+                    for p in *parts {
+                        assert!(msg.contains(p), "{text}: {msg} lacks {p:?}");
+                    }
+                }
+                (got, _) => panic!("{text}: {got:?}"),
+            }
+        }
+        // An accepted unbounded value is noted, not silent.
+        let t = tr("retries=2147483647\nenable.partition.eof=true", Producer).unwrap();
+        assert!(t
+            .notes
+            .iter()
+            .any(|n| n.message.contains("already kmirror's setting")));
+        let t = tr("enable.partition.eof=true", Consumer).unwrap();
+        assert!(
+            t.notes.iter().any(|n| n.message.contains("ignored")),
+            "{:?}",
+            t.notes
+        );
+    }
+
+    #[test]
+    fn edit_distance_and_nearest() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("group.id", "group.id"), 0);
+        assert_eq!(nearest_key("group.idd"), Some("group.id"));
+        assert_eq!(nearest_key("bootstrap.server"), Some("bootstrap.servers"));
+        assert_eq!(nearest_key("completely.different.thing"), None);
     }
 }

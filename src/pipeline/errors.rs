@@ -1,7 +1,7 @@
 //! Which librdkafka errors are retriable and which stop kmirror.
 //!
 //! librdkafka retries retriable produce errors internally (kmirror sets
-//! unbounded retries, bounded in time by `message.timeout.ms`), so a
+//! unbounded retries, bounded in time only by `--delivery.timeout.ms`), so a
 //! delivery report carrying an error is final for that record: every
 //! delivery error is a send failure. These lists decide the rest: errors
 //! seen while consuming, from `send()`, and from commits.

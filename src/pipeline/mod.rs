@@ -424,7 +424,7 @@ pub async fn run_with(
         for n in &c.notes {
             info!(at = %n.at, "{}", n.message);
         }
-        for w in &c.warnings {
+        for w in c.start_warnings() {
             warn!(cluster = %c.label, "{w}");
         }
     }

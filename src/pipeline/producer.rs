@@ -184,8 +184,12 @@ pub(crate) fn producer_config(target: &ClusterConfig, queue_size: usize) -> Clie
     // One request at a time per broker: a retried batch cannot be overtaken
     // by a later one, so per-partition order survives retries.
     c.set("max.in.flight.requests.per.connection", "1");
-    if c.get("message.send.max.retries").is_none() {
-        c.set("message.send.max.retries", "2147483647");
+    // Retry until delivered: the properties file can only agree (see
+    // `translate`), and `message.timeout.ms` (--delivery.timeout.ms,
+    // default no limit) is the one bound.
+    c.set("message.send.max.retries", "2147483647");
+    if c.get("message.timeout.ms").is_none() {
+        c.set("message.timeout.ms", "0");
     }
     // Java's default partitioner for keyed records (murmur2), so per-key
     // placement matches what a Java client would have produced.
@@ -238,5 +242,53 @@ impl ProducerPool {
             None => source_partition.hash(&mut h),
         }
         &self.producers[(h.finish() % self.producers.len() as u64) as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn target(p_text: &str, flags: &[&str]) -> ClusterConfig {
+        let d = tempfile::tempdir().unwrap();
+        let c = d.path().join("c.properties");
+        let p = d.path().join("p.properties");
+        std::fs::write(
+            &c,
+            "bootstrap.servers=a:9092\ngroup.id=g\nsecurity.protocol=SASL_PLAINTEXT\n",
+        )
+        .unwrap();
+        std::fs::write(&p, p_text).unwrap();
+        let mut argv = vec![
+            "kmirror".to_string(),
+            format!("--consumer.config={}", c.display()),
+            format!("--producer.config={}", p.display()),
+            "--whitelist=.*".into(),
+        ];
+        argv.extend(flags.iter().map(|f| f.to_string()));
+        let args = crate::config::cli::Cli::try_parse_from(argv)
+            .unwrap()
+            .mirror;
+        crate::config::Config::from_args_and_kafka_opts(&args, None)
+            .unwrap()
+            .target
+    }
+
+    /// The config librdkafka's producer is created with: no delivery time
+    /// limit by default (a target outage of any length is ridden out), the
+    /// flag's bound with --delivery.timeout.ms, and unbounded retries.
+    #[test]
+    fn producer_delivery_timeout_default_and_flag() {
+        let text =
+            "bootstrap.servers=b:9092\nsecurity.protocol=SASL_PLAINTEXT\nretries=2147483647\n";
+        let c = producer_config(&target(text, &[]), 10);
+        assert_eq!(c.get("message.timeout.ms"), Some("0"));
+        assert_eq!(c.get("message.send.max.retries"), Some("2147483647"));
+        assert_eq!(c.get("acks"), Some("all"));
+        let c = producer_config(&target(text, &["--delivery.timeout.ms=900000"]), 10);
+        assert_eq!(c.get("message.timeout.ms"), Some("900000"));
+        // librdkafka accepts the whole configuration as built.
+        c.create_native_config().unwrap();
     }
 }

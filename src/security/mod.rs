@@ -130,6 +130,11 @@ pub struct TlsSettings {
     pub ca_pem: Option<String>,
     /// The PKCS#12 truststore `ca_pem` came from, for messages.
     pub truststore: Option<PathBuf>,
+    /// `enable.ssl.certificate.verification=false` with
+    /// `--insecure-skip-certificate-verification`: broker certificates are
+    /// not verified at all, by librdkafka nor by the start-up check.
+    /// (Inverted so that `Default` verifies.)
+    pub skip_certificate_verification: bool,
 }
 
 impl fmt::Debug for TlsSettings {
@@ -150,6 +155,10 @@ impl fmt::Debug for TlsSettings {
             )
             .field("ca_pem", &self.ca_pem.as_ref().map(|_| "[PEM]"))
             .field("truststore", &self.truststore)
+            .field(
+                "skip_certificate_verification",
+                &self.skip_certificate_verification,
+            )
             .finish()
     }
 }
@@ -202,6 +211,9 @@ pub struct SecurityOptions {
     /// `--insecure-skip-hostname-verification`: permit an empty
     /// `ssl.endpoint.identification.algorithm` (with a warning at every start).
     pub insecure_skip_hostname_verification: bool,
+    /// `--insecure-skip-certificate-verification`: permit
+    /// `enable.ssl.certificate.verification=false` (with a warning at every start).
+    pub insecure_skip_certificate_verification: bool,
 }
 
 /// A JAAS login configuration file that a side reads its SASL login from
@@ -516,6 +528,20 @@ impl SecurityConfig {
                 &mut warnings,
             )?)
         } else {
+            // TLS keys with a protocol without TLS: the operator probably
+            // believes the connection is encrypted; say it is not.
+            if let Some(e) = entries.iter().find(|e| {
+                e.key.starts_with("ssl.") || e.key == "enable.ssl.certificate.verification"
+            }) {
+                warnings.push(format!(
+                    "{}:{}: {} is set but security.protocol={} does not use TLS, so no TLS key applies and the connection is not encrypted; use {} to encrypt it",
+                    path.display(),
+                    e.line,
+                    e.key,
+                    protocol,
+                    if is_sasl { "SASL_SSL" } else { "SSL" }
+                ));
+            }
             None
         };
         Ok((
@@ -528,6 +554,16 @@ impl SecurityConfig {
             },
             warnings,
         ))
+    }
+}
+
+impl SecurityConfig {
+    /// The line to log once at every start when the transport authenticates
+    /// but does not encrypt (SASL_PLAINTEXT): allowed, but said.
+    pub(crate) fn unencrypted_warning(&self) -> Option<String> {
+        (self.protocol == SecurityProtocol::SaslPlaintext).then(|| {
+            "security.protocol=SASL_PLAINTEXT authenticates (SASL) but does not encrypt: records cross the network readable by anyone on the path; use security.protocol=SASL_SSL to encrypt them".to_string()
+        })
     }
 }
 
@@ -606,6 +642,9 @@ fn apply_tls(cfg: &mut ClientConfig, tls: Option<&TlsSettings>) {
         "ssl.endpoint.identification.algorithm",
         if tls.verify_hostname { "https" } else { "none" },
     );
+    if tls.skip_certificate_verification {
+        cfg.set("enable.ssl.certificate.verification", "false");
+    }
 }
 
 #[cfg(test)]
@@ -1060,5 +1099,156 @@ mod tests {
         let e = sec("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.username=u\nsasl.password=hunter2-secret", false)
             .unwrap_err();
         assert!(!e.to_string().contains("hunter2"));
+    }
+
+    /// Keys that weaken TLS: refused without their flag (the message names
+    /// it), accepted with it (a warning for every start, and librdkafka
+    /// told); older protocol versions refused; TLS keys under a protocol
+    /// without TLS are said to be unused.
+    #[test]
+    fn tls_weakening_keys_and_flags() {
+        let skip_cert = SecurityOptions {
+            insecure_skip_certificate_verification: true,
+            ..Default::default()
+        };
+        let skip_host = SecurityOptions {
+            insecure_skip_hostname_verification: true,
+            ..Default::default()
+        };
+        let both = SecurityOptions {
+            insecure_skip_certificate_verification: true,
+            insecure_skip_hostname_verification: true,
+            ..Default::default()
+        };
+        let ssl = "security.protocol=SSL\nssl.ca.location=/ca.pem\n";
+        let no_verify = format!("{ssl}enable.ssl.certificate.verification=false");
+        let no_host = format!("{ssl}ssl.endpoint.identification.algorithm=");
+        let neither = format!("{no_verify}\nssl.endpoint.identification.algorithm=");
+        // Ok(warning count) or Err(parts of the message).
+        type Want = Result<usize, &'static [&'static str]>;
+        let cases: Vec<(String, SecurityOptions, Want)> = vec![
+            (
+                no_verify.clone(),
+                SecurityOptions::default(),
+                Err(&[
+                    "s.properties:3: enable.ssl.certificate.verification: ",
+                    "--insecure-skip-certificate-verification",
+                ]),
+            ),
+            (
+                no_verify.clone(),
+                skip_host,
+                Err(&["--insecure-skip-certificate-verification"]),
+            ),
+            (no_verify.clone(), skip_cert, Ok(1)),
+            (
+                no_host.clone(),
+                skip_cert,
+                Err(&["--insecure-skip-hostname-verification"]),
+            ),
+            (no_host.clone(), skip_host, Ok(1)),
+            (
+                neither.clone(),
+                skip_cert,
+                Err(&["--insecure-skip-hostname-verification"]),
+            ),
+            (neither.clone(), both, Ok(2)),
+            (
+                format!("{ssl}enable.ssl.certificate.verification=true"),
+                SecurityOptions::default(),
+                Ok(0),
+            ),
+            (
+                format!("{ssl}enable.ssl.certificate.verification=off"),
+                both,
+                Err(&["true or false"]),
+            ),
+            (
+                format!("{ssl}ssl.protocol=TLSv1.2"),
+                SecurityOptions::default(),
+                Ok(0),
+            ),
+            (
+                format!("{ssl}ssl.protocol=TLSv1.3"),
+                SecurityOptions::default(),
+                Ok(0),
+            ),
+            (
+                format!("{ssl}ssl.protocol=TLSv1.1"),
+                both,
+                Err(&[
+                    "s.properties:3: ssl.protocol: TLSv1.1 is refused",
+                    "below TLS 1.2",
+                ]),
+            ),
+            (
+                format!("{ssl}ssl.protocol=SSLv3"),
+                both,
+                Err(&["SSLv3 is refused"]),
+            ),
+            (
+                format!("{ssl}ssl.enabled.protocols=TLSv1.2,TLSv1.3"),
+                SecurityOptions::default(),
+                Ok(0),
+            ),
+            (
+                format!("{ssl}ssl.enabled.protocols=TLSv1.2,TLSv1.1"),
+                both,
+                Err(&["ssl.enabled.protocols: TLSv1.1 is refused"]),
+            ),
+            (
+                format!("{ssl}ssl.enabled.protocols=TLSv1.3"),
+                both,
+                Err(&["cannot be kept to TLS 1.3 alone"]),
+            ),
+            (
+                "security.protocol=SASL_PLAINTEXT\nssl.truststore.location=/t.pem".into(),
+                SecurityOptions::default(),
+                Ok(1),
+            ),
+        ];
+        for (props, opts, want) in cases {
+            match (sec_jaas(&props, opts, None), want) {
+                (Ok((s, w)), Ok(n)) => {
+                    assert_eq!(w.len(), n, "{props}: {w:?}");
+                    let verify = applied(&s)
+                        .into_iter()
+                        .find(|(k, _)| k == "enable.ssl.certificate.verification");
+                    let off = props.contains("verification=false");
+                    assert_eq!(verify.is_some(), off, "{props}");
+                    if off {
+                        assert!(w.iter().any(|w| w.contains("not verified at all")), "{w:?}");
+                    }
+                }
+                (Err(e), Err(parts)) => {
+                    let msg = e.to_string();
+                    for p in parts {
+                        assert!(msg.contains(p), "{props}: {msg} lacks {p:?}");
+                    }
+                }
+                (got, want) => panic!("{props}: got {got:?}, want {want:?}"),
+            }
+        }
+        let (_, w) = sec_jaas(
+            "security.protocol=SASL_PLAINTEXT\nssl.truststore.location=/t.pem",
+            SecurityOptions::default(),
+            None,
+        )
+        .unwrap();
+        assert!(w[0].contains("s.properties:2: ssl.truststore.location is set but security.protocol=SASL_PLAINTEXT does not use TLS") && w[0].contains("SASL_SSL"), "{w:?}");
+    }
+
+    #[test]
+    fn sasl_plaintext_is_said_to_be_unencrypted() {
+        let s = sec("security.protocol=SASL_PLAINTEXT\nsasl.kerberos.keytab=/k\nsasl.kerberos.principal=m/h@R", false).unwrap();
+        assert!(s
+            .unencrypted_warning()
+            .is_some_and(|w| w.contains("SASL_SSL")));
+        let s = sec(
+            "security.protocol=SASL_SSL\nsasl.kerberos.keytab=/k\nsasl.kerberos.principal=m/h@R",
+            false,
+        )
+        .unwrap();
+        assert!(s.unencrypted_warning().is_none());
     }
 }

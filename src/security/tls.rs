@@ -161,6 +161,15 @@ pub(crate) fn settings_from_entries(
             ));
         }
     }
+    if let Some(e) = get("enable.ssl.certificate.verification") {
+        tls.skip_certificate_verification = !certificate_verification(path, e, opts, warnings)
+            .map_err(|message| invalid(e, message))?;
+    }
+    for key in ["ssl.protocol", "ssl.enabled.protocols"] {
+        if let Some(e) = get(key) {
+            check_protocols(e).map_err(|message| invalid(e, message))?;
+        }
+    }
     if let Some(e) = get("ssl.truststore.location") {
         let file = PathBuf::from(text(e));
         if tls.ca_location.is_some() {
@@ -210,6 +219,57 @@ pub(crate) fn settings_from_entries(
         });
     }
     Ok(tls)
+}
+
+/// `enable.ssl.certificate.verification`: whether certificates are
+/// verified. `false` needs `--insecure-skip-certificate-verification` and
+/// pushes a warning for every start.
+fn certificate_verification(
+    path: &Path,
+    e: &Entry,
+    opts: SecurityOptions,
+    warnings: &mut Vec<String>,
+) -> Result<bool, String> {
+    match e.value.expose().trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" if opts.insecure_skip_certificate_verification => {
+            warnings.push(format!(
+                "{}:{}: --insecure-skip-certificate-verification: broker certificates are not verified at all (enable.ssl.certificate.verification=false): anyone on the network path can impersonate the brokers and read or alter records",
+                path.display(),
+                e.line
+            ));
+            Ok(false)
+        }
+        "false" => Err("false turns off verification of broker certificates, so anyone on the network path could impersonate the brokers and read or alter records; remove the line (default true) and trust the brokers' CA with ssl.ca.location or ssl.truststore.location, or pass --insecure-skip-certificate-verification to accept the risk".into()),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+/// `ssl.protocol` (Java's SSLContext protocol) and `ssl.enabled.protocols`:
+/// kmirror speaks TLS 1.2 and 1.3 (the rustls start-up check cannot speak
+/// anything older), so older versions are refused, and so is a list
+/// without TLS 1.2, which kmirror could not keep librdkafka to.
+fn check_protocols(e: &Entry) -> Result<(), String> {
+    let v = e.value.expose().trim();
+    let list: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if let Some(old) = list
+        .iter()
+        .find(|p| !matches!(**p, "TLS" | "TLSv1.2" | "TLSv1.3"))
+    {
+        return Err(format!(
+            "{old} is refused: versions below TLS 1.2 have known weaknesses and kmirror speaks only TLS 1.2 and 1.3; remove the line, or enable TLS 1.2 or 1.3 on the brokers"
+        ));
+    }
+    if e.key == "ssl.enabled.protocols" && !list.contains(&"TLSv1.2") {
+        return Err(format!(
+            "{v} cannot be honoured: kmirror (librdkafka) negotiates TLS 1.2 or 1.3 and cannot be kept to TLS 1.3 alone; remove the line or list TLSv1.2,TLSv1.3"
+        ));
+    }
+    Ok(())
 }
 
 /// The format of a store: the declared `ssl.*store.type` when it is PEM or
@@ -588,10 +648,13 @@ fn load_roots(
 
 /// A server-certificate verifier that remembers the certificate the broker
 /// presented (to describe a failure) and, when hostname verification is
-/// off, accepts a certificate valid for another name.
+/// off, accepts a certificate valid for another name; when certificate
+/// verification is off (`--insecure-skip-certificate-verification`, as
+/// librdkafka is then told), accepts any certificate.
 #[derive(Debug)]
 struct Recording {
     inner: Arc<WebPkiServerVerifier>,
+    verify_certificate: bool,
     verify_hostname: bool,
     seen: Mutex<Option<CertificateDer<'static>>>,
 }
@@ -606,6 +669,9 @@ impl ServerCertVerifier for Recording {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         *self.seen.lock().expect("verifier lock") = Some(end_entity.clone().into_owned());
+        if !self.verify_certificate {
+            return Ok(ServerCertVerified::assertion());
+        }
         match self
             .inner
             .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
@@ -752,7 +818,7 @@ fn preflight_with_login(
         .filter(|b| !b.is_empty())
     {
         let broker = broker.rsplit_once("://").map_or(broker, |(_, rest)| rest);
-        let config = client_config(&roots, tls.verify_hostname, certified.as_ref())
+        let config = client_config(&roots, tls, certified.as_ref())
             .map_err(|e| file_err(Path::new(&ca_origin), e))?;
         if let Some(w) = handshake(
             broker,
@@ -776,7 +842,7 @@ fn preflight_with_login(
 
 fn client_config(
     roots: &Arc<RootCertStore>,
-    verify_hostname: bool,
+    tls: &TlsSettings,
     certified: Option<&ClientAuth>,
 ) -> Result<(rustls::ClientConfig, Arc<Recording>), String> {
     let inner = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
@@ -784,7 +850,8 @@ fn client_config(
         .map_err(|e| format!("no usable CA certificate: {e}"))?;
     let recording = Arc::new(Recording {
         inner,
-        verify_hostname,
+        verify_certificate: !tls.skip_certificate_verification,
+        verify_hostname: tls.verify_hostname,
         seen: Mutex::new(None),
     });
     let builder = rustls::ClientConfig::builder_with_provider(provider())
@@ -1652,6 +1719,12 @@ mod tests {
             )),
             "{e}"
         );
+        // --insecure-skip-certificate-verification: the preflight accepts
+        // what librdkafka is told to accept (any certificate), no more.
+        let mut unverified = tls_of(Some(&other.pem()), None);
+        unverified.skip_certificate_verification = true;
+        assert_eq!(run(&b, &unverified), Ok(vec![]));
+        assert_eq!(run(&b_good, &unverified), Ok(vec![]));
 
         // A plaintext listener.
         let plain = TcpListener::bind("127.0.0.1:0").unwrap();
