@@ -275,6 +275,85 @@ mod tests {
         server.abort();
     }
 
+    /// What breaks Prometheus naming conventions in an OpenMetrics
+    /// exposition, parsed as a scraper would: counters are exposed as
+    /// `<family>_total` (so the family must not end in `_total`), no gauge
+    /// ends in `_total`, a unit word is the name's suffix (before `_total`),
+    /// and units are base units.
+    fn convention_problems(text: &str) -> Vec<String> {
+        use openmetrics_parser::{openmetrics::parse_openmetrics, OpenMetricsType};
+        let exposition = parse_openmetrics(text).expect("a valid OpenMetrics exposition");
+        let mut problems = Vec::new();
+        for (name, family) in &exposition.families {
+            let words: Vec<&str> = name.split('_').collect();
+            if !name.starts_with("kmirror_") {
+                problems.push(format!("{name}: not kmirror_ prefixed"));
+            }
+            if name.ends_with("_total") {
+                problems.push(format!("{name}: a family name ending in _total"));
+            }
+            if matches!(family.family_type, OpenMetricsType::Counter)
+                && !text
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{name}_total")))
+            {
+                problems.push(format!("{name}: a counter without {name}_total samples"));
+            }
+            for unit in ["seconds", "bytes"] {
+                if words.contains(&unit) && words.last() != Some(&unit) {
+                    problems.push(format!("{name}: the unit {unit} is not the suffix"));
+                }
+            }
+            for not_base in [
+                "ms",
+                "milliseconds",
+                "minutes",
+                "hours",
+                "kb",
+                "mb",
+                "kilobytes",
+            ] {
+                if words.contains(&not_base) {
+                    problems.push(format!("{name}: {not_base} is not a base unit"));
+                }
+            }
+        }
+        problems
+    }
+
+    #[tokio::test]
+    async fn metric_names_follow_prometheus_conventions() {
+        let l = bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let m = Arc::new(Metrics::new());
+        // One series of every family.
+        m.topic_counters("t").delivered(3);
+        m.delivery_error("MessageTimedOut");
+        m.set_queue(1, 10);
+        m.committed("source", "t", 0, 5);
+        m.set_lag("source", "t", 0, 2);
+        m.set_ticket_expiry("source", 600);
+        m.track_side("target");
+        let server = tokio::spawn(serve(l, m));
+        let r = get(addr, "/metrics").await;
+        let body = &r[r.find("\r\n\r\n").expect("a body") + 4..];
+        let problems = convention_problems(body);
+        assert!(problems.is_empty(), "{problems:#?}\n{body}");
+        assert!(
+            body.contains("kmirror_mirrored_bytes_total{topic=\"t\"} 3"),
+            "{body}"
+        );
+        // The check itself catches the old name.
+        assert_eq!(
+            convention_problems(
+                "# TYPE kmirror_bytes_mirrored counter\nkmirror_bytes_mirrored_total 1\n# EOF\n"
+            )
+            .len(),
+            1
+        );
+        server.abort();
+    }
+
     #[test]
     fn a_bare_port_listens_on_loopback() {
         assert_eq!(listen_address("9404"), "127.0.0.1:9404");

@@ -105,6 +105,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_audit_log_needs_a_key_or_an_explicit_unkeyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = ObserveOptions {
+            audit_log: Some(dir.path().join("a.jsonl")),
+            ..Default::default()
+        };
+        assert!(matches!(
+            o.open_audit_log("A"),
+            Err(audit::AuditError::NoKey { .. })
+        ));
+        assert!(!dir.path().join("a.jsonl").exists());
+        o.audit_unkeyed = true;
+        assert!(o.open_audit_log("A").unwrap().is_some());
+        assert!(ObserveOptions::default()
+            .open_audit_log("A")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
     fn rate_is_records_per_second_between_samples() {
         let a = ProgressSample {
             records: 100,
