@@ -885,3 +885,83 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
     assert_eq!(bad.status.code(), Some(1), "{err}");
     assert!(err.contains("is missing, but its anchor"), "{err}");
 }
+
+/// A failed audit append stops the mirror: the anchor's directory
+/// disappears mid-run, so the next append fails; kmirror exits 1 naming
+/// the audit log, and every committed offset is covered by the trail
+/// (nothing was committed past what was audited).
+#[test]
+fn failed_audit_append_stops_the_mirror_committing_only_what_was_audited() {
+    use kmirror::observe::audit;
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("audit-fail", 2);
+    let w = Workload {
+        records: 4000,
+        keys: 50,
+        ..Default::default()
+    };
+    let source_conn = rig.source_conn();
+    cluster::produce_range(&source_conn, &topic, &w, 0..1000).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let trail = rig.dir.path().join("fail.jsonl");
+    let anchor_dir = rig.dir.path().join("anchors");
+    std::fs::create_dir(&anchor_dir).unwrap();
+    let anchor = anchor_dir.join("fail.anchor");
+    let key = audit_key(rig.dir.path());
+    let args = mirror_args(
+        &c,
+        &p,
+        &topic,
+        &[
+            "--audit-log",
+            trail.to_str().unwrap(),
+            "--audit-key",
+            key.to_str().unwrap(),
+            "--audit-anchor",
+            anchor.to_str().unwrap(),
+        ],
+    );
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("fail.log"));
+    let source = read_source(&source_conn, &topic, 1000);
+    km.await_committed(
+        &source_conn,
+        &group,
+        &topic,
+        &checker::end_offsets(&source),
+        Duration::from_secs(120),
+    );
+    std::fs::remove_dir_all(&anchor_dir).unwrap();
+    cluster::produce_range(&source_conn, &topic, &w, 1000..w.records).unwrap();
+    let status = km
+        .wait_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("audit log") && out.contains("anchor"), "{out}");
+    // Entries read without the anchor (it is gone): the chain is intact
+    // and covers every committed offset.
+    let text = std::fs::read_to_string(&trail).unwrap();
+    let seal = seal_of(&key);
+    let mut audited: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut prev = audit::GENESIS.to_string();
+    for line in text.lines() {
+        let e: audit::AuditEntry = serde_json::from_str(line).unwrap();
+        assert_eq!(e.prev, prev);
+        assert!(seal.check(&e.body(), &e.hash), "{line}");
+        prev = e.hash.clone();
+        audited.insert(e.partition, e.last_offset + 1);
+    }
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    let total: i64 = committed.values().flatten().sum();
+    assert!(
+        total < w.records as i64,
+        "stopped before mirroring everything: {committed:?}"
+    );
+    for (p, c) in &committed {
+        assert!(
+            c.is_none_or(|c| c <= audited.get(p).copied().unwrap_or(0)),
+            "partition {p}: committed {c:?} past the trail {audited:?}"
+        );
+    }
+}
