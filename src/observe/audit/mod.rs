@@ -1029,6 +1029,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("audit.jsonl");
         let first = open(&p);
+        let mode = |f: &Path| std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        // Created private, whatever the umask.
+        assert_eq!(mode(&p), 0o600);
         let e = AuditLog::open(&p, None, seal(), "A")
             .err()
             .expect("second open refused");
@@ -1038,10 +1041,11 @@ mod tests {
             "{e}"
         );
         drop(first);
+        // A trail others may read is tightened when reopened.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let _again = open(&p);
         for f in [p.clone(), anchor::default_path(&p), lock::lock_path(&p)] {
-            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{}", f.display());
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
         }
     }
 
