@@ -162,24 +162,53 @@ fn verify(cli: VerifyCli) {
     }
 }
 
-/// `kmirror audit verify FILE`: exit 0 when the chain is intact, 1 at the
-/// first broken entry.
+/// `kmirror audit verify FILE --key KEY`: exit 0 when the trail is
+/// intact, 1 at the first broken entry, a cut-off tail or a missing file
+/// or anchor, 2 when the key is refused.
 fn audit(cli: AuditCli) {
     match cli.command {
-        AuditCommand::Verify { file } => match kmirror::observe::audit::verify(&file) {
-            Ok(entries) => {
-                let records: u64 = entries.iter().map(|e| e.records).sum();
-                println!(
-                    "{}: chain intact: {} entries, {records} records",
-                    file.display(),
-                    entries.len()
-                );
+        AuditCommand::Verify {
+            file,
+            key,
+            anchor,
+            unkeyed: _,
+        } => {
+            use kmirror::observe::audit::{self, Seal};
+            let seal = match key {
+                Some(k) => match audit::key::AuditKey::load(&k) {
+                    Ok(k) => Seal::Keyed(std::sync::Arc::new(k)),
+                    Err(e) => {
+                        print_error(&e);
+                        std::process::exit(2);
+                    }
+                },
+                // clap requires --key unless --unkeyed.
+                None => Seal::Unkeyed,
+            };
+            match audit::verify(&file, anchor.as_deref(), &seal) {
+                Ok(v) => {
+                    let records: u64 = v.entries.iter().map(|e| e.records).sum();
+                    println!(
+                        "{}: {} intact: {} entries ({} anchored), {records} records",
+                        file.display(),
+                        if matches!(seal, Seal::Keyed(_)) {
+                            "chain and MACs"
+                        } else {
+                            "UNKEYED chain"
+                        },
+                        v.entries.len(),
+                        v.anchored,
+                    );
+                    if v.incomplete_last_line {
+                        println!("note: an incomplete last line was ignored (a write in progress, or a crash mid-write)");
+                    }
+                }
+                Err(e) => {
+                    print_error(&e);
+                    std::process::exit(1);
+                }
             }
-            Err(e) => {
-                print_error(&e);
-                std::process::exit(1);
-            }
-        },
+        }
     }
 }
 
@@ -250,6 +279,29 @@ fn check(cli: CheckCli) {
     std::process::exit(code);
 }
 
+/// The `--audit-key`, loaded and checked before anything starts; a
+/// refused key, or a trail without a key or `--audit-unkeyed`, is a
+/// configuration error (exit 2).
+fn load_audit_key(
+    args: &kmirror::config::cli::MirrorArgs,
+) -> Option<std::sync::Arc<kmirror::observe::audit::key::AuditKey>> {
+    use kmirror::observe::audit::{key::AuditKey, AuditError};
+    let exit = |e: &dyn std::error::Error| -> ! {
+        print_error(e);
+        std::process::exit(2);
+    };
+    match (&args.audit_log, &args.audit_key) {
+        (Some(_), Some(k)) => match AuditKey::load(k) {
+            Ok(k) => Some(std::sync::Arc::new(k)),
+            Err(e) => exit(&e),
+        },
+        (Some(path), None) if !args.audit_unkeyed => {
+            exit(&AuditError::NoKey { path: path.clone() })
+        }
+        _ => None,
+    }
+}
+
 fn mirror(cli: Cli) {
     init_logging(&cli.mirror.log_format);
     if cli.mirror.new_consumer {
@@ -258,6 +310,7 @@ fn mirror(cli: Cli) {
         );
     }
     let config = load_config(&cli.mirror);
+    let audit_key = load_audit_key(&cli.mirror);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -267,6 +320,9 @@ fn mirror(cli: Cli) {
         metrics_addr: cli.mirror.metrics_addr.clone(),
         progress_interval: std::time::Duration::from_millis(cli.mirror.progress_interval_ms),
         audit_log: cli.mirror.audit_log.clone(),
+        audit_anchor: cli.mirror.audit_anchor.clone(),
+        audit_key,
+        audit_unkeyed: cli.mirror.audit_unkeyed,
     };
     match rt.block_on(kmirror::pipeline::run_with(
         config,

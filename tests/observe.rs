@@ -190,7 +190,7 @@ fn lag_is_exact_midway_and_zero_after_completion_metrics_match() {
         );
         assert!(of("kmirror_last_commit_timestamp_seconds", *p).unwrap() > 1e9);
     }
-    assert!(series[&format!("kmirror_bytes_mirrored_total{{topic=\"{topic}\"}}")] > mirrored);
+    assert!(series[&format!("kmirror_mirrored_bytes_total{{topic=\"{topic}\"}}")] > mirrored);
     assert_eq!(series.get("kmirror_queue_size"), Some(&50.0));
     assert!(series.contains_key("kmirror_records_in_flight"));
     assert!(series
@@ -258,13 +258,31 @@ fn unusable_metrics_address_is_an_error() {
     assert!(km.output().contains("--metrics-addr"), "{}", km.output());
 }
 
-/// Runs `kmirror audit verify FILE`.
-fn audit_verify(file: &Path) -> std::process::Output {
+/// Runs `kmirror audit verify FILE --key KEY`.
+fn audit_verify(file: &Path, key: &Path) -> std::process::Output {
     Command::new(kmirror_bin())
         .args(["audit", "verify"])
         .arg(file)
+        .arg("--key")
+        .arg(key)
         .output()
         .unwrap()
+}
+
+/// A fresh 32-byte audit key in `dir`, mode 0600.
+fn audit_key(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("audit.key");
+    let bytes: [u8; 32] = rand::random();
+    std::fs::write(&key, bytes).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    key
+}
+
+/// The seal `kmirror audit verify --key KEY` uses.
+fn seal_of(key: &Path) -> kmirror::observe::audit::Seal {
+    use kmirror::observe::audit::{key::AuditKey, Seal};
+    Seal::Keyed(std::sync::Arc::new(AuditKey::load(key).unwrap()))
 }
 
 /// The trail verifies (`kmirror audit verify` and the library), and its
@@ -273,19 +291,20 @@ fn audit_verify(file: &Path) -> std::process::Output {
 /// matches the records re-read from the source, and they landed on `topic`.
 fn assert_trail_covers_committed(
     trail: &Path,
+    key: &Path,
     source: &[Record],
     topic: &str,
     partitions: i32,
     committed: &BTreeMap<i32, Option<i64>>,
 ) {
     use kmirror::observe::audit;
-    let ok = audit_verify(trail);
+    let ok = audit_verify(trail, key);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let entries = audit::verify(trail).unwrap();
+    let entries = audit::verify(trail, None, &seal_of(key)).unwrap().entries;
     for p in 0..partitions {
         let of_p: Vec<&audit::AuditEntry> = entries
             .iter()
@@ -363,6 +382,7 @@ fn audit_trail_covers_committed_offsets_across_kill9_and_abort() {
     let group = random_name("mm");
     let (c, p) = rig.properties(&group, &[]);
     let trail = rig.dir.path().join("audit.jsonl");
+    let key = audit_key(rig.dir.path());
     let args = mirror_args(
         &c,
         &p,
@@ -372,6 +392,8 @@ fn audit_trail_covers_committed_offsets_across_kill9_and_abort() {
             "100",
             "--audit-log",
             trail.to_str().unwrap(),
+            "--audit-key",
+            key.to_str().unwrap(),
         ],
     );
     let read_source = |n: usize| {
@@ -416,7 +438,7 @@ fn audit_trail_covers_committed_offsets_across_kill9_and_abort() {
         "committed {at:?} passes the failed record"
     );
     // Right after the abort: the trail covers exactly what was committed.
-    assert_trail_covers_committed(&trail, &source, &topic, partitions, &committed);
+    assert_trail_covers_committed(&trail, &key, &source, &topic, partitions, &committed);
 
     // Run 2 (the large record fits again): killed with SIGKILL once it
     // committed past the abort.
@@ -457,7 +479,7 @@ fn audit_trail_covers_committed_offsets_across_kill9_and_abort() {
         String::from_utf8_lossy(&v.stderr)
     );
     let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
-    assert_trail_covers_committed(&trail, &source, &topic, partitions, &committed);
+    assert_trail_covers_committed(&trail, &key, &source, &topic, partitions, &committed);
 
     // Editing one line (here the middle one's record count) breaks it there.
     let text = std::fs::read_to_string(&trail).unwrap();
@@ -472,7 +494,7 @@ fn audit_trail_covers_committed_offsets_across_kill9_and_abort() {
     );
     let edited = rig.dir.path().join("edited.jsonl");
     std::fs::write(&edited, lines.join("\n") + "\n").unwrap();
-    let bad = audit_verify(&edited);
+    let bad = audit_verify(&edited, &key);
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains(&format!("line {}:", k + 1)), "{err}");
@@ -672,25 +694,36 @@ fn readyz_turns_unready_when_the_target_rejects_the_credentials() {
         });
     let unready = await_condition(Duration::from_secs(90), || {
         http_get(&addr, "/readyz")
-            .filter(|r| r.0 == 503 && r.1.contains("target failed to authenticate"))
+            .filter(|r| r.0 == 503 && r.1.contains("not ready: auth_failed target"))
     });
     let (_, body) =
         unready.unwrap_or_else(|| panic!("/readyz never named the target:\n{}", km.output()));
     assert!(body.contains(" since 20"), "{body}");
     assert!(!body.contains(PW) && !body.contains("changed-pw"), "{body}");
-    assert!(!body.contains("source failed"), "{body}");
+    assert!(!body.contains("auth_failed source"), "{body}");
+    // A reason code, not librdkafka's text (which names brokers and the
+    // mechanism): that stays in the log.
+    for raw in [
+        "SASL",
+        "Authentication failed",
+        "127.0.0.1",
+        "sasl_plaintext",
+    ] {
+        assert!(!body.contains(raw), "{raw} in {body}");
+    }
     // The endpoint serves until the stop completes (in-flight records are
     // given --shutdown.timeout.ms), so the gauge can be read now.
     assert_eq!(gauge("target"), Some(0.0), "{}", km.output());
     assert_eq!(gauge("source"), Some(1.0));
-    // Once the failure stops the run, /readyz also says with which error.
+    // Once the failure stops the run, /readyz also says so, by code only.
     let stopping = await_condition(Duration::from_secs(60), || {
-        http_get(&addr, "/readyz").filter(|r| r.1.contains("stopping after a fatal error: "))
+        http_get(&addr, "/readyz").filter(|r| r.1.contains("not ready: fatal_error"))
     });
     let (_, body) =
         stopping.unwrap_or_else(|| panic!("/readyz never named the fatal error:\n{}", km.output()));
-    assert!(body.contains("target"), "{body}");
+    assert!(body.contains("auth_failed target"), "{body}");
     assert!(!body.contains(PW) && !body.contains("changed-pw"), "{body}");
+    assert!(!body.contains("Authentication"), "{body}");
     let status = km
         .wait_timeout(Duration::from_secs(120))
         .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
@@ -735,4 +768,200 @@ fn readyz_turns_unready_when_the_target_rejects_the_credentials() {
     let report =
         checker::check(&source, &target, Partitioning::ByKey).unwrap_or_else(|v| panic!("{v}"));
     assert_eq!(report.source_records, w.records, "{report}");
+}
+
+/// The audit trail against its own operators: a trail without a key, or
+/// with a key others may read, does not start; a second kmirror on a
+/// running mirror's trail is refused naming the holder while the first
+/// keeps mirroring and auditing; cutting entries off the end or deleting
+/// the file makes `kmirror audit verify` fail naming what is missing.
+#[test]
+fn audit_trail_is_single_writer_keyed_and_anchored() {
+    use std::os::unix::fs::PermissionsExt;
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("audit-guard", 2);
+    let w = Workload {
+        records: 2000,
+        keys: 50,
+        ..Default::default()
+    };
+    let source_conn = rig.source_conn();
+    cluster::produce_range(&source_conn, &topic, &w, 0..1000).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let trail = rig.dir.path().join("guard.jsonl");
+    let key = audit_key(rig.dir.path());
+    let with = |extra: &[&str]| {
+        let mut a = vec!["--audit-log", trail.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        mirror_args(&c, &p, &topic, &a)
+    };
+    let exit_of = |args: &[String], log: &str| {
+        let mut km = Kmirror::spawn(args, &rig.dir.path().join(log));
+        let status = km
+            .wait_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("kmirror did not exit:\n{}", km.output()));
+        (status.code(), km.output())
+    };
+
+    // No key: refused as a configuration error, naming the fix.
+    let (code, out) = exit_of(&with(&[]), "nokey.log");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("--audit-key") && out.contains("--audit-unkeyed"),
+        "{out}"
+    );
+    // A key others may read: refused, naming the file and `chmod 600`.
+    let shared = rig.dir.path().join("shared.key");
+    std::fs::write(&shared, [5u8; 32]).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out) = exit_of(
+        &with(&["--audit-key", shared.to_str().unwrap()]),
+        "shared.log",
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("chmod 600") && out.contains("shared.key"),
+        "{out}"
+    );
+    assert!(!trail.exists(), "nothing written before the checks");
+
+    let args = with(&["--audit-key", key.to_str().unwrap()]);
+    let mut first = Kmirror::spawn(&args, &rig.dir.path().join("first.log"));
+    let source = read_source(&source_conn, &topic, 1000);
+    first.await_committed(
+        &source_conn,
+        &group,
+        &topic,
+        &checker::end_offsets(&source),
+        Duration::from_secs(120),
+    );
+    // A second kmirror on the same trail (another group, so it would run).
+    let (c2, p2) = rig.properties(&random_name("mm"), &[]);
+    let mut second_args = mirror_args(&c2, &p2, &topic, &[]);
+    second_args.extend(
+        [
+            "--audit-log",
+            trail.to_str().unwrap(),
+            "--audit-key",
+            key.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let (code, out) = exit_of(&second_args, "second.log");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("in use by another kmirror (pid "), "{out}");
+    // The first goes on mirroring and auditing.
+    cluster::produce_range(&source_conn, &topic, &w, 1000..w.records).unwrap();
+    let source = read_source(&source_conn, &topic, w.records);
+    first.await_committed(
+        &source_conn,
+        &group,
+        &topic,
+        &checker::end_offsets(&source),
+        Duration::from_secs(120),
+    );
+    first.stop_ok();
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    assert_trail_covers_committed(&trail, &key, &source, &topic, 2, &committed);
+
+    // The last 2 entries cut off: named.
+    let text = std::fs::read_to_string(&trail).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 3, "{text}");
+    let cut: String = lines[..lines.len() - 2]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&trail, cut).unwrap();
+    let bad = audit_verify(&trail, &key);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(err.contains("the last 2 entries are missing"), "{err}");
+    // The file deleted: named.
+    std::fs::remove_file(&trail).unwrap();
+    let bad = audit_verify(&trail, &key);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(err.contains("is missing, but its anchor"), "{err}");
+}
+
+/// A failed audit append stops the mirror: the anchor's directory
+/// disappears mid-run, so the next append fails; kmirror exits 1 naming
+/// the audit log, and every committed offset is covered by the trail
+/// (nothing was committed past what was audited).
+#[test]
+fn failed_audit_append_stops_the_mirror_committing_only_what_was_audited() {
+    use kmirror::observe::audit;
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("audit-fail", 2);
+    let w = Workload {
+        records: 4000,
+        keys: 50,
+        ..Default::default()
+    };
+    let source_conn = rig.source_conn();
+    cluster::produce_range(&source_conn, &topic, &w, 0..1000).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let trail = rig.dir.path().join("fail.jsonl");
+    let anchor_dir = rig.dir.path().join("anchors");
+    std::fs::create_dir(&anchor_dir).unwrap();
+    let anchor = anchor_dir.join("fail.anchor");
+    let key = audit_key(rig.dir.path());
+    let args = mirror_args(
+        &c,
+        &p,
+        &topic,
+        &[
+            "--audit-log",
+            trail.to_str().unwrap(),
+            "--audit-key",
+            key.to_str().unwrap(),
+            "--audit-anchor",
+            anchor.to_str().unwrap(),
+        ],
+    );
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("fail.log"));
+    let source = read_source(&source_conn, &topic, 1000);
+    km.await_committed(
+        &source_conn,
+        &group,
+        &topic,
+        &checker::end_offsets(&source),
+        Duration::from_secs(120),
+    );
+    std::fs::remove_dir_all(&anchor_dir).unwrap();
+    cluster::produce_range(&source_conn, &topic, &w, 1000..w.records).unwrap();
+    let status = km
+        .wait_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("audit log") && out.contains("anchor"), "{out}");
+    // Entries read without the anchor (it is gone): the chain is intact
+    // and covers every committed offset.
+    let text = std::fs::read_to_string(&trail).unwrap();
+    let seal = seal_of(&key);
+    let mut audited: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut prev = audit::GENESIS.to_string();
+    for line in text.lines() {
+        let e: audit::AuditEntry = serde_json::from_str(line).unwrap();
+        assert_eq!(e.prev, prev);
+        assert!(seal.check(&e.body(), &e.hash), "{line}");
+        prev = e.hash.clone();
+        audited.insert(e.partition, e.last_offset + 1);
+    }
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    let total: i64 = committed.values().flatten().sum();
+    assert!(
+        total < w.records as i64,
+        "stopped before mirroring everything: {committed:?}"
+    );
+    for (p, c) in &committed {
+        assert!(
+            c.is_none_or(|c| c <= audited.get(p).copied().unwrap_or(0)),
+            "partition {p}: committed {c:?} past the trail {audited:?}"
+        );
+    }
 }

@@ -27,7 +27,7 @@ use clap::{ArgAction, Args, Parser};
     after_help = "Subcommands: `kmirror check [FLAGS]` runs every start-up check (configuration, keytab, \
                   authentication, topics, ACLs on both clusters) without consuming, and prints a report. \
                   `kmirror lag [FLAGS] [--format json]` shows the group's lag per partition. \
-                  `kmirror audit verify FILE` checks an --audit-log trail. `kmirror verify [FLAGS]` \
+                  `kmirror audit verify FILE --key KEY` checks an --audit-log trail. `kmirror verify [FLAGS]` \
                   compares source and target topics up to the committed offsets.\n\n\
                   Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure (send failure, \
                   lost source data, authorization), 2 on a configuration error. Log level: RUST_LOG \
@@ -89,7 +89,7 @@ pub struct VerifyCli {
     pub mirror: MirrorArgs,
 }
 
-/// `kmirror audit verify FILE`: checks an audit trail's hash chain.
+/// `kmirror audit verify FILE --key KEY`: checks an audit trail.
 #[derive(Debug, Parser)]
 #[command(
     name = "kmirror audit",
@@ -105,12 +105,24 @@ pub struct AuditCli {
 /// `kmirror audit` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
-    /// Check every entry's hash and the chain between entries; exit 1 and
+    /// Check every entry's MAC under the key, the chain between entries,
+    /// each entry's fields, and the trail against its anchor; exit 1 and
     /// name the first broken entry (line number) if anything was changed,
-    /// removed or inserted.
+    /// removed or inserted, how many entries were cut off the end, or a
+    /// missing trail or anchor.
     Verify {
         /// The audit trail (JSON Lines).
         file: PathBuf,
+        /// The key the trail was written with (`--audit-key` of the run).
+        #[arg(long, value_name = "KEY", required_unless_present = "unkeyed")]
+        key: Option<PathBuf>,
+        /// The anchor (default: FILE.anchor).
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+        /// Check a trail written with --audit-unkeyed (or by kmirror
+        /// before keys): only accidental damage can be detected.
+        #[arg(long, conflicts_with = "key")]
+        unkeyed: bool,
     },
 }
 
@@ -374,7 +386,10 @@ pub struct MirrorArgs {
     pub accept_unverified_acls: bool,
 
     /// Serve Prometheus metrics (`/metrics`) and health checks (`/healthz`,
-    /// `/readyz`) over HTTP on this address, e.g. `0.0.0.0:9404`. Off by default.
+    /// `/readyz`) over plain HTTP on this address, e.g. `127.0.0.1:9404`;
+    /// a bare port (`9404`) means 127.0.0.1. `0.0.0.0:PORT` exposes the
+    /// topic names, partition offsets and lag to anyone who can reach the
+    /// host, unauthenticated. Off by default.
     #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
 
@@ -390,10 +405,36 @@ pub struct MirrorArgs {
 
     /// Append an audit trail to FILE: one JSON line per committed source
     /// range (offsets, record count, bytes, SHA-256 of the records, where
-    /// they landed, principals, time), hash-chained, fsynced before the
-    /// offsets are committed. Check it with `kmirror audit verify FILE`.
+    /// they landed, principals, time), chained and sealed with
+    /// --audit-key, fsynced before the offsets are committed, anchored in
+    /// FILE.anchor. Check it with `kmirror audit verify FILE --key KEY`.
     #[arg(long = "audit-log", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+
+    /// The audit trail's secret key: a file of at least 32 bytes, private
+    /// to kmirror's user (mode 0600) or a systemd credential, e.g. made
+    /// with `head -c 32 /dev/urandom > audit.key`. Every entry and the
+    /// anchor carry an HMAC-SHA-256 under it. Required with --audit-log
+    /// unless --audit-unkeyed.
+    #[arg(long = "audit-key", value_name = "FILE", requires = "audit_log")]
+    pub audit_key: Option<PathBuf>,
+
+    /// Where to keep the audit trail's anchor (entry count and head MAC,
+    /// rewritten after every append); default: the trail's path plus
+    /// `.anchor`. Put it where the trail's writers cannot roll it back.
+    #[arg(long = "audit-anchor", value_name = "FILE", requires = "audit_log")]
+    pub audit_anchor: Option<PathBuf>,
+
+    /// Write the audit trail without a key (plain SHA-256 chain): it then
+    /// detects accidents only, since anyone who can write the file can
+    /// rewrite it and recompute every hash. Off by default: --audit-log
+    /// without --audit-key is refused.
+    #[arg(
+        long = "audit-unkeyed",
+        requires = "audit_log",
+        conflicts_with = "audit_key"
+    )]
+    pub audit_unkeyed: bool,
 
     /// Log format: `text` for people, `json` for machines.
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
@@ -439,12 +480,18 @@ mod tests {
             Invocation::Lag(l) => assert_eq!(l.format, "json"),
             other => panic!("{other:?}"),
         }
-        match parse_invocation(["kmirror", "audit", "verify", "a.jsonl"]).unwrap() {
+        match parse_invocation(["kmirror", "audit", "verify", "a.jsonl", "--key", "k"]).unwrap() {
             Invocation::Audit(AuditCli {
-                command: AuditCommand::Verify { file },
-            }) => assert_eq!(file, PathBuf::from("a.jsonl")),
+                command: AuditCommand::Verify { file, key, .. },
+            }) => {
+                assert_eq!(file, PathBuf::from("a.jsonl"));
+                assert_eq!(key, Some(PathBuf::from("k")));
+            }
             other => panic!("{other:?}"),
         }
+        // A key, or an explicit --unkeyed.
+        assert!(parse_invocation(["kmirror", "audit", "verify", "a.jsonl"]).is_err());
+        assert!(parse_invocation(["kmirror", "audit", "verify", "a.jsonl", "--unkeyed"]).is_ok());
         assert!(parse_invocation(["kmirror", "audit"]).is_err());
         let verify = ["kmirror", "verify"].into_iter().chain(base);
         assert!(matches!(

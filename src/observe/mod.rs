@@ -4,7 +4,7 @@
 //! - [`metrics`]: the Prometheus registry the pipeline updates.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` on `--metrics-addr`.
 //! - [`lag`]: the `kmirror lag` report.
-//! - [`audit`]: the hash-chained audit trail and `kmirror audit verify`.
+//! - [`audit`]: the keyed, anchored audit trail and `kmirror audit verify`.
 //! - [`verify`]: `kmirror verify`, source against target up to the commits.
 
 pub mod audit;
@@ -24,6 +24,37 @@ pub struct ObserveOptions {
     pub progress_interval: Duration,
     /// `--audit-log FILE`: append one entry per committed range; off when `None`.
     pub audit_log: Option<std::path::PathBuf>,
+    /// `--audit-anchor FILE`: where the trail's anchor goes (default: `FILE.anchor`).
+    pub audit_anchor: Option<std::path::PathBuf>,
+    /// `--audit-key FILE`, loaded: seals the trail. Required with
+    /// `audit_log` unless `audit_unkeyed`.
+    pub audit_key: Option<std::sync::Arc<audit::key::AuditKey>>,
+    /// `--audit-unkeyed`: accept a trail without a key (plain SHA-256,
+    /// which whoever can write the file can recompute). Default false.
+    pub audit_unkeyed: bool,
+}
+
+impl ObserveOptions {
+    /// Opens the audit trail when one is asked for: sealed with the key,
+    /// or unkeyed only when that was asked for explicitly; a trail
+    /// without either is refused ([`audit::AuditError::NoKey`]).
+    pub fn open_audit_log(
+        &self,
+        target_principal: &str,
+    ) -> Result<Option<audit::AuditLog>, audit::AuditError> {
+        let Some(path) = &self.audit_log else {
+            return Ok(None);
+        };
+        let seal = match (&self.audit_key, self.audit_unkeyed) {
+            (Some(k), _) => audit::Seal::Keyed(k.clone()),
+            (None, true) => {
+                tracing::warn!(path = %path.display(), "--audit-unkeyed: the audit trail is NOT authenticated; anyone who can write it can rewrite it undetected");
+                audit::Seal::Unkeyed
+            }
+            (None, false) => return Err(audit::AuditError::NoKey { path: path.clone() }),
+        };
+        audit::AuditLog::open(path, self.audit_anchor.as_deref(), seal, target_principal).map(Some)
+    }
 }
 
 impl Default for ObserveOptions {
@@ -32,6 +63,9 @@ impl Default for ObserveOptions {
             metrics_addr: None,
             progress_interval: Duration::from_secs(30),
             audit_log: None,
+            audit_anchor: None,
+            audit_key: None,
+            audit_unkeyed: false,
         }
     }
 }
@@ -69,6 +103,26 @@ pub fn seconds_since(unix_ms: Option<u64>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_audit_log_needs_a_key_or_an_explicit_unkeyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = ObserveOptions {
+            audit_log: Some(dir.path().join("a.jsonl")),
+            ..Default::default()
+        };
+        assert!(matches!(
+            o.open_audit_log("A"),
+            Err(audit::AuditError::NoKey { .. })
+        ));
+        assert!(!dir.path().join("a.jsonl").exists());
+        o.audit_unkeyed = true;
+        assert!(o.open_audit_log("A").unwrap().is_some());
+        assert!(ObserveOptions::default()
+            .open_audit_log("A")
+            .unwrap()
+            .is_none());
+    }
 
     #[test]
     fn rate_is_records_per_second_between_samples() {

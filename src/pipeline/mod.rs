@@ -456,16 +456,12 @@ pub async fn run_with(
         .map_err(|e| PipelineError::Internal(format!("Kerberos login task: {e}")))?
         .map_err(PipelineError::Kerberos)?
     };
-    let audit = match &observe.audit_log {
-        Some(path) => Some(Arc::new(
-            crate::observe::audit::AuditLog::open(
-                path,
-                &crate::observe::audit::principal_of(&config.target.security),
-            )
-            .map_err(PipelineError::from)?,
-        )),
-        None => None,
-    };
+    let audit = observe
+        .open_audit_log(&crate::observe::audit::principal_of(
+            &config.target.security,
+        ))
+        .map_err(PipelineError::from)?
+        .map(Arc::new);
     let plans = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || plan(&config))
