@@ -119,3 +119,92 @@ fn fetch_inside_a_batch_returns_that_batch() {
     assert_eq!(first_consumed(&conn, &topic, 5), Some(5));
     assert_eq!(first_consumed(&conn, &topic, 17), Some(17));
 }
+
+/// A `kmirror-rig group-member` process; killed (-9) when dropped.
+struct Member {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl Member {
+    fn spawn(tansu: &Tansu, group: &str, topic: &str) -> Member {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kmirror-rig"))
+            .args([
+                "group-member",
+                &tansu.addr().to_string(),
+                group,
+                topic,
+                "6000",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stdout, sink) = (child.stdout.take().unwrap(), out.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(n) = line.strip_prefix("assigned ") {
+                    sink.lock().unwrap().push(n.parse().unwrap());
+                }
+            }
+        });
+        Member { child, out }
+    }
+
+    /// The partition counts of its assignments so far.
+    fn assignments(&self) -> Vec<usize> {
+        self.out.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// tansu 0.6.0's coordinator never rebalanced a dead member's partitions:
+/// with two members of a group, after kill -9 of one, the survivor kept its
+/// half for good (its heartbeat expired the dead member without moving the
+/// group to a new generation, so the survivor rejoined as a follower of the
+/// dead leader and got its old assignment back). The patched rig broker
+/// gives the survivor every partition once the dead member's session (6 s)
+/// has passed, as Kafka does.
+#[test]
+fn a_dead_members_partitions_go_to_the_survivor() {
+    let tansu = Tansu::start(TansuOptions::default()).expect("the rig's tansu starts");
+    let conn = ClusterConn::plaintext(tansu.addr().to_string());
+    let topic = random_name("members");
+    conn.create_topic(&topic, 4).unwrap();
+    let group = random_name("group");
+    let mut a = Member::spawn(&tansu, &group, &topic);
+    let b = Member::spawn(&tansu, &group, &topic);
+    let split = kmirror_rig::await_condition(Duration::from_secs(60), || {
+        let (ta, tb) = (a.assignments(), b.assignments());
+        (ta.last() == Some(&2) && tb.last() == Some(&2)).then_some(())
+    });
+    assert!(
+        split.is_some(),
+        "the group never split 2 + 2: a {:?}, b {:?}",
+        a.assignments(),
+        b.assignments()
+    );
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let before = b.assignments().len();
+    let took_over = kmirror_rig::await_condition(Duration::from_secs(40), || {
+        let tb = b.assignments();
+        (tb.len() > before && tb.last() == Some(&4)).then_some(())
+    });
+    assert!(
+        took_over.is_some(),
+        "the survivor never got the dead member's partitions: its assignments {:?} (unpatched tansu? run scripts/install-tansu.sh)",
+        b.assignments()
+    );
+}

@@ -155,11 +155,50 @@ fn down(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `kmirror-rig group-member BOOTSTRAP GROUP TOPIC SESSION_MS`: a plain
+/// librdkafka consumer in GROUP that prints `assigned N` at every
+/// assignment and runs until killed. The rig's own tests kill it with -9 to
+/// pin how the broker's group coordinator treats a dead member
+/// (rig/tests/broker.rs); not for users.
+fn group_member(args: &[String]) -> anyhow::Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+    use rdkafka::ClientContext;
+    use std::io::Write;
+    struct Print;
+    impl ClientContext for Print {}
+    impl ConsumerContext for Print {
+        fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+            if let Rebalance::Assign(tpl) = rebalance {
+                println!("assigned {}", tpl.count());
+                let _ = std::io::stdout().flush();
+            }
+        }
+    }
+    let [bootstrap, group, topic, session_ms] = args else {
+        bail!("usage: kmirror-rig group-member BOOTSTRAP GROUP TOPIC SESSION_MS");
+    };
+    let consumer: BaseConsumer<Print> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("session.timeout.ms", session_ms)
+        .set("heartbeat.interval.ms", "500")
+        .set("fetch.wait.max.ms", kmirror_rig::cluster::RIG_FETCH_WAIT_MS)
+        .create_with_context(Print)?;
+    consumer.subscribe(&[topic])?;
+    loop {
+        if let Some(Err(e)) = consumer.poll(std::time::Duration::from_millis(100)) {
+            eprintln!("consumer: {e}");
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let dir = state_dir();
-    match std::env::args().nth(1).as_deref() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
         Some("up") => up(&dir),
         Some("down") => down(&dir),
+        Some("group-member") => group_member(&args[2..]),
         _ => {
             eprintln!(
                 "usage: kmirror-rig up|down   (state in $KMIRROR_RIG_DIR, default {})",
