@@ -734,8 +734,7 @@ fn kill_9_takeover_with_a_live_stream() {
     assert!(
         b.output()
             .lines()
-            .filter(|l| l.contains("partitions assigned"))
-            .last()
+            .rfind(|l| l.contains("partitions assigned"))
             .is_some_and(|l| !l.contains("partitions=8")),
         "b owned every partition before a died:\n{}",
         b.output()
@@ -748,10 +747,7 @@ fn kill_9_takeover_with_a_live_stream() {
     let assigned_before = b.output().matches("partitions assigned").count();
     let took_over = await_condition(Duration::from_secs(60), || {
         let out = b.output();
-        let last = out
-            .lines()
-            .filter(|l| l.contains("partitions assigned"))
-            .last()?;
+        let last = out.lines().rfind(|l| l.contains("partitions assigned"))?;
         (out.matches("partitions assigned").count() > assigned_before
             && last.contains("partitions=8"))
         .then_some(())
