@@ -484,7 +484,6 @@ fn preserve_partitions_keeps_partition_numbers() {
 /// its watermarks are exact.
 #[test]
 fn out_of_range_committed_offset_stops_instead_of_skipping() {
-    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
     let rig = Rig::start();
     let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
     let topic = random_name("recreated");
@@ -502,36 +501,8 @@ fn out_of_range_committed_offset_stops_instead_of_skipping() {
     .unwrap();
     let group = random_name("mm");
     // The group committed offset 500 before the topic was re-created with 10 records.
-    let committer: BaseConsumer = source_conn
-        .client_config()
-        .set("group.id", &group)
-        .create()
-        .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(500))
-        .unwrap();
-    committer.commit(&tpl, CommitMode::Sync).unwrap();
-    drop(committer);
-
-    let c = rig.dir.path().join("oor-consumer.properties");
-    std::fs::write(
-        &c,
-        format!(
-            "bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n",
-            mock.bootstrap_servers()
-        ),
-    )
-    .unwrap();
-    let (_, p) = rig.properties(&group, &[]);
-    let mut km = Kmirror::spawn(
-        &mirror_args(&c, &p, &topic, &[]),
-        &rig.dir.path().join("km.log"),
-    );
-    let status = km
-        .wait_timeout(Duration::from_secs(120))
-        .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
-    let out = km.output();
-    assert_eq!(status.code(), Some(1), "{out}");
+    drop(commit_offset(&source_conn, &group, &topic, 500));
+    let out = mirror_from_mock_expecting_exit_1(&rig, &mock, &group, &topic);
     assert!(
         out.contains(&format!("{topic} [0]"))
             && out.contains("500")
@@ -624,7 +595,7 @@ fn sigterm_restarts_under_a_live_stream_lose_nothing() {
 /// mirrored, the committed offset left for the operator.
 #[test]
 fn committed_offset_below_log_start_stops_with_the_missing_range() {
-    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::consumer::Consumer;
     let rig = Rig::start();
     let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
     let topic = random_name("trimmed");
@@ -638,15 +609,7 @@ fn committed_offset_below_log_start_stops_with_the_missing_range() {
         ..Default::default()
     };
     cluster::produce_range(&source_conn, &topic, &w, 0..20).unwrap();
-    let committer: BaseConsumer = source_conn
-        .client_config()
-        .set("group.id", &group)
-        .create()
-        .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(10))
-        .unwrap();
-    committer.commit(&tpl, CommitMode::Sync).unwrap();
+    let committer = commit_offset(&source_conn, &group, &topic, 10);
     // 8 MB more: the mock trims the log start past offset 10.
     cluster::produce_range(&source_conn, &topic, &w, 20..w.records).unwrap();
     let (low, _) = committer
@@ -654,26 +617,7 @@ fn committed_offset_below_log_start_stops_with_the_missing_range() {
         .unwrap();
     drop(committer);
     assert!(low > 10, "the mock did not trim the log (start {low})");
-
-    let c = rig.dir.path().join("trimmed-consumer.properties");
-    std::fs::write(
-        &c,
-        format!(
-            "bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n",
-            mock.bootstrap_servers()
-        ),
-    )
-    .unwrap();
-    let (_, p) = rig.properties(&group, &[]);
-    let mut km = Kmirror::spawn(
-        &mirror_args(&c, &p, &topic, &[]),
-        &rig.dir.path().join("km.log"),
-    );
-    let status = km
-        .wait_timeout(Duration::from_secs(120))
-        .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
-    let out = km.output();
-    assert_eq!(status.code(), Some(1), "{out}");
+    let out = mirror_from_mock_expecting_exit_1(&rig, &mock, &group, &topic);
     let range = format!("{topic} [0]: records 10..{} were deleted", low - 1);
     assert!(out.contains(&range), "no {range:?} in:\n{out}");
     let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
@@ -770,4 +714,58 @@ fn kill_9_takeover_with_a_live_stream() {
     let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
     checker::check_committed(&source, &target, &committed).unwrap();
     eprintln!("kill -9 takeover with a live stream: {report}");
+}
+
+/// Commits `offset` for partition 0 of `topic` as `group`; returns the
+/// consumer that did it.
+fn commit_offset(
+    conn: &ClusterConn,
+    group: &str,
+    topic: &str,
+    offset: i64,
+) -> rdkafka::consumer::BaseConsumer {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let committer: BaseConsumer = conn
+        .client_config()
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(offset))
+        .unwrap();
+    committer.commit(&tpl, CommitMode::Sync).unwrap();
+    committer
+}
+
+/// Runs kmirror from the mock `source` (as `group`) into the rig's target,
+/// asserting it stops by itself with exit 1; returns its output.
+fn mirror_from_mock_expecting_exit_1(
+    rig: &Rig,
+    source: &rdkafka::mocking::MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+    group: &str,
+    topic: &str,
+) -> String {
+    let c = rig
+        .dir
+        .path()
+        .join(format!("{group}-mock-consumer.properties"));
+    std::fs::write(
+        &c,
+        format!(
+            "bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n",
+            source.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let (_, p) = rig.properties(group, &[]);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, topic, &[]),
+        &rig.dir.path().join("km.log"),
+    );
+    let status = km
+        .wait_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    out
 }
