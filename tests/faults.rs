@@ -230,11 +230,21 @@ fn tansu_target_outage(outage: Duration, producer: &[&str]) -> checker::Report {
     report
 }
 
-/// A real tansu target paused for 20 s with records in flight, several
-/// times the producer's request timeout: kmirror waits it out.
+/// A real tansu target paused for 20 s with records in flight: several
+/// times the producer's request timeout, and twice the consumer's
+/// `max.poll.interval.ms` (lowered from 300 s to 10 s for the test: a
+/// consumer that stops polling while it waits for the target leaves its
+/// group after that long). kmirror waits it out.
 #[test]
 fn tansu_target_paused_with_records_in_flight_loses_nothing() {
-    tansu_target_outage(Duration::from_secs(20), &["p:request.timeout.ms=3000"]);
+    tansu_target_outage(
+        Duration::from_secs(20),
+        &[
+            "p:request.timeout.ms=3000",
+            "c:session.timeout.ms=6000",
+            "c:max.poll.interval.ms=10000",
+        ],
+    );
 }
 
 /// The same for 6 minutes, past librdkafka's default 300 s

@@ -592,6 +592,10 @@ pub(crate) fn run_stream(spec: StreamSpec) {
     // a poll comes back empty.
     let mut since_housekeeping = HOUSEKEEPING_EVERY;
     let mut last = None;
+    // When the queue last filled up, and whether the partitions are paused
+    // for it (see PAUSE_AFTER).
+    let mut backpressure_since: Option<Instant> = None;
+    let mut paused = false;
     while !shared.stopping() {
         if since_housekeeping >= HOUSEKEEPING_EVERY {
             since_housekeeping = 0;
@@ -636,28 +640,59 @@ pub(crate) fn run_stream(spec: StreamSpec) {
         if shared.in_flight.load(Ordering::Acquire) >= shared.queue_size {
             // Backpressure: the target has --queue.size records to
             // acknowledge; wait for it instead of reading more.
-            std::thread::sleep(Duration::from_millis(1));
             since_housekeeping = HOUSEKEEPING_EVERY;
-            continue;
-        }
-        match consumer.poll(Duration::from_millis(100)) {
-            None => since_housekeeping = HOUSEKEEPING_EVERY,
-            Some(Ok(mut msg)) => {
-                since_housekeeping += 1;
-                if let Err(e) = forward(
+            let since = *backpressure_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < PAUSE_AFTER {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            // A long stall (a target outage): pause the partitions and keep
+            // polling, which returns nothing for paused partitions, so the
+            // consumer neither exceeds max.poll.interval.ms (and leaves its
+            // group) nor misses a rebalance, however long the target is
+            // away. Pausing only after PAUSE_AFTER keeps the prefetched
+            // records of short stalls: librdkafka drops them on pause and
+            // fetches them again on resume (at the record after the last
+            // one handed out, so nothing is skipped).
+            set_paused(&consumer, true, &label);
+            paused = true;
+            // A record here belongs to a partition assigned during the
+            // pause; it is forwarded, and the next round pauses it too.
+            if let Some(polled) = consumer.poll(Duration::from_millis(10)) {
+                handle_polled(
                     &consumer,
-                    &mut msg,
+                    polled,
                     &mut last,
                     &producers,
                     &shared,
+                    &label,
                     preserve_partitions,
-                ) {
-                    shared.fail(e);
-                }
+                );
             }
-            Some(Err(e)) => {
-                since_housekeeping = HOUSEKEEPING_EVERY;
-                handle_consume_error(&consumer, &label, &shared, e)
+            continue;
+        }
+        backpressure_since = None;
+        if paused {
+            set_paused(&consumer, false, &label);
+            paused = false;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => since_housekeeping = HOUSEKEEPING_EVERY,
+            Some(polled) => {
+                since_housekeeping = if polled.is_ok() {
+                    since_housekeeping + 1
+                } else {
+                    HOUSEKEEPING_EVERY
+                };
+                handle_polled(
+                    &consumer,
+                    polled,
+                    &mut last,
+                    &producers,
+                    &shared,
+                    &label,
+                    preserve_partitions,
+                );
             }
         }
     }
@@ -723,6 +758,52 @@ fn refresh_lag(consumer: &BaseConsumer<MirrorConsumerContext>, shared: &Shared) 
                 .metrics
                 .set_lag(&ctx.cluster, e.topic(), e.partition(), (high - pos).max(0));
         }
+    }
+}
+
+/// How long the queue stays full before a consumer pauses its partitions
+/// (and keeps polling) instead of only waiting: a stall that long is a slow
+/// or absent target, not a burst.
+const PAUSE_AFTER: Duration = Duration::from_secs(1);
+
+/// Pauses (or resumes) every partition assigned to `consumer`.
+fn set_paused(consumer: &BaseConsumer<MirrorConsumerContext>, pause: bool, label: &str) {
+    let r = consumer.assignment().and_then(|tpl| {
+        if pause {
+            consumer.pause(&tpl)
+        } else {
+            consumer.resume(&tpl)
+        }
+    });
+    if let Err(e) = r {
+        warn!(cluster = %label, pause, "pausing/resuming partitions for backpressure: {e}");
+    }
+}
+
+/// Forwards a polled record, or handles a consumer error.
+fn handle_polled(
+    consumer: &BaseConsumer<MirrorConsumerContext>,
+    polled: Result<BorrowedMessage<'_>, KafkaError>,
+    last: &mut Option<LastPartition>,
+    producers: &ProducerPool,
+    shared: &Arc<Shared>,
+    label: &str,
+    preserve_partitions: bool,
+) {
+    match polled {
+        Ok(mut msg) => {
+            if let Err(e) = forward(
+                consumer,
+                &mut msg,
+                last,
+                producers,
+                shared,
+                preserve_partitions,
+            ) {
+                shared.fail(e);
+            }
+        }
+        Err(e) => handle_consume_error(consumer, label, shared, e),
     }
 }
 
