@@ -208,6 +208,21 @@ impl Kmirror {
             .unwrap_or(0)
     }
 
+    /// The partitions this process owns now, from its last assignment log
+    /// line: `Some(n)` after "partitions assigned", `None` after a revoke
+    /// (a rebalance under way) or before any assignment.
+    pub fn partitions_owned(&self) -> Option<u64> {
+        let out = self.output();
+        let last = out
+            .lines()
+            .rfind(|l| l.contains("partitions assigned") || l.contains("partitions revoked"))?;
+        if last.contains("partitions revoked") {
+            return None;
+        }
+        let owned = log_field_values(last, "partitions assigned", "partitions").next();
+        owned
+    }
+
     /// Records this process mirrored, from its last progress line or its
     /// "stopped" line (run it with `--progress.interval.ms` to see records
     /// of a process that is killed).
