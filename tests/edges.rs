@@ -8,17 +8,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// Sends `sig` (STOP, CONT) to a process the test started.
-fn signal_pid(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig} {pid} failed");
-}
-
 /// Case 1: with `auto.offset.reset=latest`, a partition the group never
 /// committed must get its start position committed as soon as it is
 /// assigned. Otherwise a process killed before its first delivery leaves

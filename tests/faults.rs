@@ -125,33 +125,6 @@ fn target_broker_down_and_back_loses_nothing() {
     eprintln!("broker down and back: {report}");
 }
 
-/// Stops a process (SIGSTOP) and continues it (SIGCONT) when dropped, so a
-/// failing test never leaves the broker paused.
-struct Paused(u32);
-
-impl Paused {
-    fn new(pid: u32) -> Paused {
-        signal(pid, "STOP");
-        Paused(pid)
-    }
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        signal(self.0, "CONT");
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
-}
-
 /// The real target broker stops answering for `outage` while kmirror has
 /// records in flight to it, then answers again: every record arrives, the
 /// stop is clean, the checker passes. `producer` lines go to the producer

@@ -653,3 +653,31 @@ pub fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
     }
     out
 }
+
+/// Sends `sig` (STOP, CONT, ...) to a process the test started.
+pub fn signal_pid(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
+/// Stops a process (SIGSTOP) and continues it (SIGCONT) when dropped, so a
+/// failing test never leaves a broker paused.
+pub struct Paused(u32);
+
+impl Paused {
+    pub fn new(pid: u32) -> Paused {
+        signal_pid(pid, "STOP");
+        Paused(pid)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        signal_pid(self.0, "CONT");
+    }
+}
