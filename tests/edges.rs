@@ -52,9 +52,7 @@ fn latest_start_is_committed_at_assignment() {
         Duration::from_secs(120),
     );
     km.stop_ok();
-    let (source, target, _) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
-    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
-    checker::check_committed(&source, &target, &committed).unwrap();
+    check_mirror_and_commits(&rig, &group, &topic, w.records, Partitioning::ByKey);
 }
 
 /// Case 8: a source record without a timestamp reaches the target without
@@ -194,7 +192,5 @@ fn stop_during_queue_full_ends_the_wait() {
         Duration::from_secs(180),
     );
     km.stop_ok();
-    let (source, target, _) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
-    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
-    checker::check_committed(&source, &target, &committed).unwrap();
+    check_mirror_and_commits(&rig, &group, &topic, w.records, Partitioning::ByKey);
 }

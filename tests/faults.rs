@@ -193,9 +193,7 @@ fn tansu_target_outage(outage: Duration, producer: &[&str]) -> checker::Report {
         Duration::from_secs(240),
     );
     km.stop_ok();
-    let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
-    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
-    checker::check_committed(&source, &target, &committed).unwrap();
+    let report = check_mirror_and_commits(&rig, &group, &topic, w.records, Partitioning::ByKey);
     eprintln!(
         "target outage of {outage:?} with {} records in flight: {report}",
         in_flight.unwrap()

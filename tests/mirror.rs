@@ -582,9 +582,7 @@ fn sigterm_restarts_under_a_live_stream_lose_nothing() {
         Duration::from_secs(180),
     );
     km.stop_ok();
-    let (source, target, report) = check_mirror(&rig, &topic, total, Partitioning::ByKey);
-    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
-    checker::check_committed(&source, &target, &committed).unwrap();
+    let report = check_mirror_and_commits(&rig, &group, &topic, total, Partitioning::ByKey);
     eprintln!("six SIGTERM restarts under a live stream: {report}");
 }
 
@@ -703,9 +701,7 @@ fn kill_9_takeover_with_a_live_stream() {
         Duration::from_secs(180),
     );
     b.stop_ok();
-    let (source, target, report) = check_mirror(&rig, &topic, w.records, Partitioning::ByKey);
-    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
-    checker::check_committed(&source, &target, &committed).unwrap();
+    let report = check_mirror_and_commits(&rig, &group, &topic, w.records, Partitioning::ByKey);
     eprintln!("kill -9 takeover with a live stream: {report}");
 }
 

@@ -329,6 +329,21 @@ pub fn read_source(conn: &ClusterConn, topic: &str, expected: usize) -> Vec<Reco
     source
 }
 
+/// [`check_mirror`], then checks `group`'s committed offsets of `topic`
+/// against the target: never past the contiguous delivered prefix.
+pub fn check_mirror_and_commits(
+    rig: &Rig,
+    group: &str,
+    topic: &str,
+    expected: usize,
+    partitioning: Partitioning,
+) -> checker::Report {
+    let (source, target, report) = check_mirror(rig, topic, expected, partitioning);
+    let committed = cluster::committed_offsets(&rig.source_conn(), group, topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+    report
+}
+
 /// Reads both topics and runs the checker.
 pub fn check_mirror(
     rig: &Rig,
