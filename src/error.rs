@@ -14,6 +14,10 @@ pub enum Error {
     /// A start-up check failed: nothing was consumed.
     #[error(transparent)]
     Preflight(#[from] PreflightError),
+    /// A side's TLS files or brokers failed the TLS preflight (a
+    /// configuration problem: fix the files or the settings).
+    #[error(transparent)]
+    Tls(#[from] crate::preflight::tls::TlsError),
     /// The mirror stopped on a failure; only delivered offsets were committed.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
@@ -24,7 +28,7 @@ impl Error {
     /// (fix the input), 1 for everything found at run time.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) => 2,
+            Error::Config(_) | Error::Tls(_) => 2,
             Error::Preflight(_) | Error::Pipeline(_) => 1,
         }
     }

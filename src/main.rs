@@ -63,15 +63,18 @@ fn print_error(e: &dyn std::error::Error) {
     }
 }
 
+/// Reads the configuration (no network I/O), then runs the TLS preflight
+/// against the brokers, as every subcommand connects to them.
 fn load_config(args: &kmirror::config::cli::MirrorArgs) -> Config {
-    match Config::from_args(args) {
-        Ok(c) => c,
-        Err(e) => {
-            let e = kmirror::Error::from(e);
-            print_error(&e);
-            std::process::exit(e.exit_code());
-        }
+    let exit = |e: kmirror::Error| -> ! {
+        print_error(&e);
+        std::process::exit(e.exit_code());
+    };
+    let mut config = Config::from_args(args).unwrap_or_else(|e| exit(e.into()));
+    if let Err(e) = kmirror::preflight::tls::preflight_config(&mut config) {
+        exit(e.into());
     }
+    config
 }
 
 fn main() {
@@ -238,7 +241,7 @@ fn check(cli: CheckCli) {
     }
     // The same Kerberos login a run does (kmirror's private ticket cache),
     // so GSSAPI clusters see the principal the run would authenticate as.
-    let ticket = match kmirror::security::kerberos::TicketKeeper::start_for(&config) {
+    let ticket = match kmirror::security::kerberos::TicketKeeper::start_for(config.auth_sides()) {
         Ok(t) => t,
         Err(e) => {
             let e = kmirror::Error::from(kmirror::pipeline::PipelineError::from(e));

@@ -4,7 +4,6 @@
 //! file, line and key.
 
 pub mod cli;
-pub mod jaas;
 pub mod properties;
 pub mod topics;
 pub mod translate;
@@ -15,7 +14,7 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 
 use crate::security::keytab::{self, KeytabError};
-use crate::security::{self, JaasFileSource, SecurityConfig, SecurityError, SecurityOptions};
+use crate::security::{self, jaas, Auth, JaasFileSource, SecurityError, SecurityOptions};
 use cli::MirrorArgs;
 use properties::{PropertiesError, PropertiesFile};
 use topics::{FilterError, TopicFilter};
@@ -94,8 +93,9 @@ pub struct ClusterConfig {
     pub group_id: Option<String>,
     /// Translated librdkafka settings (non-security).
     pub settings: Vec<Setting>,
-    /// Security, applied by [`security::apply`].
-    pub security: SecurityConfig,
+    /// Security, built once from the validated entries; applied by
+    /// [`Auth::apply`].
+    pub security: Auth,
     /// Start position of partitions without committed offsets.
     pub start: StartPolicy,
     /// Remarks made while translating, logged at start-up.
@@ -136,7 +136,18 @@ impl ClusterConfig {
                 hint: "the consumer group kmirror commits source offsets in, e.g. group.id=kmirror (processes sharing it share the work)",
             });
         }
-        let (security, warnings) = SecurityConfig::from_entries(path, &t.security, sec, jaas)?;
+        // Plain data across the layer boundary: security needs nothing
+        // from config.
+        let entries: Vec<security::Entry> = t
+            .security
+            .iter()
+            .map(|e| security::Entry {
+                key: e.key.clone(),
+                value: security::EntryValue::from(e.value.expose()),
+                line: e.line,
+            })
+            .collect();
+        let (security, warnings) = Auth::from_entries(path, &entries, sec, jaas)?;
         let cfg = ClusterConfig {
             label,
             path: path.to_owned(),
@@ -156,7 +167,7 @@ impl ClusterConfig {
     /// Keytab preflight for a GSSAPI side that logs in with a keytab
     /// ([`keytab::preflight`]); a relaxed check becomes a warning.
     fn check_keytab(&mut self, allow_insecure: bool) -> Result<(), ConfigError> {
-        let Some(k) = &self.security.kerberos else {
+        let Some(k) = self.security.kerberos() else {
             return Ok(());
         };
         let Some(kt) = &k.keytab else { return Ok(()) };
@@ -189,7 +200,7 @@ impl ClusterConfig {
         for s in &self.settings {
             cfg.set(&s.key, s.value.expose());
         }
-        security::apply(&mut cfg, &self.security);
+        self.security.apply(&mut cfg);
         cfg
     }
 
@@ -240,6 +251,20 @@ fn delivery_timeout(flag_ms: Option<u64>) -> Setting {
         value: properties::Value::Plain(flag_ms.unwrap_or(0).to_string()),
         source_key: "--delivery.timeout.ms".into(),
         line: 0,
+    }
+}
+
+impl Config {
+    /// Every side: the sources in order, then the target.
+    pub fn sides(&self) -> impl Iterator<Item = &ClusterConfig> {
+        self.sources.iter().chain(std::iter::once(&self.target))
+    }
+
+    /// `(label, auth)` of every side, as the Kerberos login takes them.
+    pub fn auth_sides(&self) -> Vec<(&str, &Auth)> {
+        self.sides()
+            .map(|c| (c.label.as_str(), &c.security))
+            .collect()
     }
 }
 
@@ -366,12 +391,9 @@ impl Config {
         // at the first connect, naming neither the file nor the fix.
         for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
             c.check_keytab(sec.allow_insecure_keytab)?;
-            // Likewise TLS: OpenSSL reports a wrong CA, name or expired
-            // certificate only as a handshake failure in librdkafka's log.
-            let w = security::tls::preflight_security(&c.label, &c.path, &c.bootstrap, &c.security)
-                .map_err(SecurityError::from)?;
-            c.warnings.extend(w);
         }
+        // No network I/O here: the TLS/SASL broker probes are run by the
+        // caller (`preflight::tls::preflight_config`).
         Ok(Config {
             sources,
             target,
@@ -458,7 +480,7 @@ mod tests {
             "p.properties",
             "bootstrap.servers=b:9092\nsecurity.protocol=SASL_PLAINTEXT\n",
         );
-        let principal = |c: &ClusterConfig| c.security.kerberos.as_ref().unwrap().principal.clone();
+        let principal = |c: &ClusterConfig| c.security.kerberos().unwrap().principal.clone();
         // --jaas: per-side section, falling back to KafkaClient.
         let flag = format!("--jaas={}", jaas.display());
         let cfg = Config::from_args_and_kafka_opts(&args(&c, &p, &[&flag]), None).unwrap();
@@ -644,6 +666,57 @@ mod tests {
                 && e.contains("--delivery.timeout.ms 120000"),
             "{e}"
         );
+    }
+
+    /// A config whose source and target log in with the given inline JAAS
+    /// `(keytab file, principal)`, `None` for no principal option.
+    fn kerberos_config(sides: [(&str, Option<&str>); 2]) -> Result<Config, String> {
+        let d = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for (i, (kt_principal, principal)) in sides.iter().enumerate() {
+            let kt = crate::security::keytab::tests::write_keytab(
+                d.path(),
+                &format!("{i}.keytab"),
+                kt_principal,
+            );
+            let opt = principal.map_or(String::new(), |p| format!(" principal=\"{p}\""));
+            let role = if i == 0 { "group.id=g\n" } else { "" };
+            files.push(write(
+                d.path(),
+                &format!("{i}.properties"),
+                &format!("bootstrap.servers=b:9092\n{role}security.protocol=SASL_PLAINTEXT\nsasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"{}\"{opt};\n", kt.display()),
+            ));
+        }
+        Config::from_args_and_kafka_opts(&args(&files[0], &files[1], &[]), None)
+            .map_err(|e| e.to_string())
+    }
+
+    /// (Moved from security::kerberos, which no longer knows `Config`.)
+    #[test]
+    fn one_login_per_distinct_principal() {
+        use crate::security::kerberos::login_plan;
+        let c = kerberos_config([("mm/h@R", Some("mm/h@R")), ("mm/h@R", Some("mm/h"))]).unwrap();
+        let l = login_plan(c.auth_sides()).unwrap();
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert_eq!(l[0].principal, "mm/h@R");
+        assert_eq!(l[0].sides, vec!["source".to_string(), "target".to_string()]);
+        // The JAAS parser insists on a principal with useKeyTab=true.
+        assert!(kerberos_config([("mm/h@R", None), ("mm/h@R", None)]).is_err());
+        let c =
+            kerberos_config([("mm/h@R", Some("mm/h@R")), ("mm2/h@R", Some("mm2/h@R"))]).unwrap();
+        let l = login_plan(c.auth_sides()).unwrap();
+        let got: Vec<(&str, Vec<String>)> = l
+            .iter()
+            .map(|l| (l.principal.as_str(), l.sides.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("mm/h@R", vec!["source".to_string()]),
+                ("mm2/h@R", vec!["target".to_string()])
+            ]
+        );
+        assert_ne!(l[0].keytab, l[1].keytab);
     }
 
     /// SASL_PLAINTEXT is allowed but said once per side at start; SASL_SSL

@@ -450,7 +450,7 @@ pub async fn run_with(
     let kerberos = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || {
-            crate::security::kerberos::TicketKeeper::start_for(&config)
+            crate::security::kerberos::TicketKeeper::start_for(config.auth_sides())
         })
         .await
         .map_err(|e| PipelineError::Internal(format!("Kerberos login task: {e}")))?
@@ -482,12 +482,9 @@ pub async fn run_with(
         shared.metrics.track_side(&c.label);
     }
     // Sides that log in with Kerberos: their ticket's expiry is exported.
-    let kerberos_sides: Vec<String> = config
-        .sources
-        .iter()
-        .chain(std::iter::once(&config.target))
-        .filter(|c| c.security.kerberos.is_some())
-        .map(|c| c.label.clone())
+    let kerberos_sides: Vec<(String, crate::security::TicketSlot)> = config
+        .sides()
+        .filter_map(|c| Some((c.label.clone(), c.security.kerberos()?.ticket.clone())))
         .collect();
     let reporter = AbortOnDrop(tokio::spawn(report_progress(
         shared.clone(),
@@ -671,7 +668,11 @@ impl Drop for AbortOnDrop {
 
 /// Every second: refreshes the queue and Kerberos ticket gauges; every
 /// `interval`: logs a progress line (rate, totals, in flight, last commit).
-async fn report_progress(shared: Arc<Shared>, interval: Duration, kerberos_sides: Vec<String>) {
+async fn report_progress(
+    shared: Arc<Shared>,
+    interval: Duration,
+    kerberos_sides: Vec<(String, crate::security::TicketSlot)>,
+) {
     use crate::observe::{rate, seconds_since, ProgressSample};
     let sample = |s: &Shared| ProgressSample {
         records: s.stats.records.load(Ordering::Relaxed),
@@ -685,8 +686,8 @@ async fn report_progress(shared: Arc<Shared>, interval: Duration, kerberos_sides
         tick.tick().await;
         let now = sample(&shared);
         shared.metrics.set_queue(now.in_flight, shared.queue_size);
-        for side in &kerberos_sides {
-            if let Some(ticket) = crate::security::kerberos::status_for_side(side) {
+        for (side, slot) in &kerberos_sides {
+            if let Some(ticket) = slot.status() {
                 shared
                     .metrics
                     .set_ticket_expiry(side, ticket.seconds_to_expiry());

@@ -29,7 +29,7 @@ use super::admin::{AclAdmin, AuthorizedOps};
 use super::{topics, PreflightError};
 use crate::config::{ClusterConfig, Config};
 use crate::security::principal::{kafka_principal, kerberos_short_name};
-use crate::security::{SaslMechanism, SecurityConfig, SecurityProtocol};
+use crate::security::{Auth, SecurityProtocol};
 
 /// Which end of the mirror a cluster is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -687,32 +687,19 @@ fn join(ops: &[Operation]) -> String {
 /// `User:<short name>` for Kerberos (`DEFAULT` to-local rule, default
 /// realm assumed), `User:<username>` for PLAIN/SCRAM, `User:ANONYMOUS`
 /// without client authentication. `Err` says why it cannot be known.
-pub fn acl_principal(sec: &SecurityConfig) -> Result<String, String> {
-    match (sec.protocol, sec.mechanism) {
-        (SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl, Some(SaslMechanism::Gssapi)) => {
-            match sec.kerberos.as_ref().and_then(|k| k.principal.as_deref()) {
-                Some(p) => Ok(kafka_principal(&kerberos_short_name(p))),
-                None => Err("sasl.kerberos.principal is not set, so the ticket cache decides who kmirror is".into()),
-            }
+pub fn acl_principal(sec: &Auth) -> Result<String, String> {
+    match sec {
+        Auth::Gssapi { kerberos, .. } => match kerberos.principal.as_deref() {
+            Some(p) => Ok(kafka_principal(&kerberos_short_name(p))),
+            None => Err("sasl.kerberos.principal is not set, so the ticket cache decides who kmirror is".into()),
+        },
+        Auth::Plain { credentials, .. } | Auth::Scram { credentials, .. } => {
+            Ok(kafka_principal(&credentials.username))
         }
-        (SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl, Some(_)) => {
-            match &sec.credentials {
-                Some(c) => Ok(kafka_principal(&c.username)),
-                None => Err("no SASL username is configured".into()),
-            }
-        }
-        (SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl, None) => {
-            Err("no SASL mechanism is configured".into())
-        }
-        (SecurityProtocol::Ssl, _)
-            if sec
-                .tls
-                .as_ref()
-                .is_some_and(|t| t.certificate_location.is_some() || t.keystore_location.is_some()) =>
-        {
+        Auth::Ssl(t) if t.certificate_location.is_some() || t.keystore_location.is_some() => {
             Err("the broker names TLS clients after their certificate's subject (User:CN=...), which kmirror does not read".into())
         }
-        (SecurityProtocol::Ssl | SecurityProtocol::Plaintext, _) => Ok(kafka_principal("ANONYMOUS")),
+        Auth::Ssl(_) | Auth::Plaintext => Ok(kafka_principal("ANONYMOUS")),
     }
 }
 
@@ -1049,7 +1036,7 @@ pub fn plaintext_clusters(config: &Config) -> BTreeSet<String> {
         .sources
         .iter()
         .chain(std::iter::once(&config.target))
-        .filter(|c| c.security.protocol == SecurityProtocol::Plaintext)
+        .filter(|c| c.security.protocol() == SecurityProtocol::Plaintext)
         .map(|c| c.label.clone())
         .collect()
 }
@@ -1129,7 +1116,7 @@ fn op_arg(op: Operation) -> String {
 mod tests {
     use super::*;
     use crate::preflight::acl::{operations_from_bits, PatternType, Permission};
-    use crate::security::{KerberosSettings, TlsSettings, UserPassword};
+    use crate::security::{KerberosSettings, ScramHash, TlsSettings, UserPassword};
 
     const ME: &str = "User:mirror";
 
@@ -1886,14 +1873,11 @@ mod tests {
             bootstrap: "b:9092".into(),
             group_id: group.map(String::from),
             settings: Vec::new(),
-            security: SecurityConfig {
-                protocol: SecurityProtocol::SaslPlaintext,
-                mechanism: Some(SaslMechanism::Plain),
-                kerberos: None,
-                credentials: Some(UserPassword {
+            security: Auth::Plain {
+                credentials: UserPassword {
                     username: "mirror".into(),
                     password: "pw".to_string().into(),
-                }),
+                },
                 tls: None,
             },
             start: StartPolicy::Earliest,
@@ -1927,35 +1911,35 @@ mod tests {
 
     #[test]
     fn principals_from_security_settings() {
-        let base = SecurityConfig {
-            protocol: SecurityProtocol::SaslSsl,
-            mechanism: Some(SaslMechanism::Gssapi),
-            kerberos: Some(KerberosSettings {
+        let tls = Some(TlsSettings::default());
+        let base = Auth::Gssapi {
+            kerberos: KerberosSettings {
                 service_name: "kafka".into(),
                 principal: Some("mirror/host.example.com@EXAMPLE.COM".into()),
-                keytab: None,
-            }),
-            credentials: None,
-            tls: None,
+                ..Default::default()
+            },
+            tls: tls.clone(),
         };
         assert_eq!(acl_principal(&base), Ok("User:mirror".into()));
-        let mut s = base.clone();
-        s.kerberos = Some(KerberosSettings::default());
+        let s = Auth::Gssapi {
+            kerberos: KerberosSettings::default(),
+            tls: tls.clone(),
+        };
         assert!(acl_principal(&s)
             .unwrap_err()
             .contains("sasl.kerberos.principal"));
-        let mut s = base.clone();
-        s.mechanism = Some(SaslMechanism::ScramSha512);
-        s.credentials = Some(UserPassword {
-            username: "alice".into(),
-            password: "secret".to_string().into(),
-        });
+        let s = Auth::Scram {
+            hash: ScramHash::Sha512,
+            credentials: UserPassword {
+                username: "alice".into(),
+                password: "secret".to_string().into(),
+            },
+            tls,
+        };
         assert_eq!(acl_principal(&s), Ok("User:alice".into()));
-        let mut s = base.clone();
-        s.protocol = SecurityProtocol::Ssl;
-        s.mechanism = None;
+        let s = Auth::Ssl(TlsSettings::default());
         assert_eq!(acl_principal(&s), Ok("User:ANONYMOUS".into()));
-        s.tls = Some(TlsSettings {
+        let s = Auth::Ssl(TlsSettings {
             certificate_location: Some("client.pem".into()),
             ..TlsSettings::default()
         });

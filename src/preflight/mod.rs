@@ -5,6 +5,8 @@
 pub mod acl;
 pub mod admin;
 pub mod check;
+pub mod scram;
+pub mod tls;
 pub mod topics;
 
 use rdkafka::error::KafkaError;

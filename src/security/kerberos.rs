@@ -32,7 +32,7 @@
 //! silently share one principal. MIT GSS-API also has a per-thread default
 //! (`gss_krb5_ccache_name`), and librdkafka authenticates a broker
 //! connection on that broker's own thread. So each client gets a librdkafka
-//! `on_thread_start` interceptor ([`thread_ccache_hook`], installed by
+//! `on_thread_start` interceptor ([`TicketSlot::install`], called by
 //! [`apply`](super::apply)) that sets the thread's ccache to its principal's
 //! before the thread makes any connection. No `.k5identity` or host-name
 //! rules are involved: the choice follows the client, not the broker's name.
@@ -48,8 +48,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
-use crate::config::Config;
-use crate::security::KerberosSettings;
+use super::{Auth, KerberosSettings};
 
 /// The librdkafka key that, at 0, stops librdkafka from running its `kinit`
 /// shell command (kmirror keeps tickets itself).
@@ -65,6 +64,67 @@ pub struct KerberosLogin {
     pub keytab: PathBuf,
     /// The sides (`source`, `target`) that authenticate with it.
     pub sides: Vec<String>,
+    /// Those sides' ticket handles, filled when the ticket is obtained.
+    pub slots: Vec<TicketSlot>,
+}
+
+/// A ticket kmirror keeps: its ccache name as librdkafka threads are given
+/// it, and its status.
+#[derive(Clone)]
+struct Kept {
+    /// Leaked on purpose: librdkafka threads may read it until the process
+    /// ends (one short string per principal per keeper).
+    ccache: &'static CStr,
+    status: Arc<TicketStatus>,
+}
+
+/// One side's handle on the Kerberos ticket kmirror keeps for it: shared by
+/// the clones of that side's [`Auth`], filled by [`TicketKeeper::start`] and
+/// emptied when the keeper is dropped. An explicit per-side value instead of
+/// a process-wide table, so what a client authenticates with follows from
+/// the configuration it is built from.
+#[derive(Clone, Default)]
+pub struct TicketSlot(Arc<Mutex<Option<Kept>>>);
+
+impl TicketSlot {
+    fn get(&self) -> Option<Kept> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, kept: Option<Kept>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = kept;
+    }
+
+    /// The kept ticket's status (expiry, renewals), if kmirror keeps one.
+    pub fn status(&self) -> Option<Arc<TicketStatus>> {
+        self.get().map(|k| k.status)
+    }
+
+    /// Makes every thread of a librdkafka client built from `cfg`
+    /// authenticate from this side's kept ccache; nothing when kmirror keeps
+    /// no ticket for the side (then the process default applies).
+    pub fn install(&self, cfg: &mut rdkafka::config::ClientConfig) {
+        if let Some(k) = self.get() {
+            cfg.set_native_hook(gss::install_thread_ccache, k.ccache.as_ptr() as usize);
+        }
+    }
+}
+
+impl PartialEq for TicketSlot {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TicketSlot {}
+
+impl std::fmt::Debug for TicketSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.get() {
+            Some(_) => "TicketSlot(kept)",
+            None => "TicketSlot(none)",
+        })
+    }
 }
 
 /// A Kerberos failure: at start-up (no ticket could be obtained) or at run
@@ -336,7 +396,7 @@ fn same_principal(a: &str, b: &str) -> bool {
 fn side_principal(k: &KerberosSettings) -> Result<Option<String>, KerberosError> {
     match (&k.principal, &k.keytab) {
         (Some(p), _) => Ok(Some(p.clone())),
-        (None, Some(kt)) => crate::security::keytab::read(kt)
+        (None, Some(kt)) => super::keytab::read(kt)
             .ok()
             .and_then(|t| t.principals().first().map(|p| p.to_string()))
             .map(Some)
@@ -349,15 +409,19 @@ fn side_principal(k: &KerberosSettings) -> Result<Option<String>, KerberosError>
 /// the same principal share one), in side order; empty when no side logs in
 /// with a keytab (no GSSAPI, or ticket-cache-only logins, which use the
 /// user's `KRB5CCNAME` and cannot be renewed by kmirror).
-pub fn login_plan(config: &Config) -> Result<Vec<KerberosLogin>, KerberosError> {
+pub fn login_plan<'a>(
+    sides: impl IntoIterator<Item = (&'a str, &'a Auth)>,
+) -> Result<Vec<KerberosLogin>, KerberosError> {
     let mut logins: Vec<KerberosLogin> = Vec::new();
     let mut cache_only: Vec<String> = Vec::new();
-    for c in config.sources.iter().chain(std::iter::once(&config.target)) {
-        let Some(k) = &c.security.kerberos else {
+    let mut any_gssapi = false;
+    for (label, auth) in sides {
+        let Some(k) = auth.kerberos() else {
             continue;
         };
+        any_gssapi = true;
         let Some(p) = side_principal(k)? else {
-            cache_only.push(c.label.clone());
+            cache_only.push(label.to_string());
             continue;
         };
         match logins.iter_mut().find(|l| same_principal(&l.principal, &p)) {
@@ -365,7 +429,7 @@ pub fn login_plan(config: &Config) -> Result<Vec<KerberosLogin>, KerberosError> 
                 if let Some(kt) = k.keytab.as_ref().filter(|kt| **kt != l.keytab) {
                     warn!(
                         "{}: keytab {} differs from {}'s {} for the same principal {}; kmirror logs in once, with {}",
-                        c.label,
+                        label,
                         kt.display(),
                         l.sides[0],
                         l.keytab.display(),
@@ -373,20 +437,22 @@ pub fn login_plan(config: &Config) -> Result<Vec<KerberosLogin>, KerberosError> 
                         l.keytab.display()
                     );
                 }
-                l.sides.push(c.label.clone());
+                l.sides.push(label.to_string());
+                l.slots.push(k.ticket.clone());
             }
             None => match &k.keytab {
                 Some(kt) => logins.push(KerberosLogin {
                     principal: p,
                     keytab: kt.clone(),
-                    sides: vec![c.label.clone()],
+                    sides: vec![label.to_string()],
+                    slots: vec![k.ticket.clone()],
                 }),
                 // A principal without a keytab: the user's own ticket.
-                None => cache_only.push(c.label.clone()),
+                None => cache_only.push(label.to_string()),
             },
         }
     }
-    if logins.is_empty() && any_gssapi(config) {
+    if logins.is_empty() && any_gssapi {
         // useTicketCache=true without a keytab: nothing to renew from.
         warn!(
             "Kerberos without a keytab: kmirror uses the existing ticket cache (KRB5CCNAME) and cannot renew it; when that ticket expires, new broker connections fail to authenticate. Configure useKeyTab=true with keyTab and principal to let kmirror keep tickets fresh"
@@ -401,14 +467,6 @@ pub fn login_plan(config: &Config) -> Result<Vec<KerberosLogin>, KerberosError> 
         }
     }
     Ok(logins)
-}
-
-fn any_gssapi(config: &Config) -> bool {
-    config
-        .sources
-        .iter()
-        .chain(std::iter::once(&config.target))
-        .any(|c| c.security.kerberos.is_some())
 }
 
 /// Where the realm's KDC is, for messages: read from the krb5 profile files
@@ -557,46 +615,6 @@ impl TicketStatus {
     }
 }
 
-/// A ticket the running process keeps: which sides use it, its status, and
-/// its ccache name as librdkafka threads are given it.
-struct Registered {
-    principal: String,
-    sides: Vec<String>,
-    status: Arc<TicketStatus>,
-    /// Leaked on purpose: librdkafka threads may read it until the process
-    /// ends (one short string per principal per keeper).
-    ccache: &'static CStr,
-}
-
-/// The tickets of the running keeper (for [`apply`](super::apply) and the
-/// metrics endpoint).
-static TICKETS: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
-
-/// The [`TicketStatus`] of the ticket `side` (e.g. `source`, `target`)
-/// authenticates with, if kmirror keeps one for it.
-pub fn status_for_side(side: &str) -> Option<Arc<TicketStatus>> {
-    let tickets = TICKETS.lock().unwrap_or_else(|p| p.into_inner());
-    tickets
-        .iter()
-        .find(|r| r.sides.iter().any(|s| s == side))
-        .map(|r| r.status.clone())
-}
-
-/// The native-config hook (and its opaque value) that makes every thread of
-/// a librdkafka client authenticate from kmirror's ccache for the principal
-/// `k` logs in as; `None` when kmirror keeps no ticket for it (then the
-/// process default, `KRB5CCNAME`, applies).
-pub fn thread_ccache_hook(
-    k: &KerberosSettings,
-) -> Option<(rdkafka::config::NativeConfigHook, usize)> {
-    let principal = side_principal(k).ok()??;
-    let tickets = TICKETS.lock().unwrap_or_else(|p| p.into_inner());
-    let r = tickets
-        .iter()
-        .find(|r| same_principal(&r.principal, &principal))?;
-    Some((gss::install_thread_ccache, r.ccache.as_ptr() as usize))
-}
-
 type ExpiryHook = Box<dyn FnOnce(KerberosError) + Send>;
 
 struct Shared {
@@ -609,8 +627,8 @@ struct Shared {
 /// Keeps the process's Kerberos tickets (one per principal) valid; dropping
 /// it stops renewal and deletes the private ticket caches.
 pub struct TicketKeeper {
-    /// One per principal; principal, sides and ccache are in `TICKETS`.
-    statuses: Vec<Arc<TicketStatus>>,
+    /// One per principal: the slots it filled, emptied on drop.
+    slots: Vec<(Arc<TicketStatus>, Vec<TicketSlot>)>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     dir: PathBuf,
@@ -619,9 +637,9 @@ pub struct TicketKeeper {
 impl std::fmt::Debug for TicketKeeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let expiries: Vec<i64> = self
-            .statuses
+            .slots
             .iter()
-            .map(|s| s.seconds_to_expiry())
+            .map(|(s, _)| s.seconds_to_expiry())
             .collect();
         f.debug_struct("TicketKeeper")
             .field("dir", &self.dir)
@@ -692,10 +710,12 @@ fn obtain(login: &KerberosLogin, ccache_path: &Path) -> Result<Duration, Kerbero
 }
 
 impl TicketKeeper {
-    /// Logs in for `config` ([`login_plan`]) and keeps the tickets fresh;
+    /// Logs in for the sides `(label, auth)` ([`login_plan`]) and keeps the tickets fresh;
     /// `None` when no side logs in with a keytab.
-    pub fn start_for(config: &Config) -> Result<Option<TicketKeeper>, KerberosError> {
-        let logins = login_plan(config)?;
+    pub fn start_for<'a>(
+        sides: impl IntoIterator<Item = (&'a str, &'a Auth)>,
+    ) -> Result<Option<TicketKeeper>, KerberosError> {
+        let logins = login_plan(sides)?;
         if logins.is_empty() {
             return Ok(None);
         }
@@ -704,7 +724,7 @@ impl TicketKeeper {
 
     /// Obtains the first ticket of every login (failing with a message
     /// naming principal, keytab and KDC), registers each principal's private
-    /// cache for [`thread_ccache_hook`], points `KRB5CCNAME` at the first,
+    /// cache in its sides' [`TicketSlot`]s, points `KRB5CCNAME` at the first,
     /// and starts one renewal thread per login. Call before creating any
     /// librdkafka client.
     pub fn start(
@@ -728,7 +748,7 @@ impl TicketKeeper {
             }
         }
         let mut keeper = TicketKeeper {
-            statuses: Vec::new(),
+            slots: Vec::new(),
             shared: Arc::new(Shared {
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
@@ -760,16 +780,14 @@ impl TicketKeeper {
                 lifetime_s = lifetime.as_secs(),
                 "Kerberos ticket obtained from the keytab (kmirror renews it itself; librdkafka's kinit is off)"
             );
-            TICKETS
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Registered {
-                    principal: login.principal.clone(),
-                    sides: login.sides.clone(),
-                    status: status.clone(),
-                    ccache: Box::leak(ccache_c.into_boxed_c_str()),
-                });
-            keeper.statuses.push(status.clone());
+            let kept = Kept {
+                ccache: Box::leak(ccache_c.into_boxed_c_str()),
+                status: status.clone(),
+            };
+            for slot in &login.slots {
+                slot.set(Some(kept.clone()));
+            }
+            keeper.slots.push((status.clone(), login.slots.clone()));
             let shared = keeper.shared.clone();
             let thread = std::thread::Builder::new()
                 .name("kmirror-krb5".into())
@@ -801,10 +819,14 @@ impl Drop for TicketKeeper {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        TICKETS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|r| !self.statuses.iter().any(|s| Arc::ptr_eq(s, &r.status)));
+        for (status, slots) in &self.slots {
+            for slot in slots {
+                // Only if it still holds this keeper's ticket.
+                if slot.status().is_some_and(|s| Arc::ptr_eq(&s, status)) {
+                    slot.set(None);
+                }
+            }
+        }
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -1175,6 +1197,7 @@ mod tests {
             principal: "mirrormaker/h@R".into(),
             keytab: "/k/mm.keytab".into(),
             sides: vec!["source".into()],
+            slots: Vec::new(),
         };
         let causes = [
             (Cause::KdcUnreachable, "cannot be reached"),
@@ -1239,73 +1262,13 @@ mod tests {
         );
     }
 
-    /// A config whose source and target log in with the given inline JAAS
-    /// `(keytab file, principal)`, `None` for no principal option.
-    fn config(sides: [(&str, Option<&str>); 2]) -> Result<Config, String> {
-        use clap::Parser;
-        let d = tempfile::tempdir().unwrap();
-        let mut files = Vec::new();
-        for (i, (kt_principal, principal)) in sides.iter().enumerate() {
-            let kt = crate::security::keytab::tests::write_keytab(
-                d.path(),
-                &format!("{i}.keytab"),
-                kt_principal,
-            );
-            let opt = principal.map_or(String::new(), |p| format!(" principal=\"{p}\""));
-            let role = if i == 0 { "group.id=g\n" } else { "" };
-            let path = d.path().join(format!("{i}.properties"));
-            fs::write(
-                &path,
-                format!("bootstrap.servers=b:9092\n{role}security.protocol=SASL_PLAINTEXT\nsasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"{}\"{opt};\n", kt.display()),
-            )
-            .unwrap();
-            files.push(path);
-        }
-        let args = crate::config::cli::Cli::try_parse_from([
-            "kmirror".to_string(),
-            format!("--consumer.config={}", files[0].display()),
-            format!("--producer.config={}", files[1].display()),
-            "--whitelist=.*".into(),
-        ])
-        .unwrap()
-        .mirror;
-        Config::from_args_and_kafka_opts(&args, None).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn one_login_per_distinct_principal() {
-        let c = config([("mm/h@R", Some("mm/h@R")), ("mm/h@R", Some("mm/h"))]).unwrap();
-        let l = login_plan(&c).unwrap();
-        assert_eq!(l.len(), 1, "{l:?}");
-        assert_eq!(l[0].principal, "mm/h@R");
-        assert_eq!(l[0].sides, vec!["source".to_string(), "target".to_string()]);
-        // The JAAS parser insists on a principal with useKeyTab=true.
-        assert!(config([("mm/h@R", None), ("mm/h@R", None)]).is_err());
-        let c = config([("mm/h@R", Some("mm/h@R")), ("mm2/h@R", Some("mm2/h@R"))]).unwrap();
-        let l = login_plan(&c).unwrap();
-        let got: Vec<(&str, Vec<String>)> = l
-            .iter()
-            .map(|l| (l.principal.as_str(), l.sides.clone()))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("mm/h@R", vec!["source".to_string()]),
-                ("mm2/h@R", vec!["target".to_string()])
-            ]
-        );
-        assert_ne!(l[0].keytab, l[1].keytab);
-    }
-
     #[test]
     fn no_hook_without_a_kept_ticket() {
-        let k = KerberosSettings {
-            service_name: "kafka".into(),
-            principal: Some("nobody-kept-this/h@R".into()),
-            keytab: None,
-        };
-        assert!(thread_ccache_hook(&k).is_none());
-        assert!(status_for_side("no-such-side").is_none());
+        let slot = TicketSlot::default();
+        assert!(slot.status().is_none());
+        let mut cfg = rdkafka::config::ClientConfig::new();
+        slot.install(&mut cfg);
+        assert!(cfg.create_native_config().is_ok());
     }
 
     #[test]
@@ -1345,6 +1308,7 @@ mod tests {
             principal: "mirrormaker/localhost@NOKDC.TEST".into(),
             keytab: kt.clone(),
             sides: vec!["source".into()],
+            slots: Vec::new(),
         };
         let e = obtain(&login, &dir.path().join("cc")).unwrap_err();
         let s = e.to_string();

@@ -1,14 +1,17 @@
-//! Security settings: the one place they are applied to librdkafka
-//! ([`apply`]), plus Kerberos, keytab, TLS and principal handling.
+//! Security: how kmirror authenticates to one cluster, as one [`Auth`]
+//! value per side, plus JAAS, Kerberos, keytab, TLS and principal handling.
 //!
-//! A cluster's security is read from its properties file (the keys the
-//! translation table hands over as [`Rule::Security`](crate::config::translate::Rule::Security)),
-//! validated into a [`SecurityConfig`], and applied by a single `match` over
-//! protocol × mechanism, so every combination is decided in one visible place
-//! and covered by one test table.
+//! This is a leaf layer: it depends on nothing else in the crate. The
+//! configuration layer hands over a side's security keys as plain
+//! [`Entry`] values; [`Auth::from_entries`] validates them (no network I/O:
+//! the broker probes are in `preflight`), and [`Auth::apply`] is the one
+//! `match` that sets librdkafka keys, so every combination is decided in one
+//! visible place and covered by one test table.
 
+pub mod jaas;
 pub mod kerberos;
 pub mod keytab;
+mod parse;
 pub mod principal;
 pub mod tls;
 
@@ -18,8 +21,7 @@ use std::path::PathBuf;
 use rdkafka::config::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::jaas::{self, Credentials, JaasError};
-use crate::config::properties::Entry;
+pub use kerberos::TicketSlot;
 
 /// `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -98,7 +100,7 @@ impl SaslMechanism {
 }
 
 /// Kerberos client settings for one side.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct KerberosSettings {
     /// The brokers' service name (`sasl.kerberos.service.name`, default `kafka`).
     pub service_name: String,
@@ -106,6 +108,10 @@ pub struct KerberosSettings {
     pub principal: Option<String>,
     /// The client keytab.
     pub keytab: Option<PathBuf>,
+    /// The ticket kmirror keeps for this side once a
+    /// [`kerberos::TicketKeeper`] logged in (empty before, and for a
+    /// ticket-cache login).
+    pub ticket: TicketSlot,
 }
 
 /// TLS settings for one side (PEM paths as librdkafka takes them).
@@ -182,19 +188,230 @@ impl fmt::Debug for UserPassword {
     }
 }
 
-/// How kmirror authenticates to one cluster, validated.
+/// One security key of a side's properties file, as the configuration
+/// layer hands it over: plain data (key, value, line), so this layer needs
+/// nothing from `config`.
 #[derive(Debug, Clone)]
-pub struct SecurityConfig {
-    /// Transport.
-    pub protocol: SecurityProtocol,
-    /// SASL mechanism, for the SASL protocols.
-    pub mechanism: Option<SaslMechanism>,
+pub struct Entry {
+    /// The key as written.
+    pub key: String,
+    /// The value (held as a secret: it may be a password or a JAAS line).
+    pub value: EntryValue,
+    /// 1-based line in the properties file.
+    pub line: usize,
+}
+
+/// The value of an [`Entry`]; `Debug` never prints it.
+#[derive(Clone)]
+pub struct EntryValue(SecretString);
+
+impl EntryValue {
+    /// The value. Call only to parse it or hand it to librdkafka.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<&str> for EntryValue {
+    fn from(s: &str) -> Self {
+        EntryValue(SecretString::from(s.to_string()))
+    }
+}
+
+impl fmt::Debug for EntryValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// SCRAM's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScramHash {
+    /// SCRAM-SHA-256.
+    Sha256,
+    /// SCRAM-SHA-512.
+    Sha512,
+}
+
+/// How kmirror authenticates to one cluster, validated: one variant per
+/// way, each holding exactly what it needs (no combination of `Option`s
+/// can be half-configured). `tls` is `Some` exactly for SASL_SSL.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// PLAINTEXT: no TLS, no authentication (only with `--allow-plaintext`).
+    Plaintext,
+    /// SSL: TLS, optionally with a client certificate.
+    Ssl(TlsSettings),
+    /// SASL/GSSAPI (Kerberos) over SASL_PLAINTEXT or SASL_SSL.
+    Gssapi {
+        /// Principal, keytab, service name and the kept ticket.
+        kerberos: KerberosSettings,
+        /// TLS for SASL_SSL.
+        tls: Option<TlsSettings>,
+    },
+    /// SASL/PLAIN (over SASL_SSL, or SASL_PLAINTEXT with `--allow-plaintext`).
+    Plain {
+        /// Username and password.
+        credentials: UserPassword,
+        /// TLS for SASL_SSL.
+        tls: Option<TlsSettings>,
+    },
+    /// SASL/SCRAM-SHA-256 or -512.
+    Scram {
+        /// Which hash.
+        hash: ScramHash,
+        /// Username and password.
+        credentials: UserPassword,
+        /// TLS for SASL_SSL.
+        tls: Option<TlsSettings>,
+    },
+}
+
+impl Auth {
+    /// `security.protocol`.
+    pub fn protocol(&self) -> SecurityProtocol {
+        let sasl = |tls: &Option<TlsSettings>| {
+            if tls.is_some() {
+                SecurityProtocol::SaslSsl
+            } else {
+                SecurityProtocol::SaslPlaintext
+            }
+        };
+        match self {
+            Auth::Plaintext => SecurityProtocol::Plaintext,
+            Auth::Ssl(_) => SecurityProtocol::Ssl,
+            Auth::Gssapi { tls, .. } | Auth::Plain { tls, .. } | Auth::Scram { tls, .. } => {
+                sasl(tls)
+            }
+        }
+    }
+
+    /// The SASL mechanism, for the SASL protocols.
+    pub fn mechanism(&self) -> Option<SaslMechanism> {
+        match self {
+            Auth::Plaintext | Auth::Ssl(_) => None,
+            Auth::Gssapi { .. } => Some(SaslMechanism::Gssapi),
+            Auth::Plain { .. } => Some(SaslMechanism::Plain),
+            Auth::Scram {
+                hash: ScramHash::Sha256,
+                ..
+            } => Some(SaslMechanism::ScramSha256),
+            Auth::Scram {
+                hash: ScramHash::Sha512,
+                ..
+            } => Some(SaslMechanism::ScramSha512),
+        }
+    }
+
     /// Kerberos settings, for GSSAPI.
-    pub kerberos: Option<KerberosSettings>,
-    /// Username/password, for PLAIN and SCRAM.
-    pub credentials: Option<UserPassword>,
+    pub fn kerberos(&self) -> Option<&KerberosSettings> {
+        match self {
+            Auth::Gssapi { kerberos, .. } => Some(kerberos),
+            _ => None,
+        }
+    }
+
+    /// Username and password, for PLAIN and SCRAM.
+    pub fn credentials(&self) -> Option<&UserPassword> {
+        match self {
+            Auth::Plain { credentials, .. } | Auth::Scram { credentials, .. } => Some(credentials),
+            _ => None,
+        }
+    }
+
     /// TLS, for SSL and SASL_SSL.
-    pub tls: Option<TlsSettings>,
+    pub fn tls(&self) -> Option<&TlsSettings> {
+        match self {
+            Auth::Ssl(tls) => Some(tls),
+            Auth::Gssapi { tls, .. } | Auth::Plain { tls, .. } | Auth::Scram { tls, .. } => {
+                tls.as_ref()
+            }
+            Auth::Plaintext => None,
+        }
+    }
+
+    /// The line to log once at every start when the transport authenticates
+    /// but does not encrypt (SASL_PLAINTEXT): allowed, but said.
+    pub fn unencrypted_warning(&self) -> Option<String> {
+        (self.protocol() == SecurityProtocol::SaslPlaintext).then(|| {
+            "security.protocol=SASL_PLAINTEXT authenticates (SASL) but does not encrypt: records cross the network readable by anyone on the path; use security.protocol=SASL_SSL to encrypt them".to_string()
+        })
+    }
+
+    /// Applies this side's security to a librdkafka config: the one place
+    /// security settings reach librdkafka.
+    pub fn apply(&self, cfg: &mut ClientConfig) {
+        cfg.set("security.protocol", self.protocol().as_str());
+        match self {
+            Auth::Plaintext => {}
+            Auth::Ssl(tls) => apply_tls(cfg, tls),
+            Auth::Gssapi { kerberos: k, tls } => {
+                cfg.set("sasl.mechanisms", "GSSAPI");
+                // No `kinit` shell command: kmirror's TicketKeeper keeps the
+                // ticket in its own ccache (see `kerberos`).
+                cfg.set(kerberos::RELOGIN_KEY, "0");
+                cfg.set("sasl.kerberos.service.name", &k.service_name);
+                if let Some(p) = &k.principal {
+                    cfg.set("sasl.kerberos.principal", p);
+                }
+                if let Some(kt) = &k.keytab {
+                    cfg.set("sasl.kerberos.keytab", kt.to_string_lossy());
+                }
+                // This side's own ticket cache on every librdkafka thread
+                // of the client, so sides may differ in principal.
+                k.ticket.install(cfg);
+                tls.iter().for_each(|t| apply_tls(cfg, t));
+            }
+            Auth::Plain { credentials, tls }
+            | Auth::Scram {
+                credentials, tls, ..
+            } => {
+                cfg.set(
+                    "sasl.mechanisms",
+                    self.mechanism().map_or("", |m| m.as_str()),
+                );
+                cfg.set("sasl.username", &credentials.username);
+                cfg.set("sasl.password", credentials.password.expose_secret());
+                tls.iter().for_each(|t| apply_tls(cfg, t));
+            }
+        }
+    }
+}
+
+/// Applies `sec` to a librdkafka config ([`Auth::apply`]).
+pub fn apply(cfg: &mut ClientConfig, sec: &Auth) {
+    sec.apply(cfg)
+}
+
+fn apply_tls(cfg: &mut ClientConfig, tls: &TlsSettings) {
+    if let Some(p) = &tls.ca_location {
+        cfg.set("ssl.ca.location", p.to_string_lossy());
+    }
+    if let Some(p) = &tls.certificate_location {
+        cfg.set("ssl.certificate.location", p.to_string_lossy());
+    }
+    if let Some(p) = &tls.key_location {
+        cfg.set("ssl.key.location", p.to_string_lossy());
+    }
+    if let Some(p) = &tls.key_password {
+        cfg.set("ssl.key.password", p.expose_secret());
+    }
+    if let Some(p) = &tls.keystore_location {
+        cfg.set("ssl.keystore.location", p.to_string_lossy());
+    }
+    if let Some(p) = &tls.keystore_password {
+        cfg.set("ssl.keystore.password", p.expose_secret());
+    }
+    if let Some(pem) = &tls.ca_pem {
+        cfg.set("ssl.ca.pem", pem);
+    }
+    cfg.set(
+        "ssl.endpoint.identification.algorithm",
+        if tls.verify_hostname { "https" } else { "none" },
+    );
+    if tls.skip_certificate_verification {
+        cfg.set("enable.ssl.certificate.verification", "false");
+    }
 }
 
 /// Options from the command line that relax security checks.
@@ -297,372 +514,42 @@ pub enum SecurityError {
         /// The principal, e.g. `kafka/host@REALM`.
         principal: String,
     },
-    /// A TLS file or broker certificate fails the start-up TLS check.
-    #[error(transparent)]
-    Tls(#[from] tls::TlsError),
-}
-
-/// Turns a JAAS error into a [`SecurityError`], saying where a JAAS file was
-/// named (the parser's message already starts with `origin:line:column`).
-fn jaas_error(e: JaasError, file: Option<(&JaasFileSource, &std::path::Path)>) -> SecurityError {
-    SecurityError::Jaas {
-        message: match file {
-            Some((j, props)) => format!(
-                "{e} (JAAS file named by {}, read for {})",
-                j.via,
-                props.display()
-            ),
-            None => e.to_string(),
-        },
-    }
-}
-
-/// The SASL login a side's JAAS configuration gives, by precedence: inline
-/// `sasl.jaas.config`, then `jaas_file`. Returns the credentials and a
-/// description of where they came from.
-fn jaas_login(
-    path: &std::path::Path,
-    inline: Option<&Entry>,
-    jaas_file: Option<&JaasFileSource>,
-) -> Result<Option<(Credentials, String)>, SecurityError> {
-    if let Some(e) = inline {
-        let origin = format!("{}:{}: sasl.jaas.config", path.display(), e.line);
-        let creds =
-            jaas::inline_credentials(e.value.expose(), &origin).map_err(|e| jaas_error(e, None))?;
-        return Ok(Some((
-            creds,
-            format!("sasl.jaas.config at {}:{}", path.display(), e.line),
-        )));
-    }
-    let Some(j) = jaas_file else { return Ok(None) };
-    let err = |e| jaas_error(e, Some((j, path)));
-    let cfg = jaas::parse_file(&j.path).map_err(err)?;
-    let section = cfg.client_section(j.section).map_err(err)?;
-    let creds = jaas::section_credentials(section, &cfg.origin).map_err(err)?;
-    Ok(Some((
-        creds,
-        format!(
-            "section {} of {} (named by {})",
-            section.name,
-            j.path.display(),
-            j.via
-        ),
-    )))
-}
-
-impl SecurityConfig {
-    /// Validates the security entries of one properties file.
-    ///
-    /// For SASL, the login comes from (first found wins) the inline
-    /// `sasl.jaas.config`, then `jaas_file` (`--jaas` or `KAFKA_OPTS`), then
-    /// the librdkafka keys `sasl.kerberos.keytab`/`sasl.kerberos.principal`
-    /// or `sasl.username`/`sasl.password`. Returns the configuration and
-    /// warnings to log at start (checks relaxed by a flag).
-    pub fn from_entries(
-        path: &std::path::Path,
-        entries: &[Entry],
-        opts: SecurityOptions,
-        jaas_file: Option<&JaasFileSource>,
-    ) -> Result<(SecurityConfig, Vec<String>), SecurityError> {
-        let mut warnings = Vec::new();
-        let get = |k: &str| entries.iter().rev().find(|e| e.key == k);
-        let invalid = |e: &Entry, message: String| SecurityError::Invalid {
-            path: path.to_owned(),
-            line: e.line,
-            key: e.key.clone(),
-            message,
-        };
-        let protocol = match get("security.protocol") {
-            None => SecurityProtocol::Plaintext,
-            Some(e) => SecurityProtocol::parse(e.value.expose()).ok_or_else(|| {
-                invalid(
-                    e,
-                    "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL".into(),
-                )
-            })?,
-        };
-        let mechanism_entry = get("sasl.mechanism").or_else(|| get("sasl.mechanisms"));
-        let mechanism = match mechanism_entry {
-            None if matches!(
-                protocol,
-                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-            ) =>
-            {
-                // Java's default mechanism is GSSAPI.
-                Some(SaslMechanism::Gssapi)
-            }
-            None => None,
-            Some(e) => Some(SaslMechanism::parse(e.value.expose()).ok_or_else(|| {
-                invalid(
-                    e,
-                    "expected GSSAPI, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512".into(),
-                )
-            })?),
-        };
-        let is_sasl = matches!(
-            protocol,
-            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-        );
-        let is_tls = matches!(protocol, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl);
-        if protocol == SecurityProtocol::Plaintext && !opts.allow_plaintext {
-            return Err(SecurityError::Plaintext {
-                path: path.to_owned(),
-                message: "security.protocol is PLAINTEXT (or not set): records would cross the network unauthenticated and unencrypted; set security.protocol=SASL_PLAINTEXT (Kerberos), SSL or SASL_SSL".into(),
-            });
-        }
-        let login = if is_sasl {
-            jaas_login(path, get("sasl.jaas.config"), jaas_file)?
-        } else {
-            None
-        };
-        if let (Some((creds, origin)), Some(m)) = (&login, mechanism) {
-            let (module, jaas_mechanism, agrees) = match creds {
-                Credentials::Kerberos(_) => (
-                    jaas::KRB5_LOGIN_MODULE,
-                    "GSSAPI",
-                    m == SaslMechanism::Gssapi,
-                ),
-                Credentials::Plain { .. } => {
-                    (jaas::PLAIN_LOGIN_MODULE, "PLAIN", m == SaslMechanism::Plain)
-                }
-                Credentials::Scram { .. } => (
-                    jaas::SCRAM_LOGIN_MODULE,
-                    "SCRAM-SHA-512",
-                    matches!(m, SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512),
-                ),
-            };
-            if !agrees {
-                return Err(SecurityError::MechanismMismatch {
-                    path: path.to_owned(),
-                    mechanism: if mechanism_entry.is_some() {
-                        m.as_str().to_string()
-                    } else {
-                        format!("{} (the default, as it is not set)", m.as_str())
-                    },
-                    origin: origin.clone(),
-                    module,
-                    jaas_mechanism,
-                });
-            }
-        }
-        let login = login.map(|(creds, _)| creds);
-        let kerberos = if is_sasl && mechanism == Some(SaslMechanism::Gssapi) {
-            let service_name = get("sasl.kerberos.service.name")
-                .map(|e| e.value.expose().trim().to_string())
-                .unwrap_or_else(|| "kafka".into());
-            let k = match &login {
-                Some(Credentials::Kerberos(l)) => KerberosSettings {
-                    // JAAS serviceName overrides the property, as in Java.
-                    service_name: l.service_name.clone().unwrap_or(service_name),
-                    principal: l.principal.clone(),
-                    keytab: l.keytab.clone().filter(|_| l.use_keytab),
-                },
-                _ => KerberosSettings {
-                    service_name,
-                    principal: get("sasl.kerberos.principal")
-                        .map(|e| e.value.expose().trim().to_string()),
-                    keytab: get("sasl.kerberos.keytab")
-                        .map(|e| PathBuf::from(e.value.expose().trim())),
-                },
-            };
-            if let Some(p) = &k.principal {
-                if principal::is_service_principal(p, &k.service_name) {
-                    if !opts.allow_service_principal {
-                        return Err(SecurityError::ServicePrincipal {
-                            path: path.to_owned(),
-                            principal: p.clone(),
-                        });
-                    }
-                    warnings.push(format!(
-                        "{}: --allow-service-principal: authenticating as {p}, the brokers' own service account (usually a super user), so ACLs do not limit the mirror; use a dedicated principal such as mirrormaker/HOST@REALM",
-                        path.display()
-                    ));
-                }
-            }
-            Some(k)
-        } else {
-            None
-        };
-        let credentials = match mechanism {
-            Some(
-                SaslMechanism::Plain | SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512,
-            ) if is_sasl => {
-                if protocol == SecurityProtocol::SaslPlaintext && !opts.allow_plaintext {
-                    return Err(SecurityError::Plaintext {
-                        path: path.to_owned(),
-                        message: format!(
-                            "sasl.mechanism={} over SASL_PLAINTEXT exposes the password (PLAIN) or a replayable exchange (SCRAM) on the network; use SASL_SSL",
-                            mechanism.map_or("", |m| m.as_str())
-                        ),
-                    });
-                }
-                let (username, password) = match login {
-                    Some(
-                        Credentials::Plain { username, password }
-                        | Credentials::Scram { username, password },
-                    ) => (Some(username), Some(password)),
-                    _ => (
-                        get("sasl.username").map(|e| e.value.expose().to_string()),
-                        get("sasl.password")
-                            .map(|e| SecretString::from(e.value.expose().to_string())),
-                    ),
-                };
-                match (username, password) {
-                    (Some(username), Some(password)) => Some(UserPassword { username, password }),
-                    _ => {
-                        return Err(SecurityError::Missing {
-                            path: path.to_owned(),
-                            key: "sasl.username/sasl.password".into(),
-                            message: "PLAIN and SCRAM need a username and password (sasl.username and sasl.password, or sasl.jaas.config)".into(),
-                        })
-                    }
-                }
-            }
-            _ => None,
-        };
-        let tls = if is_tls {
-            Some(tls::settings_from_entries(
-                path,
-                entries,
-                opts,
-                &mut warnings,
-            )?)
-        } else {
-            // TLS keys with a protocol without TLS: the operator probably
-            // believes the connection is encrypted; say it is not.
-            if let Some(e) = entries.iter().find(|e| {
-                e.key.starts_with("ssl.") || e.key == "enable.ssl.certificate.verification"
-            }) {
-                warnings.push(format!(
-                    "{}:{}: {} is set but security.protocol={} does not use TLS, so no TLS key applies and the connection is not encrypted; use {} to encrypt it",
-                    path.display(),
-                    e.line,
-                    e.key,
-                    protocol,
-                    if is_sasl { "SASL_SSL" } else { "SSL" }
-                ));
-            }
-            None
-        };
-        Ok((
-            SecurityConfig {
-                protocol,
-                mechanism: if is_sasl { mechanism } else { None },
-                kerberos,
-                credentials,
-                tls,
-            },
-            warnings,
-        ))
-    }
-}
-
-impl SecurityConfig {
-    /// The line to log once at every start when the transport authenticates
-    /// but does not encrypt (SASL_PLAINTEXT): allowed, but said.
-    pub(crate) fn unencrypted_warning(&self) -> Option<String> {
-        (self.protocol == SecurityProtocol::SaslPlaintext).then(|| {
-            "security.protocol=SASL_PLAINTEXT authenticates (SASL) but does not encrypt: records cross the network readable by anyone on the path; use security.protocol=SASL_SSL to encrypt them".to_string()
-        })
-    }
-}
-
-/// Applies `sec` to a librdkafka config: the one place security settings
-/// reach librdkafka.
-pub fn apply(cfg: &mut ClientConfig, sec: &SecurityConfig) {
-    use SaslMechanism as M;
-    use SecurityProtocol as P;
-    cfg.set("security.protocol", sec.protocol.as_str());
-    match (sec.protocol, sec.mechanism) {
-        (P::Plaintext, _) => {}
-        (P::Ssl, _) => apply_tls(cfg, sec.tls.as_ref()),
-        (P::SaslPlaintext | P::SaslSsl, Some(M::Gssapi)) => {
-            cfg.set("sasl.mechanisms", "GSSAPI");
-            // No `kinit` shell command: kmirror's TicketKeeper keeps the
-            // ticket in its own ccache (see `kerberos`).
-            cfg.set(kerberos::RELOGIN_KEY, "0");
-            if let Some(k) = &sec.kerberos {
-                cfg.set("sasl.kerberos.service.name", &k.service_name);
-                if let Some(p) = &k.principal {
-                    cfg.set("sasl.kerberos.principal", p);
-                }
-                if let Some(kt) = &k.keytab {
-                    cfg.set("sasl.kerberos.keytab", kt.to_string_lossy());
-                }
-                // This side's own ticket cache on every librdkafka thread
-                // of the client, so sides may differ in principal.
-                if let Some((hook, opaque)) = kerberos::thread_ccache_hook(k) {
-                    cfg.set_native_hook(hook, opaque);
-                }
-            }
-            if sec.protocol == P::SaslSsl {
-                apply_tls(cfg, sec.tls.as_ref());
-            }
-        }
-        (P::SaslPlaintext | P::SaslSsl, Some(m @ (M::Plain | M::ScramSha256 | M::ScramSha512))) => {
-            cfg.set("sasl.mechanisms", m.as_str());
-            if let Some(c) = &sec.credentials {
-                cfg.set("sasl.username", &c.username);
-                cfg.set("sasl.password", c.password.expose_secret());
-            }
-            if sec.protocol == P::SaslSsl {
-                apply_tls(cfg, sec.tls.as_ref());
-            }
-        }
-        (P::SaslPlaintext | P::SaslSsl, None) => {
-            unreachable!("SASL protocols always get a mechanism (GSSAPI by default)")
-        }
-    }
-}
-
-fn apply_tls(cfg: &mut ClientConfig, tls: Option<&TlsSettings>) {
-    let Some(tls) = tls else { return };
-    if let Some(p) = &tls.ca_location {
-        cfg.set("ssl.ca.location", p.to_string_lossy());
-    }
-    if let Some(p) = &tls.certificate_location {
-        cfg.set("ssl.certificate.location", p.to_string_lossy());
-    }
-    if let Some(p) = &tls.key_location {
-        cfg.set("ssl.key.location", p.to_string_lossy());
-    }
-    if let Some(p) = &tls.key_password {
-        cfg.set("ssl.key.password", p.expose_secret());
-    }
-    if let Some(p) = &tls.keystore_location {
-        cfg.set("ssl.keystore.location", p.to_string_lossy());
-    }
-    if let Some(p) = &tls.keystore_password {
-        cfg.set("ssl.keystore.password", p.expose_secret());
-    }
-    if let Some(pem) = &tls.ca_pem {
-        cfg.set("ssl.ca.pem", pem);
-    }
-    cfg.set(
-        "ssl.endpoint.identification.algorithm",
-        if tls.verify_hostname { "https" } else { "none" },
-    );
-    if tls.skip_certificate_verification {
-        cfg.set("enable.ssl.certificate.verification", "false");
-    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::config::properties::PropertiesFile;
     use std::path::Path;
+
+    /// `key=value` lines as the configuration layer hands them over
+    /// (`#` and `!` comments and blank lines skipped, 1-based lines).
+    pub(crate) fn parse_entries(text: &str) -> Vec<Entry> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| {
+                let l = l.trim_start();
+                !l.is_empty() && !l.starts_with('#') && !l.starts_with('!')
+            })
+            .map(|(i, l)| {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                Entry {
+                    key: k.trim().to_string(),
+                    value: EntryValue::from(v.trim_start()),
+                    line: i + 1,
+                }
+            })
+            .collect()
+    }
 
     fn sec_jaas(
         text: &str,
         opts: SecurityOptions,
         jaas: Option<&JaasFileSource>,
-    ) -> Result<(SecurityConfig, Vec<String>), SecurityError> {
-        let f = PropertiesFile::parse(text.as_bytes(), Path::new("s.properties")).unwrap();
-        SecurityConfig::from_entries(&f.path, &f.entries, opts, jaas)
+    ) -> Result<(Auth, Vec<String>), SecurityError> {
+        Auth::from_entries(Path::new("s.properties"), &parse_entries(text), opts, jaas)
     }
 
-    fn sec(text: &str, allow_plaintext: bool) -> Result<SecurityConfig, SecurityError> {
+    fn sec(text: &str, allow_plaintext: bool) -> Result<Auth, SecurityError> {
         let opts = SecurityOptions {
             allow_plaintext,
             ..Default::default()
@@ -670,7 +557,7 @@ mod tests {
         sec_jaas(text, opts, None).map(|(s, _)| s)
     }
 
-    fn applied(s: &SecurityConfig) -> Vec<(String, String)> {
+    fn applied(s: &Auth) -> Vec<(String, String)> {
         let mut cfg = ClientConfig::new();
         apply(&mut cfg, s);
         let mut v: Vec<(String, String)> = cfg

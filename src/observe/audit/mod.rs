@@ -53,7 +53,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::security::SecurityConfig;
+use crate::security::Auth;
 
 /// `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -331,11 +331,10 @@ fn hex(b: &[u8]) -> String {
 /// The principal kmirror authenticates as with `sec`: the Kerberos
 /// principal, else the SASL username, else `ANONYMOUS` (TLS without SASL,
 /// or a Kerberos ticket cache without a named principal).
-pub fn principal_of(sec: &SecurityConfig) -> String {
-    sec.kerberos
-        .as_ref()
+pub fn principal_of(sec: &Auth) -> String {
+    sec.kerberos()
         .and_then(|k| k.principal.clone())
-        .or_else(|| sec.credentials.as_ref().map(|c| c.username.clone()))
+        .or_else(|| sec.credentials().map(|c| c.username.clone()))
         .unwrap_or_else(|| "ANONYMOUS".into())
 }
 
