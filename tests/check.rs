@@ -679,6 +679,15 @@ fn kerberos_principal_is_checked() {
         "{}",
         report.to_table()
     );
+    // `kmirror check` prints the principal each side authenticates as.
+    let full = kdc.full_name(MIRRORMAKER);
+    assert!(
+        report.rows.iter().any(|r| r.check == "AUTHENTICATE"
+            && r.detail
+                .contains(&format!("authenticated as {full} (configured)"))),
+        "{}",
+        report.to_table()
+    );
     assert!(
         report
             .rows

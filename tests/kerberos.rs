@@ -466,6 +466,17 @@ fn per_side_principals_in_one_run() {
     });
     let (src_s, dst_s) = expiry.expect("ticket expiry metrics for both sides");
     assert!(src_s > 0.0 && dst_s > 0.0, "ticket expiry: {src_s} {dst_s}");
+    // Each side's resolved principal, recorded as a metric label.
+    let m = parse_prometheus(&http_get(&metrics, "/metrics").unwrap().1);
+    for (side, principal) in [("source", &a), ("target", &b)] {
+        assert!(
+            m.iter().any(|(k, v)| k.starts_with("kmirror_principal{")
+                && k.contains(&format!("side=\"{side}\""))
+                && k.contains(&format!("principal=\"{principal}\""))
+                && *v == 1.0),
+            "no kmirror_principal for {side} = {principal}: {m:?}"
+        );
+    }
     let report = finish_and_check_as(&rig, km, w.records, &a, &b);
     eprintln!("per-side principals {a} -> {b}: {report}");
 }
@@ -478,6 +489,8 @@ struct Refusal {
     exit: i32,
     /// Every piece must be in the output.
     says: Vec<String>,
+    /// Extra environment (e.g. `KRB5CCNAME`).
+    env: Vec<(&'static str, String)>,
 }
 
 /// Runs kmirror expecting it to refuse to start: its exit code, its
@@ -492,7 +505,7 @@ fn assert_refused(rig: &KrbRig, r: &Refusal) {
     }
     let mut km = rig.spawn(
         &args_with(&c, &p, &rig.topic, &extra),
-        &[],
+        &r.env,
         &format!("{}.log", random_name("refused")),
     );
     let status = km
@@ -562,6 +575,14 @@ fn kerberos_startup_failures_each_have_their_own_message() {
     std::fs::set_permissions(&loose_kt, perms).unwrap();
     let kafka_full = kdc.full_name("kafka/localhost");
     let mm_full = rig.mm_full();
+    // A ticket cache whose default principal is the brokers' own.
+    let svc_cc = format!("FILE:{}", keytabs.join("service.ccache").display());
+    kdc.kinit(
+        &kafka_full,
+        &kdc.standard_keytab("kafka/localhost"),
+        &svc_cc,
+    )
+    .unwrap();
 
     let s = |x: &str| x.to_string();
     let path = |p: &Path| p.display().to_string();
@@ -597,6 +618,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
             extra_props: vec![],
             exit: *exit,
             says: vec![s(says), s(p), path(kt), kdc_addr.clone()],
+            env: vec![],
         })
         .collect();
     cases.extend([
@@ -609,6 +631,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
                 format!("holds no key for principal {mm_full}"),
                 path(&kdc.standard_keytab(MIRRORMAKER2)),
             ],
+            env: vec![],
         },
         Refusal {
             what: "group-readable keytab",
@@ -616,6 +639,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
             extra_props: vec![],
             exit: 2,
             says: vec![s("mode 0640"), path(&loose_kt), s("chmod 600")],
+            env: vec![],
         },
         Refusal {
             what: "broker's own principal",
@@ -631,6 +655,41 @@ fn kerberos_startup_failures_each_have_their_own_message() {
                 s("the brokers' own service account"),
                 s("--allow-service-principal"),
             ],
+            env: vec![],
+        },
+        // No principal configured: the keytab's entry decides who kmirror
+        // is, and that is the brokers' service principal.
+        Refusal {
+            what: "keytab-only service principal",
+            jaas: None,
+            extra_props: vec![format!(
+                "c:sasl.kerberos.keytab={}",
+                path(&kdc.standard_keytab("kafka/localhost"))
+            )],
+            exit: 2,
+            says: vec![
+                format!(
+                    "the first entry of keytab {}",
+                    path(&kdc.standard_keytab("kafka/localhost"))
+                ),
+                format!("kmirror would authenticate as {kafka_full}"),
+                s("--allow-service-principal"),
+            ],
+            env: vec![],
+        },
+        // No keytab: the ticket cache's default principal decides, and a
+        // `kinit` as the service principal is refused the same way.
+        Refusal {
+            what: "ticket-cache service principal",
+            jaas: None,
+            extra_props: vec![],
+            exit: 2,
+            says: vec![
+                format!("the default principal of ticket cache {svc_cc}"),
+                format!("kmirror would authenticate as {kafka_full}"),
+                s("--allow-service-principal"),
+            ],
+            env: vec![("KRB5CCNAME", svc_cc.clone())],
         },
         Refusal {
             what: "JndiLoginModule",
@@ -642,6 +701,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
             extra_props: vec![],
             exit: 2,
             says: vec![s("JndiLoginModule")],
+            env: vec![],
         },
         Refusal {
             what: "malformed JAAS",
@@ -653,6 +713,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
             extra_props: vec![],
             exit: 2,
             says: vec![path(&keytabs.join("broken.jaas"))],
+            env: vec![],
         },
     ]);
     for r in &cases {
@@ -681,6 +742,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
                 path(&mm_kt),
                 kdc_addr.clone(),
             ],
+            env: vec![],
         },
     );
     // Only the (successful) test tooling reached the clusters: no

@@ -14,7 +14,10 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 
 use crate::security::keytab::{self, KeytabError};
-use crate::security::{self, jaas, Auth, JaasFileSource, SecurityError, SecurityOptions};
+use crate::security::resolve::{self, PrincipalSource, SidePrincipal};
+use crate::security::{
+    self, jaas, principal, Auth, JaasFileSource, SecurityError, SecurityOptions,
+};
 use cli::MirrorArgs;
 use properties::{PropertiesError, PropertiesFile};
 use topics::{FilterError, TopicFilter};
@@ -103,6 +106,10 @@ pub struct ClusterConfig {
     /// Checks relaxed by a flag (`--allow-service-principal`,
     /// `--allow-insecure-keytab`): log at start-up as warnings.
     pub warnings: Vec<String>,
+    /// The principal this side authenticates as, resolved before any
+    /// connection ([`resolve`]): shown by `kmirror check`, recorded in the
+    /// audit trail and the metrics.
+    pub principal: SidePrincipal,
 }
 
 impl ClusterConfig {
@@ -159,6 +166,7 @@ impl ClusterConfig {
             start: t.start,
             notes: t.notes,
             warnings,
+            principal: SidePrincipal::default(),
         };
         cfg.validate_with_librdkafka()?;
         Ok(cfg)
@@ -171,15 +179,51 @@ impl ClusterConfig {
             return Ok(());
         };
         let Some(kt) = &k.keytab else { return Ok(()) };
-        let (_, warning) =
-            keytab::preflight(kt, k.principal.as_deref(), allow_insecure).map_err(|source| {
-                ConfigError::Keytab {
-                    label: self.label.clone(),
-                    path: self.path.clone(),
-                    source,
-                }
+        let (keytab, warning) = keytab::preflight(kt, k.principal.as_deref(), allow_insecure)
+            .map_err(|source| ConfigError::Keytab {
+                label: self.label.clone(),
+                path: self.path.clone(),
+                source,
             })?;
         self.warnings.extend(warning);
+        // Logged at every start and by `kmirror check`.
+        self.warnings
+            .extend(keytab::weak_enctype_warning(&keytab, kt));
+        Ok(())
+    }
+
+    /// Resolves the principal this side authenticates as (reading only
+    /// local files: keytab, ticket cache `ccache`, certificate) and applies
+    /// the broker-service-principal rule to a resolved Kerberos principal
+    /// the configuration does not name (a configured one was checked when
+    /// the entries were read).
+    fn resolve_principal(
+        &mut self,
+        ccache: &str,
+        sec: SecurityOptions,
+    ) -> Result<(), SecurityError> {
+        self.principal = resolve::resolve(&self.security, ccache);
+        let (Some(k), SidePrincipal::Resolved { name, source }) =
+            (self.security.kerberos(), &self.principal)
+        else {
+            return Ok(());
+        };
+        if *source == PrincipalSource::Configured
+            || !principal::is_service_principal(name, &k.service_name)
+        {
+            return Ok(());
+        }
+        if !sec.allow_service_principal {
+            return Err(SecurityError::ResolvedServicePrincipal {
+                path: self.path.clone(),
+                principal: name.clone(),
+                how: source.to_string(),
+            });
+        }
+        self.warnings.push(format!(
+            "{}: --allow-service-principal: authenticating as {name} ({source}), the brokers' own service account (usually a super user), so ACLs do not limit the mirror; use a dedicated principal such as mirrormaker/HOST@REALM",
+            self.path.display()
+        ));
         Ok(())
     }
 
@@ -308,10 +352,22 @@ impl Config {
         Self::from_args_and_kafka_opts(args, std::env::var("KAFKA_OPTS").ok().as_deref())
     }
 
-    /// [`Config::from_args`] with the value of `KAFKA_OPTS` passed in.
+    /// [`Config::from_args`] with the value of `KAFKA_OPTS` passed in
+    /// (`KRB5CCNAME` is read from the environment).
     pub fn from_args_and_kafka_opts(
         args: &MirrorArgs,
         kafka_opts: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let krb5ccname = std::env::var("KRB5CCNAME").ok();
+        Self::from_args_with_env(args, kafka_opts, krb5ccname.as_deref())
+    }
+
+    /// [`Config::from_args`] with `KAFKA_OPTS` and `KRB5CCNAME` (the ticket
+    /// cache a ticket-cache login reads) passed in.
+    pub fn from_args_with_env(
+        args: &MirrorArgs,
+        kafka_opts: Option<&str>,
+        krb5ccname: Option<&str>,
     ) -> Result<Config, ConfigError> {
         let positive = |flag: &'static str, v: usize| {
             if v == 0 {
@@ -391,6 +447,12 @@ impl Config {
         // at the first connect, naming neither the file nor the fix.
         for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
             c.check_keytab(sec.allow_insecure_keytab)?;
+        }
+        // Who each side is, before any connection: a keytab or ticket cache
+        // decides it when the configuration does not say.
+        let ccache = resolve::default_ccache_name(krb5ccname);
+        for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
+            c.resolve_principal(&ccache, sec)?;
         }
         // No network I/O here: the TLS/SASL broker probes are run by the
         // caller (`preflight::tls::preflight_config`).
@@ -717,6 +779,89 @@ mod tests {
             ]
         );
         assert_ne!(l[0].keytab, l[1].keytab);
+    }
+
+    /// The principal each side authenticates as is resolved before any
+    /// connection, and the broker-service-principal rule applies to it even
+    /// when the configuration names none: a keytab whose (first) entry is
+    /// `kafka/...`, or a ticket cache whose default principal is.
+    #[test]
+    fn resolved_principal_is_checked_and_recorded() {
+        use crate::security::resolve::tests::write_ccache;
+        let d = tempfile::tempdir().unwrap();
+        let svc_kt = crate::security::keytab::tests::write_keytab(
+            d.path(),
+            "svc.keytab",
+            "kafka/localhost@R",
+        );
+        let mm_kt = crate::security::keytab::tests::write_keytab(d.path(), "mm.keytab", "mm/h@R");
+        let svc_cc = d.path().join("svc.cc");
+        write_ccache(&svc_cc, "kafka/localhost@R");
+        let svc_cc = format!("FILE:{}", svc_cc.display());
+        let alice_cc = d.path().join("alice.cc");
+        write_ccache(&alice_cc, "alice@R");
+        let alice_cc = format!("FILE:{}", alice_cc.display());
+        let side = |name: &str, group: bool, extra: &str| {
+            let g = if group { "group.id=g\n" } else { "" };
+            write(
+                d.path(),
+                name,
+                &format!("bootstrap.servers=b:9092\n{g}security.protocol=SASL_PLAINTEXT\n{extra}"),
+            )
+        };
+        let keytab_only = |kt: &Path| format!("sasl.kerberos.keytab={}\n", kt.display());
+        let svc_c = side("svc-c.properties", true, &keytab_only(&svc_kt));
+        let mm_c = side("mm-c.properties", true, &keytab_only(&mm_kt));
+        let cache_c = side("cache-c.properties", true, "");
+        let cache_p = side("cache-p.properties", false, "");
+        let mm_p = side("mm-p.properties", false, &keytab_only(&mm_kt));
+        let run = |c: &Path, p: &Path, flags: &[&str], cc: &str| {
+            Config::from_args_with_env(&args(c, p, flags), None, Some(cc))
+        };
+        // Keytab only, its entry the brokers' service principal: refused,
+        // naming the principal, where it came from and the flag.
+        let e = run(&svc_c, &mm_p, &[], &alice_cc).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{}: kmirror would authenticate as kafka/localhost@R (the first entry of keytab {}",
+                svc_c.display(),
+                svc_kt.display()
+            )) && e.contains("--allow-service-principal"),
+            "{e}"
+        );
+        // The same through a ticket cache.
+        let e = run(&cache_c, &mm_p, &[], &svc_cc).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("kmirror would authenticate as kafka/localhost@R (the default principal of ticket cache {svc_cc})"))
+                && e.contains("--allow-service-principal"),
+            "{e}"
+        );
+        // With the flag: accepted, with a warning naming it.
+        let cfg = run(&svc_c, &mm_p, &["--allow-service-principal"], &alice_cc).unwrap();
+        assert!(
+            cfg.sources[0]
+                .warnings
+                .iter()
+                .any(|w| w.contains("kafka/localhost@R")),
+            "{:?}",
+            cfg.sources[0].warnings
+        );
+        // Two sides, two principals, both resolved (keytab entry and ticket
+        // cache default) and recorded as the audit trail records them.
+        let cfg = run(&mm_c, &cache_p, &[], &alice_cc).unwrap();
+        assert_eq!(cfg.sources[0].principal.name(), Some("mm/h@R"));
+        assert_eq!(cfg.target.principal.name(), Some("alice@R"));
+        assert_eq!(
+            crate::observe::audit::principal_of(&cfg.target.principal),
+            "alice@R"
+        );
+        // An empty cache cannot be resolved: recorded as UNRESOLVED, not
+        // ANONYMOUS (the cluster refuses the login at connect time).
+        let cfg = run(&mm_c, &cache_p, &[], "FILE:/nonexistent/cc").unwrap();
+        assert_eq!(
+            crate::observe::audit::principal_of(&cfg.target.principal),
+            "UNRESOLVED"
+        );
     }
 
     /// SASL_PLAINTEXT is allowed but said once per side at start; SASL_SSL

@@ -45,6 +45,12 @@ struct SideLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PrincipalLabels {
+    side: String,
+    principal: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -64,6 +70,7 @@ pub struct Metrics {
     consumer_lag: Family<PartitionLabels, Gauge>,
     ticket_expiry: Family<SideLabel, Gauge>,
     authenticated: Family<SideLabel, Gauge>,
+    principal: Family<PrincipalLabels, Gauge>,
     /// Sides whose last authentication failed: side → (since, reason).
     auth_failures: Mutex<BTreeMap<String, AuthFailure>>,
     /// `auth_failures.len()`, so the per-record "authenticated" path is one
@@ -121,6 +128,7 @@ impl Metrics {
             consumer_lag: Family::default(),
             ticket_expiry: Family::default(),
             authenticated: Family::default(),
+            principal: Family::default(),
             auth_failures: Mutex::default(),
             auth_failing: AtomicUsize::new(0),
             last_commit_ms: AtomicU64::new(0),
@@ -178,6 +186,11 @@ impl Metrics {
             "authenticated",
             "1 while kmirror is authenticated to a side (source cluster or target), 0 after an authentication failure until the side works again",
             m.authenticated.clone(),
+        );
+        registry.register(
+            "principal",
+            "1 for the principal kmirror authenticates as on each side, resolved before connecting (Kerberos principal, keytab entry or ticket cache default, SASL username, certificate subject; UNRESOLVED when no local file says)",
+            m.principal.clone(),
         );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
@@ -246,6 +259,17 @@ impl Metrics {
         self.ticket_expiry
             .get_or_create(&SideLabel { side: side.into() })
             .set(seconds);
+    }
+
+    /// The principal kmirror authenticates as on `side` (an info metric:
+    /// the value is always 1, the principal is the label).
+    pub fn set_principal(&self, side: &str, principal: &str) {
+        self.principal
+            .get_or_create(&PrincipalLabels {
+                side: side.into(),
+                principal: principal.into(),
+            })
+            .set(1);
     }
 
     /// Unix time in milliseconds of the last successful commit, if any.

@@ -558,7 +558,7 @@ pub(crate) fn run_stream(spec: StreamSpec) {
         drain_timeout,
         joined: std::sync::atomic::AtomicBool::new(false),
         cluster_id: std::sync::OnceLock::new(),
-        principal: crate::observe::audit::principal_of(&cluster.security),
+        principal: crate::observe::audit::principal_of(&cluster.principal),
     };
     let mut cfg = consumer_config(&cluster);
     set_stream_identity(&mut cfg, stream);

@@ -458,7 +458,7 @@ pub async fn run_with(
     };
     let audit = observe
         .open_audit_log(&crate::observe::audit::principal_of(
-            &config.target.security,
+            &config.target.principal,
         ))
         .map_err(PipelineError::from)?
         .map(Arc::new);
@@ -480,6 +480,9 @@ pub async fn run_with(
     // The start-up checks authenticated to every side.
     for c in config.sources.iter().chain(std::iter::once(&config.target)) {
         shared.metrics.track_side(&c.label);
+        shared
+            .metrics
+            .set_principal(&c.label, &c.principal.record_name());
     }
     // Sides that log in with Kerberos: their ticket's expiry is exported.
     let kerberos_sides: Vec<(String, crate::security::TicketSlot)> = config

@@ -513,9 +513,9 @@ impl<'a> AclAdmin<'a> {
             // SAFETY: the event is live; the error string it returns is
             // owned by the event and copied before the event is dropped.
             let (code, reason) = unsafe {
-                let code = rd::rd_kafka_event_error(event.0.as_ptr());
+                let code = raw::rd_kafka_event_error(event.0.as_ptr());
                 (
-                    RDKafkaErrorCode::from(code),
+                    rdkafka::error::error_code_from_raw(code),
                     owned_str(rd::rd_kafka_event_error_string(event.0.as_ptr())),
                 )
             };
@@ -577,6 +577,20 @@ unsafe fn owned_str(s: *const c_char) -> String {
     }
 }
 
+/// librdkafka functions that return an error code, declared as returning
+/// the C `int` they return: librdkafka passes broker error codes through,
+/// and a code the bindings' enum lacks (a newer broker) must not become an
+/// out-of-range Rust enum value. Converted by
+/// [`rdkafka::error::error_code_from_raw`] (unknown codes: `Unknown`).
+#[allow(clashing_extern_declarations)]
+mod raw {
+    use rdkafka::bindings as rd;
+    extern "C" {
+        pub(super) fn rd_kafka_error_code(error: *const rd::rd_kafka_error_t) -> i32;
+        pub(super) fn rd_kafka_event_error(rkev: *mut rd::rd_kafka_event_t) -> i32;
+    }
+}
+
 /// The code and message of an `rd_kafka_error_t`, or `None` for NULL.
 ///
 /// # Safety
@@ -585,7 +599,7 @@ unsafe fn error_of(error: *const rd::rd_kafka_error_t) -> Option<(RDKafkaErrorCo
     if error.is_null() {
         return None;
     }
-    let code = RDKafkaErrorCode::from(rd::rd_kafka_error_code(error));
+    let code = rdkafka::error::error_code_from_raw(raw::rd_kafka_error_code(error));
     Some((code, owned_str(rd::rd_kafka_error_string(error))))
 }
 
@@ -881,6 +895,36 @@ impl Drop for TopicCollection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A broker error code kmirror's bindings do not know (a newer broker)
+    /// becomes `Unknown`, never an out-of-range enum value: through the
+    /// conversion, and through a topic-partition list element whose `err`
+    /// librdkafka filled with it.
+    #[test]
+    fn unknown_error_codes_stay_in_range() {
+        use rdkafka::error::{error_code_from_raw, KafkaError};
+        use rdkafka::TopicPartitionList;
+        assert_eq!(error_code_from_raw(9999), RDKafkaErrorCode::Unknown);
+        assert_eq!(error_code_from_raw(-9999), RDKafkaErrorCode::Unknown);
+        assert_eq!(error_code_from_raw(0), RDKafkaErrorCode::NoError);
+        assert_eq!(
+            error_code_from_raw(29),
+            RDKafkaErrorCode::TopicAuthorizationFailed
+        );
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition("t", 0);
+        // SAFETY: the list is live with one element; `err` is a C int,
+        // written here as librdkafka would write a broker's code.
+        unsafe {
+            let list = &*tpl.ptr();
+            let err = std::ptr::addr_of_mut!((*list.elems).err).cast::<i32>();
+            err.write(9999);
+        }
+        match tpl.elements()[0].error() {
+            Err(KafkaError::OffsetFetch(code)) => assert_eq!(code, RDKafkaErrorCode::Unknown),
+            other => panic!("{other:?}"),
+        }
+    }
     use rdkafka::admin::AdminClient;
     use rdkafka::client::DefaultClientContext;
     use rdkafka::config::ClientConfig;

@@ -703,6 +703,16 @@ pub fn acl_principal(sec: &Auth) -> Result<String, String> {
     }
 }
 
+/// [`acl_principal`] with the principal resolved before connecting: a
+/// Kerberos login without a configured principal is known by its keytab
+/// entry or ticket cache.
+fn resolved_acl_principal(c: &ClusterConfig) -> Result<String, String> {
+    match (&c.security, c.principal.name()) {
+        (Auth::Gssapi { .. }, Some(p)) => Ok(kafka_principal(&kerberos_short_name(p))),
+        _ => acl_principal(&c.security),
+    }
+}
+
 /// Settings for [`run_checks`].
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
@@ -733,8 +743,14 @@ fn connect_row(
     result: Result<String, String>,
 ) -> CheckRow {
     let (verdict, detail) = match result {
-        Ok(d) => (Verdict::Pass, d),
-        Err(e) => (Verdict::Fail, e),
+        Ok(d) => (
+            Verdict::Pass,
+            format!("{d}; authenticated as {}", cluster.principal),
+        ),
+        Err(e) => (
+            Verdict::Fail,
+            format!("{e} (kmirror authenticates as {})", cluster.principal),
+        ),
     };
     CheckRow {
         side,
@@ -830,7 +846,7 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
                     cluster: src.label.clone(),
                     source,
                 })?;
-        let principal = acl_principal(&src.security);
+        let principal = resolved_acl_principal(src);
         let shown = display_principal(&principal);
         let all = match topics::all_topics(consumer.client(), src) {
             Ok(all) => all,
@@ -874,7 +890,7 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
                 cluster: target.label.clone(),
                 source,
             })?;
-    let principal = acl_principal(&target.security);
+    let principal = resolved_acl_principal(target);
     let shown = display_principal(&principal);
     match topics::all_topics(admin.inner(), target) {
         Err(e) => rows.push(connect_row(
@@ -1883,6 +1899,7 @@ mod tests {
             start: StartPolicy::Earliest,
             notes: Vec::new(),
             warnings: Vec::new(),
+            principal: Default::default(),
         };
         let target = cluster(Role::Producer, None);
         let h = missing_permission_hint(&target, C::TopicAuthorizationFailed, "orders").unwrap();

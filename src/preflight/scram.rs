@@ -18,6 +18,16 @@ pub(crate) struct Login {
     pub(crate) password: SecretString,
 }
 
+/// Fewest PBKDF2 iterations accepted from a server: RFC 7677's minimum
+/// (and Kafka's `ScramMechanism` minimum). Fewer would make a stolen
+/// exchange cheap to brute-force.
+pub(crate) const MIN_ITERATIONS: u32 = 4096;
+/// Most PBKDF2 iterations accepted from a server: Kafka's own maximum
+/// (`ScramMechanism.maxIterations`, 16384), so every credential a Kafka
+/// broker can hold is accepted, while a hostile server cannot make kmirror
+/// spend seconds of CPU per login (the count is the server's to choose).
+pub(crate) const MAX_ITERATIONS: u32 = 16_384;
+
 const SASL_HANDSHAKE: i16 = 17;
 const SASL_AUTHENTICATE: i16 = 36;
 
@@ -144,7 +154,8 @@ pub(crate) fn login(stream: &mut (impl Read + Write), login: &Login) -> Result<(
     let password = login.password.expose_secret();
     match login.mechanism {
         SaslMechanism::Plain => {
-            let msg = format!("\0{}\0{password}", login.username);
+            // Holds the password: wiped when dropped.
+            let msg = zeroize::Zeroizing::new(format!("\0{}\0{password}", login.username));
             authenticate(stream, 2, msg.as_bytes(), login)?;
         }
         SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
@@ -208,9 +219,14 @@ impl Scram {
             .map_err(|_| "sent a SCRAM salt that is not base64".to_string())?;
         let iterations = field("i=")?
             .parse::<u32>()
-            .ok()
-            .and_then(std::num::NonZeroU32::new)
-            .ok_or("sent a bad SCRAM iteration count")?;
+            .map_err(|_| "sent a bad SCRAM iteration count".to_string())?;
+        if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+            return Err(format!(
+                "sent a SCRAM iteration count of {iterations}, outside {MIN_ITERATIONS}..={MAX_ITERATIONS} (RFC 7677's minimum to Kafka's maximum); refused as unsafe or a denial of service: re-create the credential with kafka-configs.sh --alter --add-config 'SCRAM-SHA-512=[iterations=8192,password=...]'"
+            ));
+        }
+        let iterations =
+            std::num::NonZeroU32::new(iterations).ok_or("sent a bad SCRAM iteration count")?;
         let (algo, mac, hash, len) = if self.sha512 {
             (
                 pbkdf2::PBKDF2_HMAC_SHA512,
@@ -226,7 +242,8 @@ impl Scram {
                 32,
             )
         };
-        let mut salted = vec![0u8; len];
+        // The salted password is the credential itself: wiped when dropped.
+        let mut salted = zeroize::Zeroizing::new(vec![0u8; len]);
         pbkdf2::derive(algo, iterations, &salt, password.as_bytes(), &mut salted);
         let salted = hmac::Key::new(mac, &salted);
         let client_key = hmac::sign(&salted, b"Client Key");
@@ -276,9 +293,27 @@ mod tests {
             "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
         );
         let e = s
-            .client_final("pencil", "r=someone-else,s=AA==,i=1")
+            .client_final("pencil", "r=someone-else,s=AA==,i=4096")
             .unwrap_err();
         assert!(e.contains("nonce"), "{e}");
+        // The server's iteration count is bounded on both sides.
+        let challenge = |i: &str| format!("r=rOprNGfwEbeRWgbNEkqO-x,s=AA==,i={i}");
+        for (i, ok) in [
+            ("4095", false),
+            ("1", false),
+            ("0", false),
+            ("4096", true),
+            ("16384", true),
+            ("16385", false),
+            ("4294967295", false),
+            ("x", false),
+        ] {
+            let r = s.client_final("pencil", &challenge(i));
+            assert_eq!(r.is_ok(), ok, "i={i}: {r:?}");
+            if let (Err(e), true) = (&r, i.parse::<u64>().is_ok()) {
+                assert!(e.contains("outside 4096..=16384"), "i={i}: {e}");
+            }
+        }
         assert_eq!(
             Scram::new(SaslMechanism::ScramSha512, "a=b,c", "n").client_first(),
             "n,,n=a=3Db=2Cc,r=n"

@@ -105,7 +105,11 @@ impl TicketSlot {
     /// no ticket for the side (then the process default applies).
     pub fn install(&self, cfg: &mut rdkafka::config::ClientConfig) {
         if let Some(k) = self.get() {
-            cfg.set_native_hook(gss::install_thread_ccache, k.ccache.as_ptr() as usize);
+            // SAFETY: install_thread_ccache is sound for any live
+            // configuration given a NUL-terminated string's address, and
+            // `k.ccache` is leaked (lives for the process), so the
+            // interceptors of every client may read it.
+            unsafe { cfg.set_native_hook(gss::install_thread_ccache, k.ccache.as_ptr() as usize) };
         }
     }
 }

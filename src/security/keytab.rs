@@ -103,6 +103,15 @@ pub enum KeytabError {
         #[source]
         source: io::Error,
     },
+    /// The path is a symbolic link: refused so that what is checked is what
+    /// is read (nobody can swap the link's target between the two).
+    #[error(
+        "keytab {path} is a symbolic link; point the keytab setting at the file itself (`readlink -f {path}` names it)"
+    )]
+    Symlink {
+        /// The keytab path.
+        path: PathBuf,
+    },
     /// The path is a directory, device, FIFO or socket.
     #[error(
         "keytab {path} is not a regular file; point the keytab setting at the keytab file itself"
@@ -320,10 +329,75 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads and parses the keytab at `path`.
+/// Reads and parses the keytab at `path` (opened as [`open`] does).
 pub fn read(path: &Path) -> Result<Keytab, KeytabError> {
-    let bytes = std::fs::read(path).map_err(|source| io_error(path, source))?;
+    let (file, _) = open(path)?;
+    read_open(file, path)
+}
+
+/// Opens the keytab once, without following a symbolic link
+/// (`O_NOFOLLOW`) and without blocking on a FIFO (`O_NONBLOCK`), and
+/// examines the open descriptor (`fstat`): it must be a regular file. What
+/// is checked afterwards (owner, mode) and what is read is this one file,
+/// so nothing can be swapped in between.
+pub fn open(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), KeytabError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                KeytabError::Symlink {
+                    path: path.to_owned(),
+                }
+            } else {
+                io_error(path, e)
+            }
+        })?;
+    let meta = file.metadata().map_err(|e| io_error(path, e))?;
+    if !meta.is_file() {
+        return Err(KeytabError::NotRegular {
+            path: path.to_owned(),
+        });
+    }
+    Ok((file, meta))
+}
+
+fn read_open(mut file: std::fs::File, path: &Path) -> Result<Keytab, KeytabError> {
+    use std::io::Read;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    file.read_to_end(&mut bytes)
+        .map_err(|source| io_error(path, source))?;
     parse(&bytes, path)
+}
+
+/// Encryption types MIT and RFC 8429 deprecate (DES, 3DES, RC4): a key of
+/// one of these is crackable or nearly so.
+pub fn is_weak_enctype(enctype: u16) -> bool {
+    // 1-3: des-cbc-*, 5/7/16: des3, 23/24: arcfour-hmac(-exp).
+    matches!(enctype, 1..=3 | 5 | 7 | 16 | 23 | 24)
+}
+
+/// A warning naming the keytab's weak keys and the `kadmin` command that
+/// re-keys the principal with strong enctypes only; `None` if every key is
+/// strong.
+pub fn weak_enctype_warning(keytab: &Keytab, path: &Path) -> Option<String> {
+    let mut weak: Vec<String> = keytab
+        .entries
+        .iter()
+        .filter(|e| is_weak_enctype(e.enctype))
+        .map(|e| format!("{} ({})", e.principal, enctype_name(e.enctype)))
+        .collect();
+    weak.dedup();
+    let first = keytab.entries.iter().find(|e| is_weak_enctype(e.enctype))?;
+    Some(format!(
+        "keytab {} holds keys of weak encryption types (DES, 3DES or RC4, deprecated by RFC 8429): {}; re-key with strong types only: kadmin -q 'ktadd -k {} -e aes256-cts-hmac-sha1-96:normal,aes128-cts-hmac-sha1-96:normal {}' (and remove the weak types from the KDC's supported_enctypes)",
+        path.display(),
+        weak.join(", "),
+        path.display(),
+        first.principal
+    ))
 }
 
 fn io_error(path: &Path, source: io::Error) -> KeytabError {
@@ -385,12 +459,9 @@ fn preflight_as(
     euid: u32,
     credentials_dir: Option<&Path>,
 ) -> Result<(Keytab, Option<String>), KeytabError> {
-    let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
-    if !meta.is_file() {
-        return Err(KeytabError::NotRegular {
-            path: path.to_owned(),
-        });
-    }
+    // One open descriptor: type, owner and mode are those of the file
+    // that is then read (no symlink, FIFO or swap in between).
+    let (file, meta) = open(path)?;
     let insecure = if is_systemd_credential(path, credentials_dir, &meta) {
         None
     } else if meta.uid() != euid {
@@ -412,7 +483,7 @@ fn preflight_as(
         Some(e) => Some(format!("--allow-insecure-keytab: accepting insecure {e}")),
         None => None,
     };
-    let keytab = read(path)?;
+    let keytab = read_open(file, path)?;
     if let Some(p) = principal {
         if !keytab.has_principal(p) {
             return Err(KeytabError::PrincipalMissing {
@@ -436,6 +507,9 @@ pub fn enctype_name(enctype: u16) -> String {
         25 => "camellia128-cts-cmac".into(),
         26 => "camellia256-cts-cmac".into(),
         16 => "des3-cbc-sha1".into(),
+        1 => "des-cbc-crc".into(),
+        3 => "des-cbc-md5".into(),
+        24 => "arcfour-hmac-exp".into(),
         n => format!("enctype {n}"),
     }
 }
@@ -683,5 +757,44 @@ pub(crate) mod tests {
         let e = preflight(d.path(), None, true).unwrap_err();
         assert!(matches!(e, KeytabError::NotRegular { .. }), "{e}");
         assert!(e.to_string().contains("not a regular file"));
+        // A FIFO: refused at once (opening it does not block on a writer).
+        let fifo = d.path().join("fifo.keytab");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = preflight(&fifo, None, true).unwrap_err();
+        assert!(matches!(e, KeytabError::NotRegular { .. }), "{e}");
+        // A symbolic link to a good keytab: refused, naming readlink.
+        let good = write_keytab(d.path(), "good.keytab", "m/h@R");
+        let link = d.path().join("link.keytab");
+        std::os::unix::fs::symlink(&good, &link).unwrap();
+        assert!(preflight(&good, Some("m/h@R"), false).is_ok());
+        let e = preflight(&link, Some("m/h@R"), true).unwrap_err();
+        assert!(matches!(e, KeytabError::Symlink { .. }), "{e}");
+        assert!(e.to_string().contains("readlink -f"), "{e}");
+        let e = read(&link).unwrap_err();
+        assert!(matches!(e, KeytabError::Symlink { .. }), "{e}");
+    }
+
+    #[test]
+    fn weak_enctypes_are_flagged_with_the_kadmin_command() {
+        let d = tempfile::tempdir().unwrap();
+        let strong = write_keytab(d.path(), "s.keytab", "m/h@R");
+        let kt = read(&strong).unwrap();
+        assert!(weak_enctype_warning(&kt, &strong).is_none());
+        for (enctype, name) in [
+            (23u16, "arcfour-hmac"),
+            (16, "des3-cbc-sha1"),
+            (3, "des-cbc-md5"),
+        ] {
+            let p = d.path().join(format!("{enctype}.keytab"));
+            std::fs::write(&p, keytab_bytes(&[("m/h@R", 2, enctype)])).unwrap();
+            let w = weak_enctype_warning(&read(&p).unwrap(), &p).expect("flagged");
+            assert!(
+                w.contains(name) && w.contains("kadmin -q 'ktadd -k") && w.contains("m/h@R"),
+                "{w}"
+            );
+        }
+        assert!(!is_weak_enctype(17) && !is_weak_enctype(18) && !is_weak_enctype(20));
     }
 }

@@ -13,6 +13,7 @@ pub mod kerberos;
 pub mod keytab;
 mod parse;
 pub mod principal;
+pub mod resolve;
 pub mod tls;
 
 use std::fmt;
@@ -503,6 +504,20 @@ pub enum SecurityError {
         module: &'static str,
         /// The mechanism the module serves.
         jaas_mechanism: &'static str,
+    },
+    /// The principal a side would authenticate as, resolved from a keytab
+    /// or ticket cache (not written in the configuration), is the brokers'
+    /// service account.
+    #[error(
+        "{path}: kmirror would authenticate as {principal} ({how}), the brokers' own service account (usually a super user); mirroring with it defeats ACLs. Name a dedicated principal with principal=\"mirrormaker/HOST@REALM\" (kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM', then export its key), or pass --allow-service-principal"
+    )]
+    ResolvedServicePrincipal {
+        /// The properties file.
+        path: PathBuf,
+        /// The resolved principal, e.g. `kafka/host@REALM`.
+        principal: String,
+        /// Where it was resolved from (keytab entry, ticket cache).
+        how: String,
     },
     /// The mirror would authenticate as the brokers' service account.
     #[error(

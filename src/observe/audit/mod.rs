@@ -53,7 +53,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::security::Auth;
+use crate::security::resolve::SidePrincipal;
 
 /// `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -328,14 +328,13 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The principal kmirror authenticates as with `sec`: the Kerberos
-/// principal, else the SASL username, else `ANONYMOUS` (TLS without SASL,
-/// or a Kerberos ticket cache without a named principal).
-pub fn principal_of(sec: &Auth) -> String {
-    sec.kerberos()
-        .and_then(|k| k.principal.clone())
-        .or_else(|| sec.credentials().map(|c| c.username.clone()))
-        .unwrap_or_else(|| "ANONYMOUS".into())
+/// The principal kmirror authenticates as on a side, as resolved before
+/// connecting ([`SidePrincipal`]): Kerberos principal (configured, keytab
+/// entry or ticket cache), SASL username, client certificate subject,
+/// `ANONYMOUS` only without client authentication, `UNRESOLVED` when no
+/// local file says.
+pub fn principal_of(p: &SidePrincipal) -> String {
+    p.record_name()
 }
 
 /// SHA-256 of one record's content: key, value, each header (name and

@@ -45,6 +45,15 @@ const SENSITIVE_CONFIG_KEYS: &[&str] = &[
     "sasl.oauthbearer.client.secret",
 ];
 
+/// kmirror patch: whether `key`'s value is a secret, wiped from memory
+/// when the configuration (or the replaced value) is dropped.
+fn is_secret_key(key: &str) -> bool {
+    SENSITIVE_CONFIG_KEYS.contains(&key)
+        || key.contains("password")
+        || key.contains("secret")
+        || matches!(key, "ssl.key.pem" | "sasl.oauthbearer.config" | "ssl_key")
+}
+
 const SANITIZED_VALUE_PLACEHOLDER: &str = "[sanitized for safety]";
 
 /// The log levels supported by librdkafka.
@@ -169,12 +178,14 @@ impl NativeClientConfig {
     pub(crate) fn set(&self, key: &str, value: &str) -> KafkaResult<()> {
         let mut err_buf = ErrBuf::new();
         let key_c = CString::new(key)?;
-        let value_c = CString::new(value)?;
+        // kmirror patch: the copy handed to librdkafka may be a password;
+        // wiped when dropped.
+        let value_c = zeroize::Zeroizing::new(CString::new(value)?.into_bytes_with_nul());
         let ret = unsafe {
             rdsys::rd_kafka_conf_set(
                 self.ptr(),
                 key_c.as_ptr(),
-                value_c.as_ptr(),
+                value_c.as_ptr().cast(),
                 err_buf.as_mut_ptr(),
                 err_buf.capacity(),
             )
@@ -232,6 +243,18 @@ impl Debug for ClientConfig {
     }
 }
 
+/// kmirror patch: secret values (passwords) are wiped from memory when the
+/// configuration is dropped.
+impl Drop for ClientConfig {
+    fn drop(&mut self) {
+        for (key, value) in self.conf_map.iter_mut() {
+            if is_secret_key(key) {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+    }
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         Self::new()
@@ -251,7 +274,21 @@ impl ClientConfig {
     /// kmirror patch: registers `hook`, called with the native configuration
     /// (and `opaque`) by [`ClientConfig::create_native_config`] after all
     /// properties are set. Replaces any earlier hook.
-    pub fn set_native_hook(&mut self, hook: NativeConfigHook, opaque: usize) -> &mut ClientConfig {
+    ///
+    /// # Safety
+    /// `hook` is called from safe code (every `create_native_config`, so
+    /// every client created from this configuration or its clones) with
+    /// `opaque` as given: calling `hook(conf, opaque)` with a live
+    /// `rd_kafka_conf_t` must be sound, and whatever `opaque` stands for
+    /// (typically an address) must stay valid for as long as the hook, or
+    /// anything it installs in librdkafka (interceptors), may use it: for
+    /// interceptors, the life of every client created from this
+    /// configuration.
+    pub unsafe fn set_native_hook(
+        &mut self,
+        hook: NativeConfigHook,
+        opaque: usize,
+    ) -> &mut ClientConfig {
         self.native_hook = Some((hook, opaque));
         self
     }
@@ -295,13 +332,23 @@ impl ClientConfig {
         K: Into<String>,
         V: Into<String>,
     {
-        self.conf_map.insert(key.into(), value.into());
+        let key = key.into();
+        let secret = is_secret_key(&key);
+        if let Some(old) = self.conf_map.insert(key, value.into()) {
+            if secret {
+                zeroize::Zeroize::zeroize(&mut old.into_bytes());
+            }
+        }
         self
     }
 
     /// Removes a parameter from the configuration.
     pub fn remove<'a>(&'a mut self, key: &str) -> &'a mut ClientConfig {
-        self.conf_map.remove(key);
+        if let Some(old) = self.conf_map.remove(key) {
+            if is_secret_key(key) {
+                zeroize::Zeroize::zeroize(&mut old.into_bytes());
+            }
+        }
         self
     }
 

@@ -14,6 +14,34 @@ use crate::util::{KafkaDrop, NativePtr};
 // Re-export rdkafka error code
 pub use rdsys::types::RDKafkaErrorCode;
 
+/// kmirror patch: an error code as librdkafka gives it (a C `int`) to
+/// [`RDKafkaErrorCode`]. librdkafka passes broker error codes through
+/// unchanged, so a newer broker can send a code this crate's enums do not
+/// have; such a code becomes [`RDKafkaErrorCode::Unknown`] instead of an
+/// out-of-range enum value (undefined behaviour).
+pub fn error_code_from_raw(raw: i32) -> RDKafkaErrorCode {
+    match RDKafkaRespErr::try_from(raw) {
+        Ok(e) => e.into(),
+        Err(_) => RDKafkaErrorCode::Unknown,
+    }
+}
+
+/// kmirror patch: [`error_code_from_raw`] as an `RDKafkaRespErr` (unknown
+/// codes become `RD_KAFKA_RESP_ERR_UNKNOWN`).
+pub fn resp_err_from_raw(raw: i32) -> RDKafkaRespErr {
+    RDKafkaRespErr::try_from(raw).unwrap_or(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN)
+}
+
+/// kmirror patch: reads an `rd_kafka_resp_err_t` struct field as the C
+/// `int` it is, without ever making an enum value of it.
+///
+/// # Safety
+/// `field` must point to a live, aligned `rd_kafka_resp_err_t` field.
+pub(crate) unsafe fn raw_resp_err(field: *const RDKafkaRespErr) -> i32 {
+    // SAFETY: per the contract; the enum is `repr(i32)`, as the C type.
+    unsafe { ptr::read(field.cast::<i32>()) }
+}
+
 /// Kafka result.
 pub type KafkaResult<T> = Result<T, KafkaError>;
 

@@ -343,12 +343,14 @@ impl<'a> BorrowedMessage<'a> {
         event: Arc<NativeEvent>,
         _client: &'a C,
     ) -> KafkaResult<BorrowedMessage<'a>> {
-        if ptr.err.is_error() {
-            let err = match ptr.err {
+        // kmirror patch: read as an int, never as an out-of-range enum.
+        let raw = crate::error::raw_resp_err(std::ptr::addr_of!((*ptr.ptr()).err));
+        if raw != 0 {
+            let err = match crate::error::resp_err_from_raw(raw) {
                 rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTITION_EOF => {
                     KafkaError::PartitionEOF(ptr.partition)
                 }
-                e => KafkaError::MessageConsumption(e.into()),
+                _ => KafkaError::MessageConsumption(crate::error::error_code_from_raw(raw)),
             };
             Err(err)
         } else {
@@ -374,9 +376,11 @@ impl<'a> BorrowedMessage<'a> {
             _event: event,
             _owner: PhantomData,
         };
-        if (*ptr).err.is_error() {
+        // kmirror patch: read as an int, never as an out-of-range enum.
+        let raw = crate::error::raw_resp_err(std::ptr::addr_of!((*ptr).err));
+        if raw != 0 {
             Err((
-                KafkaError::MessageProduction((*ptr).err.into()),
+                KafkaError::MessageProduction(crate::error::error_code_from_raw(raw)),
                 borrowed_message,
             ))
         } else {

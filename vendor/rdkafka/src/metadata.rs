@@ -7,7 +7,6 @@ use std::slice;
 use rdkafka_sys as rdsys;
 use rdkafka_sys::types::*;
 
-use crate::error::IsError;
 use crate::util::{KafkaDrop, NativePtr};
 
 /// Broker metadata information.
@@ -62,11 +61,10 @@ impl MetadataPartition {
     /// Returns the metadata error for the partition, or `None` if there is no
     /// error.
     pub fn error(&self) -> Option<RDKafkaRespErr> {
-        if self.0.err.is_error() {
-            Some(self.0.err)
-        } else {
-            None
-        }
+        // kmirror patch: read as an int, never as an out-of-range enum.
+        // SAFETY: the metadata is live for `self`'s lifetime.
+        let raw = unsafe { crate::error::raw_resp_err(std::ptr::addr_of!(self.0.err)) };
+        (raw != 0).then(|| crate::error::resp_err_from_raw(raw))
     }
 
     /// Returns the broker IDs of the replicas.
@@ -121,11 +119,10 @@ impl MetadataTopic {
     /// Returns the metadata error for the topic, or `None` if there was no
     /// error.
     pub fn error(&self) -> Option<RDKafkaRespErr> {
-        if self.0.err.is_error() {
-            Some(self.0.err)
-        } else {
-            None
-        }
+        // kmirror patch: read as an int, never as an out-of-range enum.
+        // SAFETY: the metadata is live for `self`'s lifetime.
+        let raw = unsafe { crate::error::raw_resp_err(std::ptr::addr_of!(self.0.err)) };
+        (raw != 0).then(|| crate::error::resp_err_from_raw(raw))
     }
 }
 

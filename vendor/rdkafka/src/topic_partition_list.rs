@@ -105,9 +105,13 @@ impl<'a> TopicPartitionListElem<'a> {
 
     /// Returns the optional error associated to the specific entry in the TPL.
     pub fn error(&self) -> KafkaResult<()> {
-        let kafka_err = self.ptr.err;
-        if kafka_err.is_error() {
-            Err(KafkaError::OffsetFetch(kafka_err.into()))
+        // kmirror patch: read as an int, never as an out-of-range enum.
+        // SAFETY: `self.ptr` is a live element of the list.
+        let raw = unsafe { crate::error::raw_resp_err(std::ptr::addr_of!(self.ptr.err)) };
+        if raw != 0 {
+            Err(KafkaError::OffsetFetch(crate::error::error_code_from_raw(
+                raw,
+            )))
         } else {
             Ok(())
         }
