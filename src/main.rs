@@ -149,18 +149,34 @@ fn verify(cli: VerifyCli) {
     use std::io::IsTerminal;
     init_logging(&cli.mirror.log_format);
     let config = load_config(&cli.mirror);
-    match kmirror::observe::verify::run(&config, std::io::stderr().is_terminal()) {
+    let ticket = kerberos_login(&config);
+    let code = match kmirror::observe::verify::run(&config, std::io::stderr().is_terminal()) {
         Ok(verdicts) => {
             print!("{}", kmirror::observe::verify::summary(&verdicts));
-            std::process::exit(if verdicts.iter().all(|v| v.ok()) {
-                0
-            } else {
-                1
-            });
+            i32::from(!verdicts.iter().all(|v| v.ok()))
         }
         Err(e) => {
             print_error(&e);
-            std::process::exit(1);
+            1
+        }
+    };
+    // exit() skips destructors: drop the keeper so it removes its caches.
+    drop(ticket);
+    std::process::exit(code);
+}
+
+/// The same Kerberos login a mirror run does, for the side tools (`check`,
+/// `lag`, `verify`): a ticket per principal from its keytab into kmirror's
+/// private caches, installed per side through the side's ticket handle, so
+/// each side authenticates as its own principal, never through the user's
+/// `KRB5CCNAME`. Exits as a run would when the login fails.
+fn kerberos_login(config: &Config) -> Option<kmirror::security::kerberos::TicketKeeper> {
+    match kmirror::security::kerberos::TicketKeeper::start_for(config.auth_sides()) {
+        Ok(t) => t,
+        Err(e) => {
+            let e = kmirror::Error::from(kmirror::pipeline::PipelineError::from(e));
+            print_error(&e);
+            std::process::exit(e.exit_code());
         }
     }
 }
@@ -219,14 +235,23 @@ fn audit(cli: AuditCli) {
 fn lag(cli: LagCli) {
     init_logging(&cli.mirror.log_format);
     let config = load_config(&cli.mirror);
-    match kmirror::observe::lag::collect(&config) {
-        Ok(report) if cli.format == "json" => println!("{}", report.json()),
-        Ok(report) => print!("{}", report.table()),
+    let ticket = kerberos_login(&config);
+    let code = match kmirror::observe::lag::collect(&config) {
+        Ok(report) if cli.format == "json" => {
+            println!("{}", report.json());
+            0
+        }
+        Ok(report) => {
+            print!("{}", report.table());
+            0
+        }
         Err(e) => {
             print_error(&e);
-            std::process::exit(1);
+            1
         }
-    }
+    };
+    drop(ticket);
+    std::process::exit(code);
 }
 
 /// `kmirror check`: prints the report; exit 0 only if every required check passed.
@@ -241,14 +266,7 @@ fn check(cli: CheckCli) {
     }
     // The same Kerberos login a run does (kmirror's private ticket cache),
     // so GSSAPI clusters see the principal the run would authenticate as.
-    let ticket = match kmirror::security::kerberos::TicketKeeper::start_for(config.auth_sides()) {
-        Ok(t) => t,
-        Err(e) => {
-            let e = kmirror::Error::from(kmirror::pipeline::PipelineError::from(e));
-            print_error(&e);
-            std::process::exit(e.exit_code());
-        }
-    };
+    let ticket = kerberos_login(&config);
     let opts = kmirror::preflight::check::CheckOptions {
         accept_unverified: cli.mirror.accept_unverified_acls,
         ..Default::default()

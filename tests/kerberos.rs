@@ -481,6 +481,84 @@ fn per_side_principals_in_one_run() {
     eprintln!("per-side principals {a} -> {b}: {report}");
 }
 
+/// The principals (successful GSSAPI logins) a listener has seen so far.
+fn gssapi_logins(listener: &kmirror_rig::listener::Listener) -> Vec<String> {
+    listener
+        .events()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::Authentication {
+                mechanism,
+                principal,
+                success: true,
+                ..
+            } if mechanism == "GSSAPI" => principal,
+            _ => None,
+        })
+        .collect()
+}
+
+/// `kmirror lag`, `verify` and `check` log in from each side's keytab
+/// in-process, through the same per-side ticket handle as a mirror run:
+/// with per-side principals (and `KRB5CCNAME` naming a user cache that does
+/// not exist), the source listener sees only the source principal and the
+/// target listener only the target's, for each tool.
+#[test]
+fn side_tools_log_in_from_the_keytab() {
+    let rig = KrbRig::start_with(KdcOptions::default(), 1, |o, topic| {
+        o.acls = target_acls(topic, "User:mirrormaker2");
+    });
+    let (a, b) = (rig.mm_full(), rig.kdc.full_name(MIRRORMAKER2));
+    let jaas = rig.dir.path().join("tools.jaas");
+    std::fs::write(
+        &jaas,
+        format!(
+            "KafkaClientSource {{\n  com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"{}\" principal=\"{a}\";\n}};\nKafkaClientTarget {{\n  com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"{}\" principal=\"{b}\";\n}};\n",
+            rig.kdc.standard_keytab(MIRRORMAKER).display(),
+            rig.kdc.standard_keytab(MIRRORMAKER2).display(),
+        ),
+    )
+    .unwrap();
+    let (c, p) = rig.properties("tools", &[]);
+    let jaas_arg = jaas.display().to_string();
+    for tool in ["lag", "verify", "check"] {
+        let (src_before, tgt_before) = (
+            gssapi_logins(&rig.source.listener).len(),
+            gssapi_logins(&rig.target.listener).len(),
+        );
+        let mut args = vec![tool.to_string()];
+        args.extend(args_with(&c, &p, &rig.topic, &["--jaas", &jaas_arg]));
+        let mut km = rig.spawn(&args, &[], &format!("{tool}.log"));
+        let status = km
+            .wait_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("kmirror {tool} kept running:\n{}", km.output()));
+        let out = km.output();
+        eprintln!("kmirror {tool}: exit {status}:\n{out}");
+        assert!(
+            out.contains("Kerberos ticket obtained from the keytab")
+                && out.contains(&a)
+                && out.contains(&b),
+            "{tool}: no in-process login for both principals:\n{out}"
+        );
+        let src = gssapi_logins(&rig.source.listener)[src_before..].to_vec();
+        assert!(
+            !src.is_empty() && src.iter().all(|p| *p == a),
+            "{tool}: the source listener saw {src:?}, want only {a}"
+        );
+        // lag reads the source only; verify and check read the target too.
+        let tgt = gssapi_logins(&rig.target.listener)[tgt_before..].to_vec();
+        assert!(
+            tgt.iter().all(|p| *p == b) && (tool == "lag" || !tgt.is_empty()),
+            "{tool}: the target listener saw {tgt:?}, want only {b}"
+        );
+        assert!(
+            !rig.user_ccache().exists(),
+            "{tool} wrote to the user's KRB5CCNAME"
+        );
+    }
+}
+
 /// One start-up failure: how kmirror is run and what it must say.
 struct Refusal {
     what: &'static str,

@@ -11,8 +11,8 @@
 //!    directory of its own — never the user's `KRB5CCNAME`;
 //! 2. gives every principal its own ccache, and every librdkafka thread the
 //!    ccache of the principal its cluster authenticates as (see
-//!    [Per-side principals](#per-side-principals)); `KRB5CCNAME` names the
-//!    first one, for anything else that reads the process default;
+//!    [Per-side principals](#per-side-principals)); `KRB5CCNAME` is never
+//!    set (see [Why not `KRB5CCNAME`](#why-not-krb5ccname));
 //! 3. renews the ticket from the keytab on a background thread well before
 //!    it expires, warning on each failed attempt, and exposes the time left
 //!    ([`TicketStatus::seconds_to_expiry`]);
@@ -36,6 +36,26 @@
 //! [`apply`](super::apply)) that sets the thread's ccache to its principal's
 //! before the thread makes any connection. No `.k5identity` or host-name
 //! rules are involved: the choice follows the client, not the broker's name.
+//!
+//! # Why not `KRB5CCNAME`
+//!
+//! Setting `KRB5CCNAME` with `set_var` while other threads run (tokio
+//! workers, the metrics server, librdkafka threads of the preflight
+//! clients) races with their `getenv` (undefined behaviour in glibc), and
+//! one process-wide value cannot serve two principals anyway. The options
+//! considered: librdkafka's `sasl.kerberos.kinit.cmd` runs a shell command
+//! per client, but still into the cache named by the environment; setting
+//! the variable once before any thread starts cannot give two sides two
+//! caches. MIT's `gss_krb5_ccache_name` is per thread and is what Cyrus
+//! SASL's GSSAPI plugin reads (it asks for default credentials on the
+//! broker thread that authenticates), so each client's threads get their
+//! side's cache from the `on_thread_start` interceptor, and kmirror's own
+//! logins name their cache explicitly (`gss_acquire_cred_from` with a
+//! `ccache` store element). Evidence: `tests/kerberos.rs`
+//! `per_side_principals_in_one_run`, where the source listener saw only the
+//! source principal and the target only the target's, and
+//! `side_tools_log_in_from_the_keytab` for `lag`, `verify` and `check`.
+//! A side without a keytab authenticates from the user's own cache.
 
 use std::ffi::{CStr, CString};
 use std::fs;
@@ -461,13 +481,11 @@ pub fn login_plan<'a>(
         warn!(
             "Kerberos without a keytab: kmirror uses the existing ticket cache (KRB5CCNAME) and cannot renew it; when that ticket expires, new broker connections fail to authenticate. Configure useKeyTab=true with keyTab and principal to let kmirror keep tickets fresh"
         );
-    } else if let Some(first) = logins.first() {
+    } else if !logins.is_empty() {
         for side in &cache_only {
-            // KRB5CCNAME names the first login's cache once kmirror runs.
-            info!(
-                "{side}: no keytab; uses kmirror's ticket for {} (the process default ticket cache)",
-                first.principal
-            );
+            // kmirror never sets KRB5CCNAME (the environment is shared by
+            // every thread): such a side reads the user's cache.
+            info!("{side}: no keytab; authenticates from the user's ticket cache (KRB5CCNAME), which kmirror does not renew");
         }
     }
     Ok(logins)
@@ -728,7 +746,8 @@ impl TicketKeeper {
 
     /// Obtains the first ticket of every login (failing with a message
     /// naming principal, keytab and KDC), registers each principal's private
-    /// cache in its sides' [`TicketSlot`]s, points `KRB5CCNAME` at the first,
+    /// cache in its sides' [`TicketSlot`]s (never `KRB5CCNAME`: see the module
+    /// documentation),
     /// and starts one renewal thread per login. Call before creating any
     /// librdkafka client.
     pub fn start(
@@ -761,18 +780,12 @@ impl TicketKeeper {
             threads: Vec::new(),
             dir,
         };
-        for (i, (login, path, lifetime)) in obtained.into_iter().enumerate() {
+        for (login, path, lifetime) in obtained {
             let ccache = format!("FILE:{}", path.display());
             let ccache_c = CString::new(ccache.as_str()).map_err(|_| KerberosError::Ccache {
                 dir: path.clone(),
                 message: "the ticket cache path contains a NUL byte; set TMPDIR".into(),
             })?;
-            if i == 0 {
-                // For whatever reads the process default (ticket-cache-only
-                // sides); no librdkafka client exists yet, so nothing reads
-                // the environment concurrently.
-                std::env::set_var("KRB5CCNAME", &ccache);
-            }
             let status = Arc::new(TicketStatus::default());
             status
                 .expires_at_unix
