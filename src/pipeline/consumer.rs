@@ -136,8 +136,18 @@ impl ConsumerContext for MirrorConsumerContext {
                 }
             }
             other => {
-                warn!(cluster = %self.cluster, "rebalance error: {:?}", RDKafkaErrorCode::from(other));
-                let _ = consumer.unassign();
+                // librdkafka 2.12 calls this only to assign or revoke; any
+                // other code leaves the assignment unknown. The partition
+                // states go without a commit: another member may own the
+                // partitions by now, and a later commit of this one's
+                // delivered prefix would move the group's committed offset
+                // backwards (issue #18, case 10). Records in flight are
+                // mirrored again by the next owner.
+                let dropped = self.take_states(None);
+                warn!(cluster = %self.cluster, partitions = dropped.len(), "rebalance error: {:?}: partitions given up without committing", RDKafkaErrorCode::from(other));
+                if let Err(e) = consumer.unassign() {
+                    warn!(cluster = %self.cluster, "unassigning partitions: {e}");
+                }
             }
         }
     }
@@ -1221,6 +1231,73 @@ mod tests {
                 Err(Some(RDKafkaErrorCode::CoordinatorNotAvailable)),
                 COMMIT_ATTEMPTS as usize
             )
+        );
+    }
+
+    /// Case 10: after a rebalance error the consumer keeps no partition
+    /// state, so no later commit (interval or final) can write this
+    /// member's older delivered prefix over the next owner's commits.
+    #[test]
+    fn case10_rebalance_error_leaves_nothing_to_commit() {
+        let shared = Arc::new(Shared::new(
+            10,
+            true,
+            Arc::new(crate::observe::metrics::Metrics::new()),
+            None,
+        ));
+        let ctx = MirrorConsumerContext {
+            cluster: "source".into(),
+            start: StartPolicy::Earliest,
+            shared: shared.clone(),
+            parts: Mutex::new(FxHashMap::default()),
+            parts_version: AtomicU64::new(0),
+            drain_timeout: Duration::from_millis(10),
+            joined: std::sync::atomic::AtomicBool::new(false),
+            cluster_id: std::sync::OnceLock::new(),
+            principal: String::new(),
+        };
+        let consumer: BaseConsumer<MirrorConsumerContext> = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("group.id", "case10")
+            .create_with_context(ctx)
+            .unwrap();
+        let ctx = consumer.context();
+        // Assigned at committed offset 100; records 100..110 delivered.
+        let mut tracker = OffsetTracker::new(Some(100));
+        for o in 100..110 {
+            tracker.sent(o).unwrap();
+            tracker.delivered(o);
+        }
+        assert_eq!(tracker.needs_commit(), Some(110));
+        ctx.parts
+            .lock()
+            .unwrap()
+            .entry("t".into())
+            .or_default()
+            .insert(
+                0,
+                Arc::new(PartitionState {
+                    cluster: "source".into(),
+                    topic: "t".into(),
+                    partition: 0,
+                    topic_id: None,
+                    tracker: Mutex::new(tracker),
+                    trail: Mutex::new(crate::observe::audit::PartitionTrail::new(None)),
+                    counters: shared.metrics.topic_counters("t"),
+                    timestamp_notes: std::sync::atomic::AtomicU8::new(0),
+                }),
+            );
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition("t", 0);
+        ctx.rebalance(&consumer, RDKafkaRespErr::RD_KAFKA_RESP_ERR__FAIL, &mut tpl);
+        let left: Vec<_> = ctx
+            .all_states()
+            .iter()
+            .filter_map(|s| s.tracker.lock().unwrap().needs_commit())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "offsets a later commit would write: {left:?}"
         );
     }
 
