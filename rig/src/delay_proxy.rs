@@ -54,6 +54,9 @@ pub struct DelayProxy {
 
 struct Inner {
     upstream: Mutex<Option<SocketAddr>>,
+    /// While true, nothing is written towards clients (see
+    /// [`DelayProxy::hold_responses`]).
+    hold: tokio::sync::watch::Sender<bool>,
     delay: Duration,
     open: AtomicUsize,
     accepted: AtomicUsize,
@@ -87,6 +90,7 @@ impl DelayProxy {
             .build()?;
         let inner = Arc::new(Inner {
             upstream: Mutex::new(upstream),
+            hold: tokio::sync::watch::Sender::new(false),
             delay,
             open: AtomicUsize::new(0),
             accepted: AtomicUsize::new(0),
@@ -129,6 +133,16 @@ impl DelayProxy {
     /// Sets where new connections are forwarded to.
     pub fn set_upstream(&self, upstream: SocketAddr) {
         *self.inner.upstream.lock().unwrap() = Some(upstream);
+    }
+
+    /// While `held`, the broker's bytes are not delivered to clients (they
+    /// queue in the proxy), while clients' bytes still reach the broker:
+    /// requests are handled, their answers do not arrive. Followed by
+    /// [`DelayProxy::stop`], the broker has appended records whose
+    /// acknowledgements are lost, so the client must retry them: the case
+    /// an idempotent producer's sequence numbers keep from duplicating.
+    pub fn hold_responses(&self, held: bool) {
+        self.inner.hold.send_replace(held);
     }
 
     /// Connections open now.
@@ -226,8 +240,8 @@ async fn connection(client: TcpStream, inner: Arc<Inner>) {
     let _ = server.set_nodelay(true);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let up = pipe(cr, sw, inner.delay);
-    let down = pipe(sr, cw, inner.delay);
+    let up = pipe(cr, sw, inner.delay, None);
+    let down = pipe(sr, cw, inner.delay, Some(inner.hold.subscribe()));
     tokio::pin!(up, down);
     // A clean end of one direction (EOF, passed on as a shutdown) leaves the
     // other running; an error in either ends the connection.
@@ -237,8 +251,14 @@ async fn connection(client: TcpStream, inner: Arc<Inner>) {
     }
 }
 
-/// Copies `from` to `to`, each chunk written `delay` after it was read.
-async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) -> io::Result<()> {
+/// Copies `from` to `to`, each chunk written `delay` after it was read,
+/// and not while `hold` says so.
+async fn pipe(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    delay: Duration,
+    mut hold: Option<tokio::sync::watch::Receiver<bool>>,
+) -> io::Result<()> {
     let budget = Arc::new(Semaphore::new(DEFAULT_BUFFER_BYTES));
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Bytes, OwnedSemaphorePermit)>();
     let reader = async move {
@@ -265,6 +285,10 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) 
     let writer = async move {
         while let Some((due, chunk, permit)) = rx.recv().await {
             tokio::time::sleep_until(due).await;
+            if let Some(h) = hold.as_mut() {
+                // The sender lives as long as the proxy.
+                let _ = h.wait_for(|held| !*held).await;
+            }
             to.write_all(&chunk).await?;
             drop(permit);
         }
@@ -442,6 +466,25 @@ mod tests {
         let mut s = StdStream::connect(addr).unwrap();
         round_trip(&mut s);
         assert_eq!(p.accepted_connections(), 2);
+    }
+
+    /// Held responses queue: the request reaches the upstream, the answer
+    /// arrives only after the hold ends.
+    #[test]
+    fn held_responses_arrive_after_the_hold() {
+        let p = proxy(echo_server(), 1);
+        let mut s = StdStream::connect(p.addr()).unwrap();
+        round_trip(&mut s);
+        p.hold_responses(true);
+        s.write_all(b"ping").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut b = [0u8; 4];
+        assert!(s.read_exact(&mut b).is_err(), "an answer passed the hold");
+        p.hold_responses(false);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"ping");
     }
 
     /// Without an upstream a connection is closed, not left hanging; once

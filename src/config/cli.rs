@@ -19,7 +19,8 @@ use clap::{ArgAction, Args, Parser};
                   --whitelist 'orders,payments.*' --num.streams 4\n\n\
                   Records are copied byte for byte (key, value, headers, timestamp) to the topic of the same \
                   name on the target; keyed records are partitioned by key (murmur2, as the Java client), so \
-                  per-key order survives. The producer always uses acks=all with one request in flight; a \
+                  per-key order survives. The producer always uses acks=all with one request in flight (up to 5 with enable.idempotence=true \
+                  in the producer properties: the idempotent producer keeps order over long links); a \
                   source offset is committed only after the target has acknowledged every record before it. \
                   The first failed send stops kmirror (non-zero exit) after committing only what was delivered.\n\n\
                   Old ZooKeeper-era keys (zookeeper.connect, groupid, broker.list, producer.type, ...) are \
