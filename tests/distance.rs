@@ -237,3 +237,66 @@ fn proxy_outage(producer: &[&str]) -> checker::Report {
     );
     report
 }
+
+/// A sequence desynchronisation (the broker answers the head-of-line
+/// produce request OUT_OF_ORDER_SEQUENCE_NUMBER: records before it are
+/// missing on the broker) is fatal to the idempotent producer: kmirror
+/// stops (exit 1) and commits only the prefix the target acknowledged, so
+/// the next run mirrors the rest again; a gap is never committed past.
+#[test]
+fn idempotent_sequence_gap_is_fatal_and_commits_only_the_delivered_prefix() {
+    let rig = Rig::start();
+    let topic = random_name("gap");
+    rig.source_conn().create_topic(&topic, 2).unwrap();
+    let target = MockTarget::new(&topic, 2);
+    let w = Workload {
+        records: 4_000,
+        keys: 50,
+        ..Default::default()
+    };
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..2_000).unwrap();
+    let group = random_name("mm");
+    let (c, _) = rig.properties(&group, &[]);
+    let p = target.producer_properties(&rig, &group, IDEMPOTENT);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &[]),
+        &rig.dir.path().join("km.log"),
+    );
+    let committed_some = await_condition(Duration::from_secs(60), || {
+        let c = cluster::committed_offsets(&rig.source_conn(), &group, &topic).ok()?;
+        (c.values().flatten().sum::<i64>() > 0).then_some(())
+    });
+    assert!(committed_some.is_some(), "{}", km.output());
+    target.mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER; 20],
+    );
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 2_000..w.records).unwrap();
+    let status = km
+        .wait_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("kmirror did not stop on a sequence gap:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.to_lowercase().contains("sequence"), "{out}");
+    let source = read_source(&rig.source_conn(), &topic, w.records);
+    let copy = cluster::read_all(
+        &target.conn(),
+        &topic,
+        0,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    checker::check_committed(&source, &copy, &committed).unwrap();
+    let committed_total: i64 = committed.values().flatten().sum();
+    eprintln!(
+        "sequence gap: exit 1, {} records on the target, {committed_total} committed of {}",
+        copy.len(),
+        w.records
+    );
+    assert!(
+        (committed_total as usize) < w.records,
+        "everything committed despite the gap:\n{out}"
+    );
+}
