@@ -2,7 +2,8 @@
 # The benchmark (README, "Performance"): starts the rig and measures, in one
 # run on the same brokers, the ceilings, kmirror and a Python peer; prints a
 # table with ratios and writes target/bench/results.json. Extra arguments go
-# to kmirror-bench (--reps N, --records N, --quick).
+# to kmirror-bench (--reps N, --records N, --quick; --rtt MS for the distance
+# rows instead: one cluster behind the rig's delay proxy, both placements).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

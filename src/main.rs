@@ -183,51 +183,83 @@ fn kerberos_login(config: &Config) -> Option<kmirror::security::kerberos::Ticket
 
 /// `kmirror audit verify FILE --key KEY`: exit 0 when the trail is
 /// intact, 1 at the first broken entry, a cut-off tail or a missing file
-/// or anchor, 2 when the key is refused.
+/// or anchor, 2 when a key is refused. `kmirror audit rotate`: exit 0
+/// once the rotation is appended and anchored, 1 if refused, 2 when a key
+/// is refused.
 fn audit(cli: AuditCli) {
+    use kmirror::observe::audit::{self, Seal};
+    let load = |k: &std::path::Path| match audit::key::AuditKey::load(k) {
+        Ok(k) => Seal::Keyed(std::sync::Arc::new(k)),
+        Err(e) => {
+            print_error(&e);
+            std::process::exit(2);
+        }
+    };
     match cli.command {
         AuditCommand::Verify {
             file,
             key,
             anchor,
-            unkeyed: _,
+            unkeyed,
         } => {
-            use kmirror::observe::audit::{self, Seal};
-            let seal = match key {
-                Some(k) => match audit::key::AuditKey::load(&k) {
-                    Ok(k) => Seal::Keyed(std::sync::Arc::new(k)),
-                    Err(e) => {
-                        print_error(&e);
-                        std::process::exit(2);
-                    }
-                },
-                // clap requires --key unless --unkeyed.
-                None => Seal::Unkeyed,
-            };
-            match audit::verify(&file, anchor.as_deref(), &seal) {
-                Ok(v) => {
-                    let records: u64 = v.entries.iter().map(|e| e.records).sum();
-                    println!(
-                        "{}: {} intact: {} entries ({} anchored), {records} records",
-                        file.display(),
-                        if matches!(seal, Seal::Keyed(_)) {
-                            "chain and MACs"
-                        } else {
-                            "UNKEYED chain"
-                        },
-                        v.entries.len(),
-                        v.anchored,
-                    );
-                    if v.incomplete_last_line {
-                        println!("note: an incomplete last line was ignored (a write in progress, or a crash mid-write)");
-                    }
-                }
+            let mut seals: Vec<Seal> = key.iter().map(|k| load(k)).collect();
+            // clap requires --key unless --unkeyed.
+            if unkeyed {
+                seals.push(Seal::Unkeyed);
+            }
+            match audit::verify(&file, anchor.as_deref(), &seals) {
+                Ok(v) => print_verified(&file, &v),
                 Err(e) => {
                     print_error(&e);
                     std::process::exit(1);
                 }
             }
         }
+        AuditCommand::Rotate {
+            file,
+            key,
+            new_key,
+            anchor,
+            unkeyed: _,
+        } => {
+            // clap requires --key unless --unkeyed.
+            let old = key.as_deref().map_or(Seal::Unkeyed, load);
+            let new = load(&new_key);
+            match audit::rotation::rotate(&file, anchor.as_deref(), &old, &new) {
+                Ok(r) => println!(
+                    "{}: rotated from key id `{}` to `{}`; start the mirror with --audit-key {}, verify with every key of the trail",
+                    file.display(),
+                    r.rotate_from_key_id,
+                    r.rotate_to_key_id,
+                    new_key.display()
+                ),
+                Err(e) => {
+                    print_error(&e);
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+}
+
+fn print_verified(file: &std::path::Path, v: &kmirror::observe::audit::Verified) {
+    let records: u64 = v.entries.iter().map(|e| e.records).sum();
+    println!(
+        "{}: {} intact: {} entries ({} lines anchored), {records} records, {} key rotation(s)",
+        file.display(),
+        if v.keyed {
+            "chain and MACs"
+        } else {
+            "UNKEYED chain"
+        },
+        v.entries.len(),
+        v.anchored,
+        v.rotations.len(),
+    );
+    if v.incomplete_last_line {
+        println!(
+            "note: an incomplete last line was ignored (a write in progress, or a crash mid-write)"
+        );
     }
 }
 

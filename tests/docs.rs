@@ -27,6 +27,26 @@ use support::*;
 /// how it is exercised.
 const ACCOUNTED: &[(&str, &str, &str)] = &[
     (
+        "docs/operations.md",
+        "head -c 32 /dev/urandom > audit-2.key",
+        "the key the same way tests/observe.rs audit_key_named writes it (32 random bytes, mode 0600)",
+    ),
+    (
+        "docs/operations.md",
+        "kmirror audit rotate audit.jsonl",
+        "run (with the test's paths) by audit_trail_is_single_writer_keyed_and_anchored in tests/observe.rs",
+    ),
+    (
+        "docs/operations.md",
+        "kmirror ... --audit-log audit.jsonl --audit-key audit-2.key",
+        "run (with the test's paths) by audit_trail_is_single_writer_keyed_and_anchored: the mirror after the rotation",
+    ),
+    (
+        "docs/operations.md",
+        "kmirror audit verify audit.jsonl --key audit.key --key audit-2.key",
+        "run (with the test's paths) by audit_trail_is_single_writer_keyed_and_anchored: verify with both keys",
+    ),
+    (
         "README.md",
         "scripts/demo.sh",
         "run by readme_demo_command_runs",

@@ -194,3 +194,94 @@ fn stop_during_queue_full_ends_the_wait() {
     km.stop_ok();
     check_mirror_and_commits(&rig, &group, &topic, w.records, Partitioning::ByKey);
 }
+
+/// Case 12: deleting a mirrored source topic while kmirror runs, then
+/// re-creating it and writing to it. librdkafka 2.12.1 crashed (SIGSEGV in
+/// its main thread, `rd_kafka_metadata_update_op` looking up a null topic
+/// name) at the first fetch answer for the deleted topic, which the rig's
+/// broker sends with a zero topic id and a leader tag; kmirror's librdkafka
+/// is patched (vendor/rdkafka-sys/KMIRROR-PATCHES.md). Past the crash,
+/// librdkafka neither noticed the deletion (for 5 minutes) nor ever fetched
+/// the new topic (measured: 300 old records mirrored, none of the new); the
+/// topic watcher now lets the vanished topic go and picks the new one up.
+/// The rig's broker drops a deleted topic's committed offsets, so the new
+/// topic starts at its beginning: every one of its records is mirrored
+/// (where committed offsets survive, case 5 stops instead).
+#[test]
+fn case12_source_topic_deleted_and_recreated_mid_run() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("del", 2);
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let args = mirror_args(&c, &p, &topic, &["--topic.refresh.interval.ms", "500"]);
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("km-0.log"));
+    mirror_old_incarnation(&rig, &km, &group, &topic);
+    rig.source_conn().delete_topic(&topic).unwrap();
+    let let_go = await_condition(Duration::from_secs(60), || {
+        if let Some(s) = km.child.try_wait().unwrap() {
+            panic!(
+                "kmirror died when the topic was deleted: {s}\n{}",
+                km.output()
+            );
+        }
+        km.output().contains("partitions revoked").then_some(())
+    });
+    assert!(
+        let_go.is_some(),
+        "deleted topic never let go:\n{}",
+        km.output()
+    );
+    rig.source_conn().create_topic(&topic, 2).unwrap();
+    let new = Workload {
+        records: 600,
+        keys: 20,
+        ..Default::default()
+    };
+    cluster::produce(&rig.source_conn(), &topic, &new).unwrap();
+    let source = km.await_all_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        new.records,
+        Duration::from_secs(120),
+    );
+    km.stop_ok();
+    // The target topic holds the old topic's records too: check the new
+    // topic against the target records it wrote.
+    let target: Vec<Record> = cluster::read_all(
+        &rig.target_conn(),
+        &topic,
+        300 + new.records,
+        Duration::from_secs(1),
+        Duration::from_secs(120),
+    )
+    .unwrap()
+    .into_iter()
+    .filter(|r| {
+        r.value
+            .as_ref()
+            .is_some_and(|v| v.starts_with(new.tag.as_bytes()))
+    })
+    .collect();
+    checker::check(&source, &target, Partitioning::ByKey).unwrap_or_else(|v| panic!("{v}"));
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+}
+
+/// Mirrors 300 records of `topic`'s first incarnation and waits until they
+/// are committed.
+fn mirror_old_incarnation(rig: &Rig, km: &Kmirror, group: &str, topic: &str) {
+    let old = Workload {
+        records: 300,
+        keys: 20,
+        ..Default::default()
+    };
+    cluster::produce(&rig.source_conn(), topic, &old).unwrap();
+    km.await_all_committed(
+        &rig.source_conn(),
+        group,
+        topic,
+        old.records,
+        Duration::from_secs(120),
+    );
+}

@@ -7,88 +7,14 @@ mod support;
 
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use support::*;
-
-struct MockTarget {
-    mock: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-}
-
-impl MockTarget {
-    fn new(topic: &str, partitions: i32) -> MockTarget {
-        let mock = MockCluster::new(3).unwrap();
-        mock.create_topic(topic, partitions, 3).unwrap();
-        MockTarget { mock }
-    }
-    fn conn(&self) -> ClusterConn {
-        ClusterConn::plaintext(self.mock.bootstrap_servers())
-    }
-    fn producer_properties(&self, rig: &Rig, name: &str) -> std::path::PathBuf {
-        let p = rig
-            .dir
-            .path()
-            .join(format!("{name}-mock-producer.properties"));
-        std::fs::write(
-            &p,
-            format!(
-                "bootstrap.servers={}\nsecurity.protocol=PLAINTEXT\nretry.backoff.ms=20\n",
-                self.mock.bootstrap_servers()
-            ),
-        )
-        .unwrap();
-        p
-    }
-}
-
-fn mirror_into_mock(inject: impl FnOnce(&MockTarget, &Kmirror)) -> checker::Report {
-    let rig = Rig::start();
-    let topic = random_name("faults");
-    rig.source_conn().create_topic(&topic, 4).unwrap();
-    let target = MockTarget::new(&topic, 4);
-    let w = Workload {
-        records: 20_000,
-        keys: 200,
-        ..Default::default()
-    };
-    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..5_000).unwrap();
-    let group = random_name("mm");
-    let (c, _) = rig.properties(&group, &[]);
-    let p = target.producer_properties(&rig, &group);
-    let mut km = Kmirror::spawn(
-        &mirror_args(&c, &p, &topic, &["--queue.size", "2000"]),
-        &rig.dir.path().join("km.log"),
-    );
-    inject(&target, &km);
-    cluster::produce_range(&rig.source_conn(), &topic, &w, 5_000..w.records).unwrap();
-    let source = km.await_all_committed(
-        &rig.source_conn(),
-        &group,
-        &topic,
-        w.records,
-        Duration::from_secs(180),
-    );
-    km.stop_ok();
-    let dst = cluster::read_all(
-        &target.conn(),
-        &topic,
-        w.records,
-        Duration::from_secs(1),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    let report =
-        checker::check(&source, &dst, Partitioning::ByKey).unwrap_or_else(|v| panic!("{v}"));
-    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
-    checker::check_committed(&source, &dst, &committed).unwrap();
-    report
-}
 
 /// Retriable produce errors (leader moved, timeouts, not enough replicas)
 /// are retried by the producer; nothing is lost and kmirror does not abort.
 #[test]
 fn retriable_produce_errors_are_retried_without_loss() {
-    let report = mirror_into_mock(|target, _| {
+    let report = mirror_into_mock(&[], |target, _| {
         use RDKafkaRespErr::*;
         let errors: Vec<RDKafkaRespErr> = [
             RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
@@ -109,7 +35,7 @@ fn retriable_produce_errors_are_retried_without_loss() {
 /// then delivers everything.
 #[test]
 fn target_broker_down_and_back_loses_nothing() {
-    let report = mirror_into_mock(|target, km| {
+    let report = mirror_into_mock(&[], |target, km| {
         let started = await_condition(Duration::from_secs(60), || {
             km.output().contains("partitions assigned").then_some(())
         });
@@ -243,7 +169,7 @@ fn delivery_timeout_flag_bounds_a_target_outage() {
     cluster::produce_range(&rig.source_conn(), &topic, &w, 0..1_000).unwrap();
     let group = random_name("mm");
     let (c, _) = rig.properties(&group, &[]);
-    let p = target.producer_properties(&rig, &group);
+    let p = target.producer_properties(&rig, &group, &[]);
     let mut km = Kmirror::spawn(
         &mirror_args(&c, &p, &topic, &["--delivery.timeout.ms", "2000"]),
         &rig.dir.path().join("km.log"),

@@ -705,6 +705,56 @@ fn kill_9_takeover_with_a_live_stream() {
     eprintln!("kill -9 takeover with a live stream: {report}");
 }
 
+/// Case 5: a deleted and re-created topic that grew past the old committed
+/// offset was resumed there, silently skipping the new topic's first
+/// records. kmirror stores the topic id with every commit (as the commit's
+/// metadata) and stops when the committed offset belongs to another
+/// incarnation, naming topic, partition and the records it would skip.
+///
+/// librdkafka's mock cluster is the source: it returns commit metadata and
+/// topic ids. The rig's tansu returns no commit metadata, and drops a
+/// deleted topic's committed offsets (so on tansu a re-created topic starts
+/// at its beginning: see tests/edges.rs case12). The group's commit here
+/// is the old incarnation's: offset 150, recorded with another topic id.
+#[test]
+fn case5_recreated_topic_is_not_resumed_at_the_old_offset() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let rig = Rig::start();
+    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let topic = random_name("recreated");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    rig.target_conn().create_topic(&topic, 1).unwrap();
+    let source_conn = ClusterConn::plaintext(mock.bootstrap_servers());
+    let w = Workload {
+        records: 300,
+        ..Default::default()
+    };
+    cluster::produce(&source_conn, &topic, &w).unwrap();
+    let group = random_name("mm");
+    let committer: BaseConsumer = source_conn
+        .client_config()
+        .set("group.id", &group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let mut e = tpl.add_partition(&topic, 0);
+    e.set_offset(rdkafka::Offset::Offset(150)).unwrap();
+    e.set_metadata("kmirror:topic-id=AAAAAAAAAAAAAAAAAAAAAQ");
+    committer.commit(&tpl, CommitMode::Sync).unwrap();
+    let out = mirror_from_mock_expecting_exit_1(&rig, &mock, &group, &topic);
+    assert!(
+        out.contains(&format!(
+            "{topic} [0]: the topic was deleted and re-created"
+        )) && out.contains("would skip records 0..149"),
+        "{out}"
+    );
+    let committed = committer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    let e = committed.find_partition(&topic, 0).unwrap();
+    assert_eq!(e.offset(), rdkafka::Offset::Offset(150), "left as it was");
+}
+
 /// Commits `offset` for partition 0 of `topic` as `group`; returns the
 /// consumer that did it.
 fn commit_offset(

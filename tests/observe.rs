@@ -260,19 +260,28 @@ fn unusable_metrics_address_is_an_error() {
 
 /// Runs `kmirror audit verify FILE --key KEY`.
 fn audit_verify(file: &Path, key: &Path) -> std::process::Output {
-    Command::new(kmirror_bin())
-        .args(["audit", "verify"])
-        .arg(file)
-        .arg("--key")
-        .arg(key)
-        .output()
-        .unwrap()
+    audit_verify_keys(file, &[key])
+}
+
+/// `kmirror audit verify FILE --key K1 --key K2 ...` (a trail with key rotations).
+fn audit_verify_keys(file: &Path, keys: &[&Path]) -> std::process::Output {
+    let mut cmd = Command::new(kmirror_bin());
+    cmd.args(["audit", "verify"]).arg(file);
+    for k in keys {
+        cmd.arg("--key").arg(k);
+    }
+    cmd.output().unwrap()
 }
 
 /// A fresh 32-byte audit key in `dir`, mode 0600.
 fn audit_key(dir: &Path) -> std::path::PathBuf {
+    audit_key_named(dir, "audit.key")
+}
+
+/// A fresh 32-byte audit key `dir/name`, mode 0600.
+fn audit_key_named(dir: &Path, name: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let key = dir.join("audit.key");
+    let key = dir.join(name);
     let bytes: [u8; 32] = rand::random();
     std::fs::write(&key, bytes).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -304,7 +313,7 @@ fn assert_trail_covers_committed(
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let entries = audit::verify(trail, None, &seal_of(key)).unwrap().entries;
+    let entries = audit::verify(trail, None, &[seal_of(key)]).unwrap().entries;
     for p in 0..partitions {
         let of_p: Vec<&audit::AuditEntry> = entries
             .iter()
@@ -781,7 +790,7 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
     let rig = Rig::start();
     let topic = rig.topic_on_both("audit-guard", 2);
     let w = Workload {
-        records: 2000,
+        records: 3000,
         keys: 50,
         ..Default::default()
     };
@@ -852,8 +861,8 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("in use by another kmirror (pid "), "{out}");
     // The first goes on mirroring and auditing.
-    cluster::produce_range(&source_conn, &topic, &w, 1000..w.records).unwrap();
-    let source = read_source(&source_conn, &topic, w.records);
+    cluster::produce_range(&source_conn, &topic, &w, 1000..2000).unwrap();
+    let source = read_source(&source_conn, &topic, 2000);
     first.await_committed(
         &source_conn,
         &group,
@@ -865,6 +874,63 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
     let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
     assert_trail_covers_committed(&trail, &key, &source, &topic, 2, &committed);
 
+    // Key rotation: the trail is handed to a new key, the mirror goes on
+    // under it, and verify needs both keys.
+    let new_key = audit_key_named(rig.dir.path(), "audit-2.key");
+    let rotated = Command::new(kmirror_bin())
+        .args(["audit", "rotate"])
+        .arg(&trail)
+        .arg("--key")
+        .arg(&key)
+        .arg("--new-key")
+        .arg(&new_key)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(
+        rotated.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(said.contains("rotated from key id"), "{said}");
+    let (code, out) = exit_of(
+        &with(&["--audit-key", key.to_str().unwrap()]),
+        "retired.log",
+    );
+    assert_eq!(code, Some(1), "the retired key is refused:\n{out}");
+    assert!(out.contains("not the given key"), "{out}");
+    cluster::produce_range(&source_conn, &topic, &w, 2000..w.records).unwrap();
+    let source = read_source(&source_conn, &topic, w.records);
+    let mut after = Kmirror::spawn(
+        &with(&["--audit-key", new_key.to_str().unwrap()]),
+        &rig.dir.path().join("after.log"),
+    );
+    after.await_committed(
+        &source_conn,
+        &group,
+        &topic,
+        &checker::end_offsets(&source),
+        Duration::from_secs(120),
+    );
+    after.stop_ok();
+    let both = audit_verify_keys(&trail, &[&new_key, &key]);
+    let said = String::from_utf8_lossy(&both.stdout);
+    assert!(
+        both.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+    assert!(said.contains("1 key rotation(s)"), "{said}");
+    let records: u64 = said
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" records")?.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert_eq!(records, w.records as u64, "{said}");
+    let old_only = audit_verify(&trail, &key);
+    let err = String::from_utf8_lossy(&old_only.stderr);
+    assert_eq!(old_only.status.code(), Some(1), "{err}");
+    assert!(err.contains("pass that key too"), "{err}");
+
     // The last 2 entries cut off: named.
     let text = std::fs::read_to_string(&trail).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -874,13 +940,13 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&trail, cut).unwrap();
-    let bad = audit_verify(&trail, &key);
+    let bad = audit_verify_keys(&trail, &[&key, &new_key]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(1), "{err}");
     assert!(err.contains("the last 2 entries are missing"), "{err}");
     // The file deleted: named.
     std::fs::remove_file(&trail).unwrap();
-    let bad = audit_verify(&trail, &key);
+    let bad = audit_verify_keys(&trail, &[&key, &new_key]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(1), "{err}");
     assert!(err.contains("is missing, but its anchor"), "{err}");

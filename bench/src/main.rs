@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use kmirror_rig::cluster::{self, ClusterConn, Workload};
+use kmirror_rig::delay_proxy::DelayedTansu;
 use kmirror_rig::tansu::{Tansu, TansuOptions};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -183,6 +184,8 @@ struct Args {
     verify: bool,
     only: Option<Vec<String>>,
     out: PathBuf,
+    /// `--rtt MS`: run the distance rows through the delay proxy instead.
+    rtt_ms: Option<u64>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -194,6 +197,7 @@ fn parse_args() -> anyhow::Result<Args> {
         verify: false,
         only: None,
         out: PathBuf::from("target/bench/results.json"),
+        rtt_ms: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -213,8 +217,9 @@ fn parse_args() -> anyhow::Result<Args> {
                 )
             }
             "--out" => a.out = PathBuf::from(it.next().context("--out FILE")?),
+            "--rtt" => a.rtt_ms = Some(it.next().context("--rtt MS")?.parse()?),
             "-h" | "--help" => {
-                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,both,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)]");
+                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,both,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)] [--rtt MS (instead: the distance rows, one cluster behind the rig's delay proxy, MS/2 each way, both placements)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -316,15 +321,18 @@ fn produce_ceiling(
     broker: u32,
     topic: &str,
     s: &Scenario,
+    extra: &[(&str, &str)],
 ) -> anyhow::Result<Sample> {
     conn.create_topic(topic, s.partitions)?;
-    let producer: ThreadedProducer<DefaultProducerContext> = conn
-        .client_config()
-        .set("acks", "all")
+    let mut cfg = conn.client_config();
+    cfg.set("acks", "all")
         .set("max.in.flight.requests.per.connection", "1")
         .set("partitioner", "murmur2_random")
-        .set("queue.buffering.max.messages", "11000")
-        .create()?;
+        .set("queue.buffering.max.messages", "11000");
+    for (k, v) in extra {
+        cfg.set(*k, *v);
+    }
+    let producer: ThreadedProducer<DefaultProducerContext> = cfg.create()?;
     let value = vec![b'x'; s.record_size];
     let keys: Vec<String> = (0..1000).map(|k| format!("key-{k}")).collect();
     let snap = cpu_snap(&[broker]);
@@ -376,7 +384,7 @@ fn both_ceilings(
     let snap = cpu_snap(&pids);
     let (consumed, produced) = std::thread::scope(|scope| {
         let c = scope.spawn(|| consume_ceiling(src, source_pid, topic, s));
-        let p = produce_ceiling(&dst, target.pid(), &ceiling_topic, s);
+        let p = produce_ceiling(&dst, target.pid(), &ceiling_topic, s, &[]);
         (c.join().expect("consume ceiling thread"), p)
     });
     let (busy_cores, broker_cpu_secs) = snap.until(&cpu_snap(&pids));
@@ -495,11 +503,25 @@ fn measure_process(
     })
 }
 
+/// How a kmirror run reaches the brokers: their own addresses by default,
+/// or a delay proxy in front of one (`--rtt`), and extra producer lines.
+#[derive(Debug, Default)]
+struct Route {
+    /// The source's bootstrap, if not its own address.
+    source: Option<String>,
+    /// The target's bootstrap, if not its own address.
+    target: Option<String>,
+    /// Lines appended to the producer properties.
+    producer_extra: &'static str,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn kmirror_run(
     bin: &Path,
     dir: &Path,
     source: &Tansu,
     target: &Tansu,
+    route: &Route,
     topic: &str,
     s: &Scenario,
     ends: &BTreeMap<i32, i64>,
@@ -512,12 +534,20 @@ fn kmirror_run(
     let extra = std::env::var("KMIRROR_BENCH_CONSUMER_EXTRA")
         .unwrap_or_default()
         .replace(';', "\n");
-    std::fs::write(&c, format!("bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\nfetch.max.wait.ms={FETCH_WAIT_MS}\n{extra}\n", source.addr()))?;
+    let source_bootstrap = route
+        .source
+        .clone()
+        .unwrap_or_else(|| source.addr().to_string());
+    let target_bootstrap = route
+        .target
+        .clone()
+        .unwrap_or_else(|| target.addr().to_string());
+    std::fs::write(&c, format!("bootstrap.servers={source_bootstrap}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\nfetch.max.wait.ms={FETCH_WAIT_MS}\n{extra}\n"))?;
     std::fs::write(
         &p,
         format!(
-            "bootstrap.servers={}\nsecurity.protocol=PLAINTEXT\n",
-            target.addr()
+            "bootstrap.servers={target_bootstrap}\nsecurity.protocol=PLAINTEXT\n{}",
+            route.producer_extra
         ),
     )?;
     let mut cmd = Command::new(bin);
@@ -796,6 +826,7 @@ fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::
                 target.pid(),
                 &kmirror_rig::random_name("ceiling"),
                 s,
+                &[],
             )?;
             samples.entry(PRODUCE_ROW).or_default().push(sample);
         }
@@ -814,7 +845,16 @@ fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::
             let (row, sample) = match m {
                 Mirror::Kmirror(row, bin) => (
                     *row,
-                    kmirror_run(bin, dir, &source, &target, &topic, s, &ends)?,
+                    kmirror_run(
+                        bin,
+                        dir,
+                        &source,
+                        &target,
+                        &Route::default(),
+                        &topic,
+                        s,
+                        &ends,
+                    )?,
                 ),
                 Mirror::Python => (
                     PYTHON_ROW,
@@ -919,6 +959,219 @@ const KMIRROR_B_ROW: &str = "kmirror B (KMIRROR_BENCH_KMIRROR_B)";
 const PYTHON_ROW: &str = "python confluent-kafka loop";
 const BARE_ROW: &str = "bare rdkafka loop, no bookkeeping (reference)";
 
+/// Distance rows (`--rtt MS`): one cluster behind the rig's delay proxy
+/// (`kmirror_rig::delay_proxy`, MS/2 each way; the proxy runs in this
+/// process). Mirror near the source: the target is behind the link and the
+/// mirror produces across it. Mirror near the target: the source is behind
+/// it and the mirror consumes across it.
+const WAN_PRODUCE_1: &str = "near source: produce-only, acks=all, 1 in flight";
+const WAN_PRODUCE_IDEMPOTENT: &str = "near source: produce-only, idempotent, 5 in flight";
+const WAN_KM_NEAR_SOURCE: &str = "near source: kmirror defaults";
+const WAN_KM_IDEMPOTENT_NEAR_SOURCE: &str = "near source: kmirror distance mode (idempotent)";
+const WAN_CONSUME: &str = "near target: consume-only";
+const WAN_KM_NEAR_TARGET: &str = "near target: kmirror defaults";
+const WAN_KM_IDEMPOTENT_NEAR_TARGET: &str = "near target: kmirror distance mode (idempotent)";
+
+/// The producer properties line of kmirror's distance mode.
+const DISTANCE_MODE: &str = "enable.idempotence=true\n";
+
+fn delayed_broker(dir: &Path, name: &str, one_way: Duration) -> anyhow::Result<DelayedTansu> {
+    DelayedTansu::start(
+        one_way,
+        TansuOptions {
+            cluster_id: Some(kmirror_rig::random_name(name)),
+            log_file: Some(dir.join(format!("{name}.log"))),
+            ..Default::default()
+        },
+    )
+}
+
+/// Measures the distance rows, `args.reps` interleaved repetitions.
+fn wan_rows(dir: &Path, s: &Scenario, args: &Args, rtt_ms: u64) -> anyhow::Result<Vec<Row>> {
+    eprintln!("== {} at {rtt_ms} ms RTT", s.label());
+    let one_way = Duration::from_micros(rtt_ms * 500);
+    let bin = bin_dir().join("kmirror");
+    let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
+    // Near the source: the source on loopback.
+    let source = broker(dir, "source")?;
+    let src = ClusterConn::plaintext(source.addr().to_string());
+    let topic = kmirror_rig::random_name("wan");
+    load(&src, &topic, s)?;
+    let (_, ends) = consume_ceiling(&src, source.pid(), &topic, s)?;
+    // Near the target: the source behind the link (loaded through it).
+    let far = delayed_broker(dir, "far-source", one_way)?;
+    let far_src = ClusterConn::plaintext(far.bootstrap());
+    let far_topic = kmirror_rig::random_name("wan-far");
+    load(&far_src, &far_topic, s)?;
+    let (mut near_records, mut far_records) = (None, None);
+    let idempotent: &[(&str, &str)] = &[
+        ("enable.idempotence", "true"),
+        ("max.in.flight.requests.per.connection", "5"),
+    ];
+    for rep in 0..args.reps {
+        eprintln!("   repetition {} of {}", rep + 1, args.reps);
+        for (row, extra) in [
+            (WAN_PRODUCE_1, &[][..]),
+            (WAN_PRODUCE_IDEMPOTENT, idempotent),
+        ] {
+            let t = delayed_broker(dir, "target", one_way)?;
+            let conn = ClusterConn::plaintext(t.bootstrap());
+            let ceiling_topic = kmirror_rig::random_name("ceiling");
+            let sample = produce_ceiling(&conn, t.tansu.pid(), &ceiling_topic, s, extra)?;
+            samples.entry(row).or_default().push(sample);
+        }
+        for (row, producer_extra) in [
+            (WAN_KM_NEAR_SOURCE, ""),
+            (WAN_KM_IDEMPOTENT_NEAR_SOURCE, DISTANCE_MODE),
+        ] {
+            let t = delayed_broker(dir, "target", one_way)?;
+            let route = Route {
+                target: Some(t.bootstrap()),
+                producer_extra,
+                ..Route::default()
+            };
+            let sample = kmirror_run(&bin, dir, &source, &t.tansu, &route, &topic, s, &ends)?;
+            samples.entry(row).or_default().push(sample);
+            if args.verify {
+                verify_copy(&src, &t.tansu, &topic, s, &mut near_records)?;
+            }
+        }
+        let (sample, far_ends) = consume_ceiling(&far_src, far.tansu.pid(), &far_topic, s)?;
+        samples.entry(WAN_CONSUME).or_default().push(sample);
+        for (row, producer_extra) in [
+            (WAN_KM_NEAR_TARGET, ""),
+            (WAN_KM_IDEMPOTENT_NEAR_TARGET, DISTANCE_MODE),
+        ] {
+            let target = broker(dir, "target")?;
+            let route = Route {
+                source: Some(far.bootstrap()),
+                producer_extra,
+                ..Route::default()
+            };
+            let sample = kmirror_run(
+                &bin, dir, &far.tansu, &target, &route, &far_topic, s, &far_ends,
+            )?;
+            samples.entry(row).or_default().push(sample);
+            if args.verify {
+                verify_copy(&far_src, &target, &far_topic, s, &mut far_records)?;
+            }
+        }
+    }
+    let rows: Vec<Row> = [
+        WAN_PRODUCE_1,
+        WAN_PRODUCE_IDEMPOTENT,
+        WAN_KM_NEAR_SOURCE,
+        WAN_KM_IDEMPOTENT_NEAR_SOURCE,
+        WAN_CONSUME,
+        WAN_KM_NEAR_TARGET,
+        WAN_KM_IDEMPOTENT_NEAR_TARGET,
+    ]
+    .iter()
+    .filter_map(|w| {
+        samples
+            .get(w)
+            .map(|v| row(&format!("{rtt_ms} ms RTT, {w}"), s, v))
+    })
+    .collect();
+    for r in &rows {
+        eprintln!(
+            "   {:<70} {:>10.0} rec/s {:>8.1} MB/s",
+            r.what, r.records_per_s.median, r.mb_per_s.median
+        );
+    }
+    Ok(rows)
+}
+
+/// `--rtt MS`: the distance rows, their table and ratios, and the JSON.
+fn wan_main(dir: &Path, args: &Args, rtt_ms: u64, settings: &str) -> anyhow::Result<()> {
+    let s = Scenario {
+        record_size: 1024,
+        partitions: 8,
+        records: args.records,
+        streams: 1,
+    };
+    let rows = wan_rows(dir, &s, args, rtt_ms)?;
+    print_table(&rows);
+    let median = |what: &str| {
+        let what = format!("{rtt_ms} ms RTT, {what}");
+        rows.iter()
+            .find(|r| r.what == what)
+            .map(|r| r.mb_per_s.median)
+    };
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+    let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
+    let ratios = serde_json::json!({
+        "rtt_ms": rtt_ms,
+        "near_source_distance_vs_defaults": ratio(median(WAN_KM_IDEMPOTENT_NEAR_SOURCE), median(WAN_KM_NEAR_SOURCE)),
+        "near_source_distance_vs_idempotent_ceiling": ratio(median(WAN_KM_IDEMPOTENT_NEAR_SOURCE), median(WAN_PRODUCE_IDEMPOTENT)),
+        "near_target_distance_vs_defaults": ratio(median(WAN_KM_IDEMPOTENT_NEAR_TARGET), median(WAN_KM_NEAR_TARGET)),
+        "near_target_distance_vs_consume_ceiling": ratio(median(WAN_KM_IDEMPOTENT_NEAR_TARGET), median(WAN_CONSUME)),
+    });
+    println!();
+    println!("one cluster behind the rig's delay proxy ({} ms each way, in this process; it buffers up to 64 MiB per direction and connection, so TCP windows do not limit the link); the other on loopback", rtt_ms as f64 / 2.0);
+    println!(
+        "near source: kmirror distance mode / defaults: {}, / idempotent produce-only: {}",
+        show(ratios["near_source_distance_vs_defaults"].as_f64()),
+        show(ratios["near_source_distance_vs_idempotent_ceiling"].as_f64())
+    );
+    println!(
+        "near target: kmirror distance mode / defaults: {}, / consume-only: {}",
+        show(ratios["near_target_distance_vs_defaults"].as_f64()),
+        show(ratios["near_target_distance_vs_consume_ceiling"].as_f64())
+    );
+    println!("(goal, issue 24: the distance mode at 50 ms RTT >= 0.8 x kmirror's own loopback rate; compare with a loopback run of scripts/bench.sh)");
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(
+        &args.out,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "machine": machine(), "settings": settings, "rows": rows, "ratios": ratios,
+        }))?,
+    )?;
+    println!("written to {}", args.out.display());
+    Ok(())
+}
+
+/// Prints the rows as a table.
+fn print_table(rows: &[Row]) {
+    println!();
+    println!(
+        "{:<62} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>13} {:>16} {:>10}",
+        "what",
+        "scenario",
+        "records/s",
+        "MB/s",
+        "CPU-s/GB",
+        "RSS MB",
+        "start-up s",
+        "start-up CPU-s",
+        "broker CPU-s/GB",
+        "busy cores"
+    );
+    let f = |x: &Figure, p: usize| format!("{:.*} [{:.*}..{:.*}]", p, x.median, p, x.min, p, x.max);
+    // Rows without a figure (the ceilings have no process of their own) show "-".
+    let cell = |x: &Option<Figure>, p: usize| {
+        x.as_ref()
+            .map_or("-".into(), |m| format!("{:.*}", p, m.median))
+    };
+    for r in rows {
+        println!(
+            "{:<62} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>13} {:>16} {:>10}",
+            r.what,
+            r.scenario.label(),
+            f(&r.records_per_s, 0),
+            f(&r.mb_per_s, 1),
+            cell(&r.cpu_s_per_gb, 2),
+            cell(&r.peak_rss_mb, 0),
+            cell(&r.startup_s, 2),
+            cell(&r.startup_cpu_s, 2),
+            cell(&r.broker_cpu_s_per_gb, 2),
+            cell(&r.busy_cores, 2),
+        );
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some("bare-loop") {
@@ -943,6 +1196,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!("machine: {}\nsettings: {settings}", machine());
+    if let Some(rtt_ms) = args.rtt_ms {
+        return wan_main(dir.path(), &args, rtt_ms, &settings);
+    }
     let main_s = Scenario {
         record_size: 1024,
         partitions: 8,
@@ -1021,41 +1277,7 @@ fn main() -> anyhow::Result<()> {
         rows.extend(scenario(dir.path(), s, &args, false)?);
     }
 
-    println!();
-    println!(
-        "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>13} {:>16} {:>10}",
-        "what",
-        "scenario",
-        "records/s",
-        "MB/s",
-        "CPU-s/GB",
-        "RSS MB",
-        "start-up s",
-        "start-up CPU-s",
-        "broker CPU-s/GB",
-        "busy cores"
-    );
-    let f = |x: &Figure, p: usize| format!("{:.*} [{:.*}..{:.*}]", p, x.median, p, x.min, p, x.max);
-    // Rows without a figure (the ceilings have no process of their own) show "-".
-    let cell = |x: &Option<Figure>, p: usize| {
-        x.as_ref()
-            .map_or("-".into(), |m| format!("{:.*}", p, m.median))
-    };
-    for r in &rows {
-        println!(
-            "{:<46} {:<44} {:>22} {:>20} {:>12} {:>10} {:>10} {:>13} {:>16} {:>10}",
-            r.what,
-            r.scenario.label(),
-            f(&r.records_per_s, 0),
-            f(&r.mb_per_s, 1),
-            cell(&r.cpu_s_per_gb, 2),
-            cell(&r.peak_rss_mb, 0),
-            cell(&r.startup_s, 2),
-            cell(&r.startup_cpu_s, 2),
-            cell(&r.broker_cpu_s_per_gb, 2),
-            cell(&r.busy_cores, 2),
-        );
-    }
+    print_table(&rows);
     let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
     let ratios = serde_json::json!({
         "kmirror_vs_ceiling": ratio(km, ceiling),

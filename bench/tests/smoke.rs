@@ -118,3 +118,63 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
     assert!(stdout.contains("kmirror / ceiling:"), "{stdout}");
     assert!(stdout.contains("consume and produce at once:"), "{stdout}");
 }
+
+/// The distance rows (`--rtt`), tiny: every row runs through the delay
+/// proxy in both placements and each kmirror copy (defaults and the
+/// distance mode, near the source and near the target) passes the checker.
+/// No figure is asserted beyond being there.
+#[test]
+fn quick_distance_rows_run_and_verify_kmirrors_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_kmirror-bench"))
+        .args([
+            "--rtt",
+            "20",
+            "--reps",
+            "1",
+            "--records",
+            "2000",
+            "--verify",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("running kmirror-bench");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "kmirror-bench --rtt failed:\n{stderr}\n{stdout}"
+    );
+    assert_eq!(
+        stderr
+            .matches("verified: 2000 source records, 2000 on target (0 duplicates")
+            .count(),
+        4,
+        "every kmirror copy is verified:\n{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    for what in [
+        "20 ms RTT, near source: produce-only, acks=all, 1 in flight",
+        "20 ms RTT, near source: produce-only, idempotent, 5 in flight",
+        "20 ms RTT, near source: kmirror defaults",
+        "20 ms RTT, near source: kmirror distance mode (idempotent)",
+        "20 ms RTT, near target: consume-only",
+        "20 ms RTT, near target: kmirror defaults",
+        "20 ms RTT, near target: kmirror distance mode (idempotent)",
+    ] {
+        let r = rows
+            .iter()
+            .find(|r| r["what"] == what)
+            .unwrap_or_else(|| panic!("no row {what:?} in {json}"));
+        assert!(r["mb_per_s"]["median"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert_eq!(json["ratios"]["rtt_ms"], 20);
+    assert!(
+        stdout.contains("near source: kmirror distance mode / defaults:"),
+        "{stdout}"
+    );
+}

@@ -72,6 +72,26 @@ impl ClusterConn {
         .ok_or_else(|| anyhow!("topic {topic} did not show {partitions} partitions within 20 s"))
     }
 
+    /// Deletes `topic` and waits until the broker's metadata no longer
+    /// shows it.
+    pub fn delete_topic(&self, topic: &str) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let res = rt.block_on(admin.delete_topics(
+            &[topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))),
+        ))?;
+        for r in res {
+            r.map_err(|(t, e)| anyhow!("deleting topic {t}: {e}"))?;
+        }
+        crate::await_condition(Duration::from_secs(20), || {
+            self.partition_count(topic).ok()?.is_none().then_some(())
+        })
+        .ok_or_else(|| anyhow!("topic {topic} still in the metadata 20 s after deletion"))
+    }
+
     /// Partition count of `topic` per the broker, or `None` if it does not exist.
     pub fn partition_count(&self, topic: &str) -> anyhow::Result<Option<usize>> {
         let consumer: BaseConsumer = self.client_config().create()?;

@@ -6,6 +6,7 @@
 
 pub mod checker;
 pub mod cluster;
+pub mod delay_proxy;
 pub mod kdc;
 pub mod listener;
 pub mod tansu;

@@ -19,7 +19,8 @@ use clap::{ArgAction, Args, Parser};
                   --whitelist 'orders,payments.*' --num.streams 4\n\n\
                   Records are copied byte for byte (key, value, headers, timestamp) to the topic of the same \
                   name on the target; keyed records are partitioned by key (murmur2, as the Java client), so \
-                  per-key order survives. The producer always uses acks=all with one request in flight; a \
+                  per-key order survives. The producer always uses acks=all with one request in flight (up to 5 with enable.idempotence=true \
+                  in the producer properties: the idempotent producer keeps order over long links); a \
                   source offset is committed only after the target has acknowledged every record before it. \
                   The first failed send stops kmirror (non-zero exit) after committing only what was delivered.\n\n\
                   Old ZooKeeper-era keys (zookeeper.connect, groupid, broker.list, producer.type, ...) are \
@@ -114,13 +115,37 @@ pub enum AuditCommand {
         /// The audit trail (JSON Lines).
         file: PathBuf,
         /// The key the trail was written with (`--audit-key` of the run).
+        /// After key rotations, give every key of the trail, one `--key`
+        /// each, in any order.
         #[arg(long, value_name = "KEY", required_unless_present = "unkeyed")]
-        key: Option<PathBuf>,
+        key: Vec<PathBuf>,
         /// The anchor (default: FILE.anchor).
         #[arg(long, value_name = "FILE")]
         anchor: Option<PathBuf>,
         /// Check a trail written with --audit-unkeyed (or by kmirror
-        /// before keys): only accidental damage can be detected.
+        /// before keys): only accidental damage can be detected. With
+        /// --key: the trail was unkeyed until a rotation to that key.
+        #[arg(long)]
+        unkeyed: bool,
+    },
+    /// Hand the trail over to a new key: append a rotation line sealed
+    /// under both keys and re-anchor under the new one. Stop the mirror
+    /// first (the trail is locked while it runs), rotate, then start it
+    /// with `--audit-key NEW`. `verify` then needs both keys.
+    Rotate {
+        /// The audit trail (JSON Lines).
+        file: PathBuf,
+        /// The trail's current key.
+        #[arg(long, value_name = "KEY", required_unless_present = "unkeyed")]
+        key: Option<PathBuf>,
+        /// The key every later line is sealed with (a new file of at
+        /// least 32 random bytes, mode 0600).
+        #[arg(long = "new-key", value_name = "KEY")]
+        new_key: PathBuf,
+        /// The anchor (default: FILE.anchor).
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+        /// The trail is unkeyed (written with --audit-unkeyed): adopt a key for it.
         #[arg(long, conflicts_with = "key")]
         unkeyed: bool,
     },
@@ -480,12 +505,15 @@ mod tests {
             Invocation::Lag(l) => assert_eq!(l.format, "json"),
             other => panic!("{other:?}"),
         }
-        match parse_invocation(["kmirror", "audit", "verify", "a.jsonl", "--key", "k"]).unwrap() {
+        let two_keys = [
+            "kmirror", "audit", "verify", "a.jsonl", "--key", "k", "--key", "k0",
+        ];
+        match parse_invocation(two_keys).unwrap() {
             Invocation::Audit(AuditCli {
                 command: AuditCommand::Verify { file, key, .. },
             }) => {
                 assert_eq!(file, PathBuf::from("a.jsonl"));
-                assert_eq!(key, Some(PathBuf::from("k")));
+                assert_eq!(key, [PathBuf::from("k"), PathBuf::from("k0")]);
             }
             other => panic!("{other:?}"),
         }
@@ -493,6 +521,22 @@ mod tests {
         assert!(parse_invocation(["kmirror", "audit", "verify", "a.jsonl"]).is_err());
         assert!(parse_invocation(["kmirror", "audit", "verify", "a.jsonl", "--unkeyed"]).is_ok());
         assert!(parse_invocation(["kmirror", "audit"]).is_err());
+        // rotate: the current key (or --unkeyed) and the new one.
+        let rotate = [
+            "kmirror",
+            "audit",
+            "rotate",
+            "a.jsonl",
+            "--key",
+            "k",
+            "--new-key",
+            "n",
+        ];
+        assert!(parse_invocation(rotate).is_ok());
+        assert!(
+            parse_invocation(["kmirror", "audit", "rotate", "a.jsonl", "--new-key", "n"]).is_err()
+        );
+        assert!(parse_invocation(["kmirror", "audit", "rotate", "a.jsonl", "--key", "k"]).is_err());
         let verify = ["kmirror", "verify"].into_iter().chain(base);
         assert!(matches!(
             parse_invocation(verify).unwrap(),

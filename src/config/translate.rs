@@ -73,8 +73,12 @@ pub enum Managed {
     OffsetReset,
     /// `acks`: must be `all`.
     Acks,
-    /// `max.in.flight.requests.per.connection`: must be 1.
+    /// `max.in.flight.requests.per.connection`: 1, or 1 to 5 with
+    /// `enable.idempotence=true` (the distance mode, default 5 there).
     MaxInFlight,
+    /// `enable.idempotence`: `true` turns on the distance mode (librdkafka's
+    /// idempotent producer, several requests in flight, gapless guarantee).
+    Idempotence,
     /// `auto.commit.interval.ms`: replaced by `--offset.commit.interval.ms`.
     CommitInterval,
     /// `transactional.id`: kmirror is not a transactional producer.
@@ -306,7 +310,7 @@ pub(crate) const TABLE: &[Row] = &[
     producer("message.timeout.ms", M(Managed::DeliveryTimeout)),
     producer("delivery.report.only.error", M(Managed::ReportOnlyError)),
     producer("enable.gapless.guarantee", M(Managed::Gapless)),
-    producer("enable.idempotence", Pass),
+    producer("enable.idempotence", M(Managed::Idempotence)),
     producer("linger.ms", Pass),
     producer("queue.buffering.max.ms", Pass),
     producer("batch.size", Pass),
@@ -467,6 +471,9 @@ pub struct Translated {
     pub start: StartPolicy,
     /// `group.id`, if given (consumer).
     pub group_id: Option<String>,
+    /// `enable.idempotence=true` (producer): the distance mode, which allows
+    /// up to 5 requests in flight.
+    pub idempotent: bool,
 }
 
 /// A property that cannot be accepted. Every variant names the file, the
@@ -526,6 +533,13 @@ pub fn translate(file: &PropertiesFile, role: Role) -> Result<Translated, Transl
         notes: Vec::new(),
         start: StartPolicy::default(),
         group_id: None,
+        // Decided before the entries: it changes what
+        // max.in.flight.requests.per.connection may be, wherever it is.
+        idempotent: role == Role::Producer
+            && file.effective().iter().any(|e| {
+                e.key == "enable.idempotence"
+                    && e.value.expose().trim().eq_ignore_ascii_case("true")
+            }),
     };
     for e in file.effective() {
         translate_entry(&file.path, e, role, &mut out)?;
@@ -601,7 +615,17 @@ fn translate_entry(
         Rule::Security => out.security.push(e.clone()),
         Rule::Managed(m) => {
             if managed(m, v, &err, &mut note, out)? {
-                push(&e.key, e.value.clone(), &mut out.settings);
+                // Under librdkafka's own name and spelling, so the producer
+                // config finds the key it checks (`max.in.flight` is an alias).
+                let (key, value) = match m {
+                    Managed::MaxInFlight => (
+                        "max.in.flight.requests.per.connection",
+                        Value::Plain(v.to_string()),
+                    ),
+                    Managed::Idempotence => (e.key.as_str(), Value::Plain(v.to_ascii_lowercase())),
+                    _ => (e.key.as_str(), e.value.clone()),
+                };
+                push(key, value, &mut out.settings);
             }
         }
         Rule::Ignore(reason) => note(format!("{} ignored: {reason}", e.key)),
@@ -688,13 +712,15 @@ fn managed(
                 )));
             }
         }
-        Managed::MaxInFlight => {
-            if v != "1" {
-                return Err(err(format!(
-                    "{v} requests in flight can reorder records after a retry; kmirror requires 1 (remove the line or set it to 1)"
-                )));
+        Managed::MaxInFlight => return max_in_flight(v, out.idempotent, err, note),
+        Managed::Idempotence => match v.to_ascii_lowercase().as_str() {
+            "true" => {
+                note("idempotent producer (the distance mode): up to 5 requests in flight per connection (max.in.flight.requests.per.connection, default 5), order kept by sequence numbers, retries never duplicate, and enable.gapless.guarantee=true makes any error that could leave a gap stop kmirror".into());
+                return Ok(true);
             }
-        }
+            "false" => return Ok(true),
+            _ => return Err(err(format!("expected true or false, found {v:?}"))),
+        },
         Managed::CommitInterval => {
             note("ignored: use --offset.commit.interval.ms (kmirror commits only delivered offsets)".into())
         }
@@ -706,6 +732,31 @@ fn managed(
         _ => return managed_delivery(m, v, err, note),
     }
     Ok(false)
+}
+
+/// `max.in.flight.requests.per.connection`: 1 always; 2 to 5 only with
+/// the idempotent producer, whose sequence numbers keep per-partition order
+/// across retries (librdkafka allows at most 5 with idempotence). Returns
+/// whether to pass the value on (kmirror sets 1 itself otherwise).
+fn max_in_flight(
+    v: &str,
+    idempotent: bool,
+    err: &dyn Fn(String) -> TranslateError,
+    note: &mut dyn FnMut(String),
+) -> Result<bool, TranslateError> {
+    match (v.parse::<u32>(), idempotent) {
+        (Ok(1), false) => Ok(false),
+        (Ok(n @ 1..=5), true) => {
+            note(format!("{n} requests in flight per connection with the idempotent producer"));
+            Ok(true)
+        }
+        (_, true) => Err(err(format!(
+            "expected 1 to 5 with enable.idempotence=true (the idempotent producer keeps order with at most 5 requests in flight), found {v:?}"
+        ))),
+        (_, false) => Err(err(format!(
+            "{v} requests in flight can reorder records after a retry; kmirror requires 1 (remove the line or set it to 1), or set enable.idempotence=true, which keeps order with up to 5 in flight"
+        ))),
+    }
 }
 
 /// The managed keys that bound or thin out deliveries.
@@ -746,7 +797,7 @@ fn managed_delivery(
                 // on any error that could leave a gap (needs idempotence).
                 return Ok(true);
             }
-            note("false is librdkafka's default; kmirror treats every failed delivery as a send failure and never commits past it".into())
+            note("false is librdkafka's default; kmirror treats every failed delivery as a send failure and never commits past it (and sets it to true with enable.idempotence=true)".into())
         }
         Managed::PartitionEof => {
             flag(v)?;
@@ -913,7 +964,7 @@ delivery.timeout.ms                      other man:DeliveryTimeout
 message.timeout.ms                       other man:DeliveryTimeout
 delivery.report.only.error               other man:ReportOnlyError
 enable.gapless.guarantee                 other man:Gapless
-enable.idempotence                       other pass
+enable.idempotence                       other man:Idempotence
 linger.ms                                other pass
 queue.buffering.max.ms                   other pass
 batch.size                               other pass
@@ -988,6 +1039,7 @@ request.timeout.ms                       ign pass
                 OffsetReset,
                 Acks,
                 MaxInFlight,
+                Idempotence,
                 CommitInterval,
                 Transactional,
                 Retries,
@@ -1239,6 +1291,48 @@ request.timeout.ms                       ign pass
 
     /// Values that would weaken the no-loss guarantee: refused with the
     /// reason and, where one exists, the flag; agreeing values accepted.
+    /// The distance mode's settings reach librdkafka under its own names:
+    /// `enable.idempotence` lowercased, the in-flight count under its long
+    /// name (the alias too); without idempotence kmirror sets in-flight 1
+    /// itself and passes nothing. A consumer file's idempotence line means
+    /// nothing.
+    #[test]
+    fn idempotent_mode_settings() {
+        let t = tr("enable.idempotence=TRUE\nmax.in.flight=3\n", Role::Producer).unwrap();
+        assert!(t.idempotent);
+        assert_eq!(setting(&t, "enable.idempotence"), Some("true"));
+        assert_eq!(
+            setting(&t, "max.in.flight.requests.per.connection"),
+            Some("3")
+        );
+        assert!(setting(&t, "max.in.flight").is_none());
+        assert!(t
+            .notes
+            .iter()
+            .any(|n| n.message.contains("idempotent producer")));
+        let t = tr("enable.idempotence=true\n", Role::Producer).unwrap();
+        assert!(t.idempotent);
+        assert!(setting(&t, "max.in.flight.requests.per.connection").is_none());
+        let t = tr(
+            "enable.idempotence=false\nmax.in.flight.requests.per.connection=1\n",
+            Role::Producer,
+        )
+        .unwrap();
+        assert!(!t.idempotent);
+        assert_eq!(setting(&t, "enable.idempotence"), Some("false"));
+        assert!(setting(&t, "max.in.flight.requests.per.connection").is_none());
+        // The last line of a key wins, as for every key.
+        let t = tr(
+            "enable.idempotence=true\nenable.idempotence=false\n",
+            Role::Producer,
+        )
+        .unwrap();
+        assert!(!t.idempotent);
+        let t = tr("enable.idempotence=true\n", Role::Consumer).unwrap();
+        assert!(!t.idempotent);
+        assert!(setting(&t, "enable.idempotence").is_none());
+    }
+
     #[test]
     fn weakening_values_are_refused_with_the_reason() {
         use Role::*;
@@ -1285,6 +1379,47 @@ request.timeout.ms                       ign pass
             ),
             ("enable.gapless.guarantee=false", Producer, None),
             ("enable.gapless.guarantee=true", Producer, None),
+            // The distance mode: in flight > 1 only with the idempotent
+            // producer, and then at most 5, wherever the idempotence line is.
+            ("max.in.flight.requests.per.connection=1", Producer, None),
+            ("enable.idempotence=true", Producer, None),
+            ("enable.idempotence=false", Producer, None),
+            (
+                "max.in.flight.requests.per.connection=5\nenable.idempotence=true",
+                Producer,
+                None,
+            ),
+            ("enable.idempotence=true\nmax.in.flight=2", Producer, None),
+            ("max.in.flight=1\nenable.idempotence=TRUE", Producer, None),
+            (
+                "max.in.flight.requests.per.connection=2",
+                Producer,
+                Some(&[
+                    "max.in.flight.requests.per.connection: ",
+                    "requires 1",
+                    "enable.idempotence=true",
+                ]),
+            ),
+            (
+                "max.in.flight.requests.per.connection=5\nenable.idempotence=false",
+                Producer,
+                Some(&["max.in.flight.requests.per.connection: ", "requires 1"]),
+            ),
+            (
+                "max.in.flight.requests.per.connection=6\nenable.idempotence=true",
+                Producer,
+                Some(&["max.in.flight.requests.per.connection: ", "1 to 5", "\"6\""]),
+            ),
+            (
+                "max.in.flight=0\nenable.idempotence=true",
+                Producer,
+                Some(&["max.in.flight: ", "1 to 5"]),
+            ),
+            (
+                "enable.idempotence=yes",
+                Producer,
+                Some(&["enable.idempotence: ", "true or false"]),
+            ),
             ("enable.partition.eof=true", Consumer, None),
             (
                 "enable.partition.eof=no",

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::errors::{self, Disposition, SendAction, SendFailure};
 use super::producer::{is_authentication_failure, settle_failed_send, ProducerPool, Token};
+use super::topic_id;
 use super::tracker::OffsetTracker;
 use super::{PartitionState, PipelineError, Shared, TopicSet};
 use crate::config::translate::StartPolicy;
@@ -135,8 +136,18 @@ impl ConsumerContext for MirrorConsumerContext {
                 }
             }
             other => {
-                warn!(cluster = %self.cluster, "rebalance error: {:?}", RDKafkaErrorCode::from(other));
-                let _ = consumer.unassign();
+                // librdkafka 2.12 calls this only to assign or revoke; any
+                // other code leaves the assignment unknown. The partition
+                // states go without a commit: another member may own the
+                // partitions by now, and a later commit of this one's
+                // delivered prefix would move the group's committed offset
+                // backwards (issue #18, case 10). Records in flight are
+                // mirrored again by the next owner.
+                let dropped = self.take_states(None);
+                warn!(cluster = %self.cluster, partitions = dropped.len(), "rebalance error: {:?}: partitions given up without committing", RDKafkaErrorCode::from(other));
+                if let Err(e) = consumer.unassign() {
+                    warn!(cluster = %self.cluster, "unassigning partitions: {e}");
+                }
             }
         }
     }
@@ -159,33 +170,29 @@ impl MirrorConsumerContext {
                 context: "reading committed offsets of newly assigned partitions".into(),
                 source,
             })?;
+        let ids = self.topic_ids(consumer, &committed);
         let mut parts = self.parts.lock().expect("parts lock");
         self.parts_version.fetch_add(1, Ordering::AcqRel);
         let mut new_starts = Vec::new();
         for e in committed.elements() {
             let (topic, partition) = (e.topic().to_string(), e.partition());
+            if let Err(source) = e.error() {
+                // Not knowing a partition's committed offset is not "never
+                // committed": starting by the start policy could skip.
+                return Err(PipelineError::Kafka {
+                    cluster: self.cluster.clone(),
+                    context: format!("reading the committed offset of {topic} [{partition}]"),
+                    source,
+                });
+            }
+            // Without the topic's id now, the committed one is carried on.
+            let topic_id = ids
+                .get(&topic)
+                .cloned()
+                .or_else(|| topic_id::id_in_metadata(e.metadata()).map(str::to_string));
             let (start, committed_offset) = match e.offset() {
                 Offset::Offset(o) => {
-                    // Only the low watermark is trusted here: some brokers
-                    // (the tansu test rig) under-report the high one.
-                    let (low, _high) = consumer
-                        .fetch_watermarks(&topic, partition, COORDINATOR_TIMEOUT)
-                        .map_err(|source| PipelineError::Kafka {
-                            cluster: self.cluster.clone(),
-                            context: format!(
-                                "reading the log start offset of {topic} [{partition}]"
-                            ),
-                            source,
-                        })?;
-                    if o < low {
-                        return Err(PipelineError::SourceGap {
-                            cluster: self.cluster.clone(),
-                            topic,
-                            partition,
-                            committed: o,
-                            log_start: low,
-                        });
-                    }
+                    self.check_committed(consumer, &topic, partition, o, e.metadata(), &topic_id)?;
                     (Offset::Offset(o), Some(o))
                 }
                 _ => {
@@ -213,6 +220,7 @@ impl MirrorConsumerContext {
                     counters: self.shared.metrics.topic_counters(&topic),
                     topic,
                     partition,
+                    topic_id,
                     tracker: Mutex::new(match (committed_offset, start) {
                         (Some(c), _) => OffsetTracker::new(Some(c)),
                         // A new start: committable until committed, so an
@@ -228,6 +236,73 @@ impl MirrorConsumerContext {
         drop(parts);
         self.commit_starts(consumer, &new_starts);
         info!(cluster = %self.cluster, partitions = committed.count(), "partitions assigned");
+        Ok(())
+    }
+
+    /// The current ids of the topics in `tpl` (see [`topic_id::topic_ids`]).
+    /// When they cannot be read, none: a re-created topic is then not told
+    /// apart by id (committed offsets beyond the new end still stop the
+    /// mirror, as out of range).
+    fn topic_ids(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &TopicPartitionList,
+    ) -> std::collections::BTreeMap<String, String> {
+        let mut topics: Vec<String> = tpl
+            .elements()
+            .iter()
+            .map(|e| e.topic().to_string())
+            .collect();
+        topics.dedup();
+        topic_id::topic_ids(consumer.client().native_ptr(), &topics, COORDINATOR_TIMEOUT)
+            .unwrap_or_else(|e| {
+                warn!(cluster = %self.cluster, "topic ids of newly assigned partitions not read ({:?}: {}): a deleted and re-created topic cannot be told apart by its id", e.code, e.message);
+                Default::default()
+            })
+    }
+
+    /// Checks a committed offset before resuming at it: it must belong to
+    /// this incarnation of the topic (the id stored with the commit, when
+    /// there is one, is the topic's id now), and no record below it may
+    /// have been deleted unmirrored (it is not below the log start).
+    fn check_committed(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        topic: &str,
+        partition: i32,
+        committed: i64,
+        metadata: &str,
+        current_id: &Option<String>,
+    ) -> Result<(), PipelineError> {
+        // Only the low watermark is trusted here: some brokers (the tansu
+        // test rig) under-report the high one.
+        let (low, _high) = consumer
+            .fetch_watermarks(topic, partition, COORDINATOR_TIMEOUT)
+            .map_err(|source| PipelineError::Kafka {
+                cluster: self.cluster.clone(),
+                context: format!("reading the log start offset of {topic} [{partition}]"),
+                source,
+            })?;
+        if let Some((then, now)) = recreated_since_commit(committed, low, metadata, current_id) {
+            return Err(PipelineError::RecreatedTopic {
+                cluster: self.cluster.clone(),
+                topic: topic.to_string(),
+                partition,
+                committed,
+                log_start: low,
+                committed_id: then.to_string(),
+                current_id: now.to_string(),
+            });
+        }
+        if committed < low {
+            return Err(PipelineError::SourceGap {
+                cluster: self.cluster.clone(),
+                topic: topic.to_string(),
+                partition,
+                committed,
+                log_start: low,
+            });
+        }
         Ok(())
     }
 
@@ -274,10 +349,10 @@ impl MirrorConsumerContext {
         }
         let mut tpl = TopicPartitionList::new();
         for (topic, partition, o) in starts {
-            if tpl
-                .add_partition_offset(topic, *partition, Offset::Offset(*o))
-                .is_err()
-            {
+            let id = self
+                .state(topic, *partition)
+                .and_then(|s| s.topic_id.clone());
+            if !add_commit(&mut tpl, topic, *partition, *o, id.as_deref()) {
                 return;
             }
         }
@@ -357,10 +432,7 @@ impl MirrorConsumerContext {
         let mut pending = Vec::new();
         for s in states {
             if let Some(o) = s.tracker.lock().expect("tracker lock").needs_commit() {
-                if tpl
-                    .add_partition_offset(&s.topic, s.partition, Offset::Offset(o))
-                    .is_ok()
-                {
+                if add_commit(&mut tpl, &s.topic, s.partition, o, s.topic_id.as_deref()) {
                     pending.push((s.clone(), o));
                 }
             }
@@ -441,6 +513,21 @@ impl MirrorConsumerContext {
     }
 }
 
+/// The topic ids (then, now) when `committed` was committed for another
+/// incarnation of the topic (the id in the commit's metadata is not the
+/// topic's id now) and resuming there would skip records of this one (it
+/// lies above the log start `low`). None when either id is unknown.
+fn recreated_since_commit<'a>(
+    committed: i64,
+    low: i64,
+    metadata: &'a str,
+    current_id: &'a Option<String>,
+) -> Option<(&'a str, &'a str)> {
+    let then = topic_id::id_in_metadata(metadata)?;
+    let now = current_id.as_deref()?;
+    (then != now && committed > low).then_some((then, now))
+}
+
 /// Runs `commit` until it succeeds, retrying with backoff while its error is
 /// retriable (coordinator moving or unreachable, rebalance), at most
 /// [`COMMIT_ATTEMPTS`] times. The caller decides what a failure means.
@@ -471,6 +558,21 @@ fn commit_with_retries(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Adds `offset` for `topic [partition]` to a commit, with the topic's id
+/// as the commit's metadata (see [`topic_id`]). False if it could not be
+/// added (an offset librdkafka cannot represent).
+fn add_commit(
+    tpl: &mut TopicPartitionList,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    topic_id: Option<&str>,
+) -> bool {
+    let mut e = tpl.add_partition(topic, partition);
+    e.set_metadata(topic_id::commit_metadata(topic_id));
+    e.set_offset(Offset::Offset(offset)).is_ok()
 }
 
 /// `topic [partition] at offset, ...`, for messages naming offsets.
@@ -1130,6 +1232,97 @@ mod tests {
                 COMMIT_ATTEMPTS as usize
             )
         );
+    }
+
+    /// Case 10: after a rebalance error the consumer keeps no partition
+    /// state, so no later commit (interval or final) can write this
+    /// member's older delivered prefix over the next owner's commits.
+    #[test]
+    fn case10_rebalance_error_leaves_nothing_to_commit() {
+        let shared = Arc::new(Shared::new(
+            10,
+            true,
+            Arc::new(crate::observe::metrics::Metrics::new()),
+            None,
+        ));
+        let ctx = MirrorConsumerContext {
+            cluster: "source".into(),
+            start: StartPolicy::Earliest,
+            shared: shared.clone(),
+            parts: Mutex::new(FxHashMap::default()),
+            parts_version: AtomicU64::new(0),
+            drain_timeout: Duration::from_millis(10),
+            joined: std::sync::atomic::AtomicBool::new(false),
+            cluster_id: std::sync::OnceLock::new(),
+            principal: String::new(),
+        };
+        let consumer: BaseConsumer<MirrorConsumerContext> = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("group.id", "case10")
+            .create_with_context(ctx)
+            .unwrap();
+        let ctx = consumer.context();
+        // Assigned at committed offset 100; records 100..110 delivered.
+        let mut tracker = OffsetTracker::new(Some(100));
+        for o in 100..110 {
+            tracker.sent(o).unwrap();
+            tracker.delivered(o);
+        }
+        assert_eq!(tracker.needs_commit(), Some(110));
+        ctx.parts
+            .lock()
+            .unwrap()
+            .entry("t".into())
+            .or_default()
+            .insert(
+                0,
+                Arc::new(PartitionState {
+                    cluster: "source".into(),
+                    topic: "t".into(),
+                    partition: 0,
+                    topic_id: None,
+                    tracker: Mutex::new(tracker),
+                    trail: Mutex::new(crate::observe::audit::PartitionTrail::new(None)),
+                    counters: shared.metrics.topic_counters("t"),
+                    timestamp_notes: std::sync::atomic::AtomicU8::new(0),
+                }),
+            );
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition("t", 0);
+        ctx.rebalance(&consumer, RDKafkaRespErr::RD_KAFKA_RESP_ERR__FAIL, &mut tpl);
+        let left: Vec<_> = ctx
+            .all_states()
+            .iter()
+            .filter_map(|s| s.tracker.lock().unwrap().needs_commit())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "offsets a later commit would write: {left:?}"
+        );
+    }
+
+    /// Case 5: when a committed offset is taken for another incarnation
+    /// of its topic.
+    #[test]
+    fn committed_offset_of_another_incarnation_is_recognised() {
+        let (old, new) = (Some("OLD".to_string()), Some("NEW".to_string()));
+        let m = |id: &str| topic_id::commit_metadata(Some(id));
+        #[rustfmt::skip]
+        let table = [
+            // committed, low, metadata,  id now, recreated?
+            (150, 0,   m("OLD"),     &old,  false), // same topic
+            (150, 0,   m("OLD"),     &new,  true),  // re-created: 0..149 skipped
+            (150, 150, m("OLD"),     &new,  false), // nothing below to skip
+            (150, 0,   String::new(), &new, false), // no identity stored
+            (150, 0,   m("OLD"),     &None, false), // no id now
+        ];
+        for (committed, low, metadata, now, expected) in table {
+            assert_eq!(
+                recreated_since_commit(committed, low, &metadata, now).is_some(),
+                expected,
+                "{committed} {low} {metadata} {now:?}"
+            );
+        }
     }
 
     #[test]

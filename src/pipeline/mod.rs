@@ -14,9 +14,10 @@
 mod consumer;
 pub mod errors;
 mod producer;
+mod topic_id;
 pub mod tracker;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,6 +85,27 @@ pub enum PipelineError {
         committed: i64,
         /// The partition's end offset.
         end: i64,
+    },
+    /// The committed offset belongs to an earlier incarnation of the topic
+    /// (deleted and re-created since it was committed: the topic id stored
+    /// with the commit differs from the topic's id now). Applied to the new
+    /// topic it would skip the new topic's records below it.
+    #[error("{cluster}: {topic} [{partition}]: the topic was deleted and re-created since kmirror committed offset {committed} (topic id then {committed_id}, now {current_id}); resuming there would skip records {log_start}..{} of the new topic. kmirror does not skip data silently: to mirror the new topic from its start, reset the group's offsets for it (kafka-consumer-groups.sh --reset-offsets --to-earliest --topic {topic}) and restart", committed - 1)]
+    RecreatedTopic {
+        /// Source cluster label.
+        cluster: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The committed offset (of the old incarnation).
+        committed: i64,
+        /// The new incarnation's log start offset.
+        log_start: i64,
+        /// The topic id stored with the commit.
+        committed_id: String,
+        /// The topic's id now.
+        current_id: String,
     },
     /// A client reported an error kmirror cannot continue after.
     #[error("{cluster}: {code:?}: {message}")]
@@ -230,6 +252,9 @@ pub(crate) struct PartitionState {
     pub cluster: String,
     pub topic: String,
     pub partition: i32,
+    /// The topic's id when assigned (None when the broker reports none):
+    /// stored with every commit, so a re-created topic is recognised.
+    pub topic_id: Option<String>,
     pub tracker: Mutex<crate::pipeline::tracker::OffsetTracker>,
     /// Records awaiting their audit entry (filled only with `--audit-log`).
     pub trail: Mutex<crate::observe::audit::PartitionTrail>,
@@ -264,6 +289,16 @@ impl TopicSet {
             .iter()
             .cloned()
             .collect()
+    }
+    /// Removes topics (deleted or re-created on the source): consumers
+    /// re-subscribe without them, which revokes their partitions.
+    fn remove(&self, gone: &[String]) {
+        let mut t = self.topics.lock().expect("topics lock");
+        let before = t.len();
+        t.retain(|x| !gone.contains(x));
+        if t.len() != before {
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
     }
     /// Adds topics; returns the ones that were new.
     fn extend(&self, more: impl IntoIterator<Item = String>) -> Vec<String> {
@@ -358,12 +393,14 @@ fn plan(config: &Config) -> Result<Vec<SourcePlan>, PreflightError> {
 }
 
 /// Periodically looks for new matching topics on one source cluster and
-/// adds them (after making sure the target has them).
+/// adds them (after making sure the target has them), and for mirrored
+/// topics that were deleted or re-created (see [`vanished_topics`]).
 fn watch_topics(config: &Config, plan_cluster: &ClusterConfig, topics: &TopicSet, shared: &Shared) {
     let (client, admin) = match (metadata_client(plan_cluster), admin_for(&config.target)) {
         (Ok(c), Ok(a)) => (c, a),
         (Err(e), _) | (_, Err(e)) => return shared.fail(e.into()),
     };
+    let mut seen_ids = BTreeMap::new();
     let mut next = Instant::now() + config.topic_refresh_interval;
     while !shared.stopping() {
         if Instant::now() < next {
@@ -378,8 +415,16 @@ fn watch_topics(config: &Config, plan_cluster: &ClusterConfig, topics: &TopicSet
                 continue;
             }
         };
+        let matched = preflight::topics::matching(&all, &config.filter);
+        let gone = vanished_topics(&client, plan_cluster, topics, &matched, &mut seen_ids);
+        if !gone.is_empty() {
+            // Picked up again (as new topics) at the next refresh, once the
+            // consumers have let the old incarnation go.
+            topics.remove(&gone);
+            continue;
+        }
         let known: BTreeSet<String> = topics.list().into_iter().collect();
-        let new: TopicPartitions = preflight::topics::matching(&all, &config.filter)
+        let new: TopicPartitions = matched
             .into_iter()
             .filter(|(t, _)| !known.contains(t))
             .collect();
@@ -400,6 +445,48 @@ fn watch_topics(config: &Config, plan_cluster: &ClusterConfig, topics: &TopicSet
             Err(e) => return shared.fail(e.into()),
         }
     }
+}
+
+/// The mirrored topics that are no longer on the source (deleted), or whose
+/// topic id changed since the watcher first saw it (deleted and
+/// re-created). A consumer must let go of them: librdkafka does not notice
+/// a deletion before its next full metadata refresh
+/// (`topic.metadata.refresh.interval.ms`, 5 minutes), and keeps fetching
+/// a re-created topic by its old id, which a broker answers with errors
+/// librdkafka ignores: the new topic would never be mirrored.
+fn vanished_topics(
+    client: &BaseConsumer,
+    cluster: &ClusterConfig,
+    topics: &TopicSet,
+    matched: &TopicPartitions,
+    seen_ids: &mut BTreeMap<String, String>,
+) -> Vec<String> {
+    let known = topics.list();
+    let ids = topic_id::topic_ids(
+        client.client().native_ptr(),
+        &known,
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| {
+        warn!(cluster = %cluster.label, "topic refresh: reading topic ids: {}", e.message);
+        BTreeMap::new()
+    });
+    let mut gone = Vec::new();
+    for t in known {
+        let why = match (matched.contains_key(&t), seen_ids.get(&t), ids.get(&t)) {
+            (false, _, _) => "is no longer on the source (deleted)",
+            (true, Some(then), Some(now)) if then != now => "was deleted and re-created",
+            (true, None, Some(now)) => {
+                seen_ids.insert(t, now.clone());
+                continue;
+            }
+            _ => continue,
+        };
+        warn!(cluster = %cluster.label, topic = %t, "mirrored topic {t} {why}: its partitions are let go; committed offsets stay, and a re-created topic is picked up again and checked against them");
+        seen_ids.remove(&t);
+        gone.push(t);
+    }
+    gone
 }
 
 /// Runs the mirror until `shutdown` completes (a clean stop: returns the

@@ -181,9 +181,23 @@ pub(crate) fn producer_config(target: &ClusterConfig, queue_size: usize) -> Clie
     // Every in-sync replica must have the record before it counts as
     // delivered; anything less can lose acknowledged records.
     c.set("acks", "all");
-    // One request at a time per broker: a retried batch cannot be overtaken
-    // by a later one, so per-partition order survives retries.
-    c.set("max.in.flight.requests.per.connection", "1");
+    if is_idempotent(&c) {
+        // The distance mode (enable.idempotence=true): sequence numbers let
+        // the broker reject a batch that would overtake a retried one and
+        // drop a retried batch it already has, so order and no-duplicates
+        // hold with up to 5 requests in flight (`translate` allows 1..=5,
+        // default 5). Gapless: an error that could leave a gap in a
+        // partition is fatal, which stops kmirror with only the delivered
+        // prefix committed (docs/architecture.md).
+        if c.get("max.in.flight.requests.per.connection").is_none() {
+            c.set("max.in.flight.requests.per.connection", "5");
+        }
+        c.set("enable.gapless.guarantee", "true");
+    } else {
+        // One request at a time per broker: a retried batch cannot be
+        // overtaken by a later one, so per-partition order survives retries.
+        c.set("max.in.flight.requests.per.connection", "1");
+    }
     // Retry until delivered: the properties file can only agree (see
     // `translate`), and `message.timeout.ms` (--delivery.timeout.ms,
     // default no limit) is the one bound.
@@ -201,6 +215,13 @@ pub(crate) fn producer_config(target: &ClusterConfig, queue_size: usize) -> Clie
         (queue_size + 1000).to_string(),
     );
     c
+}
+
+/// Whether the target producer is idempotent (`enable.idempotence=true`),
+/// which is kmirror's distance mode.
+pub(crate) fn is_idempotent(c: &ClientConfig) -> bool {
+    c.get("enable.idempotence")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 impl ProducerPool {
@@ -289,6 +310,31 @@ mod tests {
         let c = producer_config(&target(text, &["--delivery.timeout.ms=900000"]), 10);
         assert_eq!(c.get("message.timeout.ms"), Some("900000"));
         // librdkafka accepts the whole configuration as built.
+        c.create_native_config().unwrap();
+    }
+
+    /// In flight: 1 and no gapless flag by default; the distance mode
+    /// (enable.idempotence=true) gets 5 by default or the file's 1..=5,
+    /// always with enable.gapless.guarantee=true.
+    #[test]
+    fn producer_in_flight_default_and_idempotent() {
+        let base = "bootstrap.servers=b:9092\nsecurity.protocol=SASL_PLAINTEXT\n";
+        let c = producer_config(&target(base, &[]), 10);
+        assert_eq!(c.get("max.in.flight.requests.per.connection"), Some("1"));
+        assert_eq!(c.get("enable.gapless.guarantee"), None);
+        assert!(!is_idempotent(&c));
+        let text = format!("{base}enable.idempotence=true\n");
+        let c = producer_config(&target(&text, &[]), 10);
+        assert_eq!(c.get("max.in.flight.requests.per.connection"), Some("5"));
+        assert_eq!(c.get("enable.gapless.guarantee"), Some("true"));
+        assert_eq!(c.get("acks"), Some("all"));
+        c.create_native_config().unwrap();
+        let text = format!(
+            "{base}max.in.flight=2\nenable.idempotence=True\nenable.gapless.guarantee=false\n"
+        );
+        let c = producer_config(&target(&text, &[]), 10);
+        assert_eq!(c.get("max.in.flight.requests.per.connection"), Some("2"));
+        assert_eq!(c.get("enable.gapless.guarantee"), Some("true"));
         c.create_native_config().unwrap();
     }
 }

@@ -9,17 +9,50 @@ use std::time::{Duration, Instant};
 
 pub use kmirror_rig::checker::{self, Partitioning};
 pub use kmirror_rig::cluster::{self, ClusterConn, Record, Workload};
+pub use kmirror_rig::delay_proxy::{DelayProxy, DelayedTansu};
 pub use kmirror_rig::tansu::{Tansu, TansuOptions};
 pub use kmirror_rig::{await_condition, random_name};
+pub use rdkafka::mocking::MockCluster;
 
 /// Two plaintext tansu brokers: a source and a target cluster.
 pub struct Rig {
     pub source: Tansu,
     pub target: Tansu,
     pub dir: tempfile::TempDir,
+    /// The delay proxy the target is reached through, if any
+    /// ([`Rig::start_with_target_delay`]).
+    pub target_proxy: Option<DelayProxy>,
 }
 
 impl Rig {
+    /// As [`Rig::start`], with the target behind the rig's delay proxy (the
+    /// mirror near the source, producing across a link of `one_way` each
+    /// way): the target advertises the proxy, so every client of the target
+    /// goes through it, and stopping the proxy is a target outage.
+    pub fn start_with_target_delay(one_way: Duration) -> Rig {
+        let mut rig = Rig::start();
+        let delayed = DelayedTansu::start(
+            one_way,
+            TansuOptions {
+                cluster_id: Some(random_name("target")),
+                log_file: Some(rig.dir.path().join("tansu-target-delayed.log")),
+                ..Default::default()
+            },
+        )
+        .expect("starting the target tansu broker behind the delay proxy");
+        rig.target = delayed.tansu;
+        rig.target_proxy = Some(delayed.proxy);
+        rig
+    }
+
+    /// Where clients reach the target: the proxy if there is one.
+    pub fn target_bootstrap(&self) -> String {
+        match &self.target_proxy {
+            Some(p) => p.addr().to_string(),
+            None => self.target.addr().to_string(),
+        }
+    }
+
     pub fn start() -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let source = Tansu::start(TansuOptions {
@@ -38,6 +71,7 @@ impl Rig {
             source,
             target,
             dir,
+            target_proxy: None,
         }
     }
 
@@ -46,7 +80,7 @@ impl Rig {
     }
 
     pub fn target_conn(&self) -> ClusterConn {
-        ClusterConn::plaintext(self.target.addr().to_string())
+        ClusterConn::plaintext(self.target_bootstrap())
     }
 
     /// A topic created on both clusters with `partitions` partitions.
@@ -69,7 +103,7 @@ impl Rig {
         );
         let mut ptext = format!(
             "bootstrap.servers={}\nacks=-1\nretries=2147483647\nmax.in.flight.requests.per.connection=1\nblock.on.buffer.full=true\nsecurity.protocol=PLAINTEXT\n",
-            self.target.addr()
+            self.target_bootstrap()
         );
         for line in extra {
             if let Some(l) = line.strip_prefix("c:") {
@@ -695,4 +729,90 @@ impl Drop for Paused {
     fn drop(&mut self) {
         signal_pid(self.0, "CONT");
     }
+}
+
+// ---------------------------------------------------------------------------
+// The target as librdkafka's mock cluster (fault injection).
+
+/// librdkafka's in-process mock cluster (3 brokers) as the target, for
+/// fault injection only: the source is a real tansu broker.
+pub struct MockTarget {
+    pub mock: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+}
+
+impl MockTarget {
+    pub fn new(topic: &str, partitions: i32) -> MockTarget {
+        let mock = MockCluster::new(3).unwrap();
+        mock.create_topic(topic, partitions, 3).unwrap();
+        MockTarget { mock }
+    }
+    pub fn conn(&self) -> ClusterConn {
+        ClusterConn::plaintext(self.mock.bootstrap_servers())
+    }
+    /// Producer properties for the mock, plus `extra` lines.
+    pub fn producer_properties(&self, rig: &Rig, name: &str, extra: &[&str]) -> PathBuf {
+        let p = rig
+            .dir
+            .path()
+            .join(format!("{name}-mock-producer.properties"));
+        std::fs::write(
+            &p,
+            format!(
+                "bootstrap.servers={}\nsecurity.protocol=PLAINTEXT\nretry.backoff.ms=20\n{}",
+                self.mock.bootstrap_servers(),
+                extra.iter().map(|l| format!("{l}\n")).collect::<String>()
+            ),
+        )
+        .unwrap();
+        p
+    }
+}
+
+/// Mirrors 20,000 keyed records from tansu into the mock target with
+/// `producer_extra` lines in the producer properties; `inject` makes the
+/// faults once kmirror runs. Ends with the checker and the committed offsets.
+pub fn mirror_into_mock(
+    producer_extra: &[&str],
+    inject: impl FnOnce(&MockTarget, &Kmirror),
+) -> checker::Report {
+    let rig = Rig::start();
+    let topic = random_name("faults");
+    rig.source_conn().create_topic(&topic, 4).unwrap();
+    let target = MockTarget::new(&topic, 4);
+    let w = Workload {
+        records: 20_000,
+        keys: 200,
+        ..Default::default()
+    };
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..5_000).unwrap();
+    let group = random_name("mm");
+    let (c, _) = rig.properties(&group, &[]);
+    let p = target.producer_properties(&rig, &group, producer_extra);
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &["--queue.size", "2000"]),
+        &rig.dir.path().join("km.log"),
+    );
+    inject(&target, &km);
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 5_000..w.records).unwrap();
+    let source = km.await_all_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        w.records,
+        Duration::from_secs(180),
+    );
+    km.stop_ok();
+    let dst = cluster::read_all(
+        &target.conn(),
+        &topic,
+        w.records,
+        Duration::from_secs(1),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let report =
+        checker::check(&source, &dst, Partitioning::ByKey).unwrap_or_else(|v| panic!("{v}"));
+    let committed = cluster::committed_offsets(&rig.source_conn(), &group, &topic).unwrap();
+    checker::check_committed(&source, &dst, &committed).unwrap();
+    report
 }

@@ -4,6 +4,11 @@
 //! least-privilege ACLs. It prints the `krb5.conf`, the keytab paths and the
 //! client properties of each side, and runs until `kmirror-rig down` (or
 //! Ctrl-C) takes it down.
+//!
+//! `kmirror-rig delay-proxy --listen ADDR --upstream ADDR --delay-ms N` runs
+//! the rig's WAN link ([`kmirror_rig::delay_proxy`]) in front of one broker:
+//! SIGUSR1 drops every connection and stops listening (an outage), SIGUSR2
+//! listens again.
 
 use std::path::{Path, PathBuf};
 
@@ -192,6 +197,67 @@ fn group_member(args: &[String]) -> anyhow::Result<()> {
     }
 }
 
+/// `kmirror-rig delay-proxy`: a delaying TCP proxy in front of one broker.
+#[derive(clap::Parser, Debug)]
+#[command(name = "kmirror-rig delay-proxy")]
+struct DelayProxyArgs {
+    /// Address to listen on (`host:port`; port 0 picks a free one, printed).
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    /// The broker to forward to (`host:port`). Start the broker advertising
+    /// the listen address, or its Metadata sends clients around the proxy.
+    #[arg(long)]
+    upstream: std::net::SocketAddr,
+    /// One-way delay in milliseconds, in each direction (RTT = 2 × this).
+    #[arg(long)]
+    delay_ms: u64,
+}
+
+fn delay_proxy(args: &[String]) -> anyhow::Result<()> {
+    use clap::Parser;
+    use tokio::signal::unix::{signal, SignalKind};
+    let a = DelayProxyArgs::parse_from(
+        std::iter::once("kmirror-rig delay-proxy".to_string()).chain(args.iter().cloned()),
+    );
+    let proxy = kmirror_rig::delay_proxy::DelayProxy::start(
+        a.listen,
+        Some(a.upstream),
+        std::time::Duration::from_millis(a.delay_ms),
+    )
+    .with_context(|| format!("listening on {}", a.listen))?;
+    println!(
+        "delay proxy: {} -> {}, {} ms each way (SIGUSR1: outage, SIGUSR2: back)",
+        proxy.addr(),
+        a.upstream,
+        a.delay_ms
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut usr1 = signal(SignalKind::user_defined1())?;
+        let mut usr2 = signal(SignalKind::user_defined2())?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = usr1.recv() => {
+                    proxy.stop();
+                    println!("delay proxy: stopped (connections dropped, new ones refused)");
+                }
+                _ = usr2.recv() => {
+                    proxy.restart()?;
+                    println!("delay proxy: listening again on {}", proxy.addr());
+                }
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    drop(proxy);
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let dir = state_dir();
     let args: Vec<String> = std::env::args().collect();
@@ -199,9 +265,10 @@ fn main() -> anyhow::Result<()> {
         Some("up") => up(&dir),
         Some("down") => down(&dir),
         Some("group-member") => group_member(&args[2..]),
+        Some("delay-proxy") => delay_proxy(&args[2..]),
         _ => {
             eprintln!(
-                "usage: kmirror-rig up|down   (state in $KMIRROR_RIG_DIR, default {})",
+                "usage: kmirror-rig up|down|delay-proxy   (state in $KMIRROR_RIG_DIR, default {})",
                 dir.display()
             );
             std::process::exit(2);

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{io_err, AuditEntry, AuditError, Seal, GENESIS};
+use std::collections::BTreeMap;
+
+use super::{io_err, AuditError, Seal, GENESIS};
 
 /// Format version written today.
 pub const VERSION: u32 = 1;
@@ -95,6 +97,19 @@ pub fn read(path: &Path) -> Result<Option<Anchor>, AuditError> {
         })
 }
 
+/// The anchor's offsets from (source label, topic, partition) → last audited offset.
+pub(crate) fn offsets(heads: &BTreeMap<(String, String, i32), i64>) -> Vec<AnchoredOffset> {
+    heads
+        .iter()
+        .map(|((source, topic, partition), last)| AnchoredOffset {
+            source: source.clone(),
+            topic: topic.clone(),
+            partition: *partition,
+            last_offset: *last,
+        })
+        .collect()
+}
+
 /// Writes a new anchor atomically (see the module docs).
 pub(crate) fn write(
     path: &Path,
@@ -134,7 +149,7 @@ pub(crate) fn write(
     super::sync_dir(path)
 }
 
-/// Checks `entries` (an intact chain) against the anchor: its seal and
+/// Checks `heads` (the `hash` of every line of an intact chain) against the anchor: its seal and
 /// key, then that the file holds every entry it records and that the
 /// entry at its count is its head. Returns the entries it vouches for.
 /// No anchor passes only an unkeyed trail (written before anchors existed).
@@ -142,7 +157,7 @@ pub(crate) fn check(
     trail: &Path,
     path: &Path,
     anchor: Option<&Anchor>,
-    entries: &[AuditEntry],
+    heads: &[String],
     seal: &Seal,
 ) -> Result<u64, AuditError> {
     let fail = |reason: String| AuditError::Anchor {
@@ -173,7 +188,7 @@ pub(crate) fn check(
             "mac does not verify: the anchor was changed without the key".into(),
         ));
     }
-    let found = entries.len() as u64;
+    let found = heads.len() as u64;
     if a.entries > found {
         return Err(AuditError::Truncated {
             path: trail.to_owned(),
@@ -185,7 +200,7 @@ pub(crate) fn check(
     }
     let head = match a.entries {
         0 => GENESIS,
-        n => entries[n as usize - 1].hash.as_str(),
+        n => heads[n as usize - 1].as_str(),
     };
     if head != a.head {
         return Err(fail(format!(

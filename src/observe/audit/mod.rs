@@ -40,12 +40,14 @@
 //! `flock` on `TRAIL.lock` ([`lock`]), which names the holder's pid.
 
 pub mod anchor;
+mod chain;
 pub mod key;
 mod lock;
+pub mod rotation;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -133,6 +135,14 @@ pub enum AuditError {
         /// The anchor.
         anchor: PathBuf,
         /// What is wrong.
+        reason: String,
+    },
+    /// `kmirror audit rotate` refused to rotate.
+    #[error("audit log {path}: cannot rotate the key: {reason}")]
+    Rotation {
+        /// The audit file.
+        path: PathBuf,
+        /// Why.
         reason: String,
     },
     /// An earlier append failed: nothing more is written (or committed)
@@ -322,6 +332,13 @@ fn range_len(what: &str, partition: i32, first: i64, last: i64) -> Result<u64, S
     }
     // Both within 0..=2^62: no overflow.
     Ok((last - first + 1) as u64)
+}
+
+/// Unix time in milliseconds.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -583,21 +600,31 @@ impl AuditLog {
             file.seek(SeekFrom::End(0))
                 .map_err(io_err(path, "seeking"))?;
         }
-        let entries = verify_lines(path, &seal, BufReader::new(&text[..complete]))?.entries;
+        // Lines sealed under a retired key (before a rotation to this
+        // one) are taken unverified: `verify` with every key checks them.
+        let seals = [seal.clone()];
+        let lines = chain::read_lines(
+            path,
+            &seals,
+            chain::Retired::Trust,
+            BufReader::new(&text[..complete]),
+        )?;
         // An empty trail without an anchor is a new one (or a crash
         // between creating it and anchoring it): nothing to check.
-        if saved.is_some() || !entries.is_empty() {
-            anchor::check(path, &anchor, saved.as_ref(), &entries, &seal)?;
+        if saved.is_some() || !lines.heads.is_empty() {
+            anchor::check(path, &anchor, saved.as_ref(), &lines.heads, &seal)?;
         }
+        let entries = lines.entries;
         let mut audited = HashMap::new();
         for e in &entries {
             let k = (e.source.clone(), e.topic.clone(), e.partition);
             let v = audited.entry(k).or_insert(e.last_offset);
             *v = (*v).max(e.last_offset);
         }
-        let prev = entries
+        let prev = lines
+            .heads
             .last()
-            .map_or_else(|| GENESIS.to_string(), |e| e.hash.clone());
+            .map_or_else(|| GENESIS.to_string(), Clone::clone);
         let log = AuditLog {
             path: path.to_owned(),
             anchor,
@@ -606,7 +633,7 @@ impl AuditLog {
             writer: Mutex::new(Writer {
                 file,
                 prev,
-                count: entries.len() as u64,
+                count: lines.heads.len() as u64,
                 heads: audited.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 poisoned: false,
             }),
@@ -625,18 +652,7 @@ impl AuditLog {
     }
 
     fn write_anchor(&self, w: &Writer) -> Result<(), AuditError> {
-        let offsets = w
-            .heads
-            .iter()
-            .map(
-                |((source, topic, partition), last)| anchor::AnchoredOffset {
-                    source: source.clone(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    last_offset: *last,
-                },
-            )
-            .collect();
+        let offsets = anchor::offsets(&w.heads);
         anchor::write(&self.anchor, &self.seal, w.count, &w.prev, offsets)
     }
 
@@ -691,9 +707,7 @@ impl AuditLog {
         if entries.is_empty() {
             return Ok(());
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now = now_ms();
         let mut out = String::new();
         let mut prev = w.prev.clone();
         for e in &mut entries {
@@ -734,88 +748,21 @@ pub struct Verified {
     pub anchored: u64,
     /// The file ended in an unterminated line, ignored (a write in progress or a crash).
     pub incomplete_last_line: bool,
+    /// The key rotations, in file order.
+    pub rotations: Vec<rotation::KeyRotation>,
+    /// The trail is sealed under a key at its end (not `--audit-unkeyed`).
+    pub keyed: bool,
 }
 
-/// The entries of an intact chain, and whether its last line was incomplete.
-struct Lines {
-    entries: Vec<AuditEntry>,
-    incomplete_last_line: bool,
-}
-
-/// Reads the next line of at most [`MAX_LINE_BYTES`]: `(bytes, terminated)`.
-fn next_line(r: &mut impl BufRead) -> std::io::Result<Option<(Vec<u8>, bool)>> {
-    let mut buf = Vec::new();
-    r.by_ref()
-        .take(MAX_LINE_BYTES as u64 + 1)
-        .read_until(b'\n', &mut buf)?;
-    if buf.is_empty() {
-        return Ok(None);
-    }
-    let terminated = buf.last() == Some(&b'\n');
-    if terminated {
-        buf.pop();
-    }
-    Ok(Some((buf, terminated)))
-}
-
-/// Reads and checks every line under `seal`; returns the entries, or the
-/// first broken one. An unterminated last line is skipped (a write in progress).
-fn verify_lines(path: &Path, seal: &Seal, mut r: impl BufRead) -> Result<Lines, AuditError> {
-    let mut prev = GENESIS.to_string();
-    let mut entries = Vec::new();
-    let mut line_no = 0;
-    while let Some((bytes, terminated)) = next_line(&mut r).map_err(io_err(path, "reading"))? {
-        line_no += 1;
-        let broken = |reason: String| AuditError::Broken {
-            path: path.to_owned(),
-            line: line_no,
-            reason,
-        };
-        if bytes.len() > MAX_LINE_BYTES {
-            return Err(broken(format!("longer than {MAX_LINE_BYTES} bytes")));
-        }
-        if !terminated {
-            return Ok(Lines {
-                entries,
-                incomplete_last_line: true,
-            });
-        }
-        let line = std::str::from_utf8(&bytes).map_err(|_| broken("not UTF-8".into()))?;
-        let e: AuditEntry =
-            serde_json::from_str(line).map_err(|e| broken(format!("not an audit entry: {e}")))?;
-        if e.line() != line {
-            return Err(broken("not in canonical form (the line was edited)".into()));
-        }
-        if e.prev != prev {
-            return Err(broken(format!(
-                "prev is {}, but the previous entry's hash is {prev}",
-                e.prev
-            )));
-        }
-        if !seal.check(&e.body(), &e.hash) {
-            return Err(broken(match seal {
-                Seal::Keyed(k) => format!("hash does not verify under the audit key (key id {}): the entry was changed or re-chained without the key, or the key is not the trail's", k.id()),
-                Seal::Unkeyed => "hash does not match the entry (the entry was changed)".into(),
-            }));
-        }
-        e.validate()
-            .map_err(|r| broken(format!("invalid entry: {r}")))?;
-        prev = e.hash.clone();
-        entries.push(e);
-    }
-    Ok(Lines {
-        entries,
-        incomplete_last_line: false,
-    })
-}
-
-/// `kmirror audit verify FILE`: checks the whole chain under `seal`, then
-/// the trail against its anchor (`anchor`, default `FILE.anchor`): returns
-/// the entries when intact, else the first broken entry, the number of
-/// entries cut off, or a missing file or anchor. The anchor is read
-/// before the trail, so a running mirror's newer entries are never
-/// mistaken for a missing tail.
-pub fn verify(path: &Path, anchor: Option<&Path>, seal: &Seal) -> Result<Verified, AuditError> {
+/// `kmirror audit verify FILE`: checks the whole chain, each line under
+/// the key in effect there (`seals`: every key of the trail, see
+/// [`rotation`]), then the trail against its anchor (`anchor`, default
+/// `FILE.anchor`) under the key in effect at the end: returns the lines
+/// when intact, else the first broken one, the number of lines cut off,
+/// or a missing file or anchor. The anchor is read before the trail, so
+/// a running mirror's newer lines are never mistaken for a missing tail.
+pub fn verify(path: &Path, anchor: Option<&Path>, seals: &[Seal]) -> Result<Verified, AuditError> {
+    assert!(!seals.is_empty(), "verify needs a key (or Seal::Unkeyed)");
     let anchor = anchor.map_or_else(|| anchor::default_path(path), Path::to_owned);
     let saved = anchor::read(&anchor)?;
     let f = match File::open(path) {
@@ -829,17 +776,20 @@ pub fn verify(path: &Path, anchor: Option<&Path>, seal: &Seal) -> Result<Verifie
         }
         Err(e) => return Err(io_err(path, "opening")(e)),
     };
-    let lines = verify_lines(path, seal, BufReader::new(f))?;
-    let anchored = anchor::check(path, &anchor, saved.as_ref(), &lines.entries, seal)?;
+    let lines = chain::read_lines(path, seals, chain::Retired::Refuse, BufReader::new(f))?;
+    let seal = lines.seal.clone().unwrap_or_else(|| seals[0].clone());
+    let anchored = anchor::check(path, &anchor, saved.as_ref(), &lines.heads, &seal)?;
     Ok(Verified {
         entries: lines.entries,
         anchored,
         incomplete_last_line: lines.incomplete_last_line,
+        rotations: lines.rotations,
+        keyed: matches!(seal, Seal::Keyed(_)),
     })
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn seal() -> Seal {
@@ -851,10 +801,10 @@ mod tests {
     }
 
     fn check(p: &Path) -> Result<Verified, AuditError> {
-        verify(p, None, &seal())
+        verify(p, None, &[seal()])
     }
 
-    fn entry(topic: &str, first: i64, last: i64) -> AuditEntry {
+    pub(super) fn entry(topic: &str, first: i64, last: i64) -> AuditEntry {
         AuditEntry {
             time_ms: 0,
             source: "source 1".into(),
@@ -1017,7 +967,7 @@ mod tests {
         write_lines(&p, &lines);
         let other = Seal::Keyed(Arc::new(key::AuditKey::from_bytes(vec![9; 32])));
         assert!(matches!(
-            verify(&p, None, &other),
+            verify(&p, None, std::slice::from_ref(&other)),
             Err(AuditError::Broken { line: 1, .. })
         ));
     }
@@ -1127,7 +1077,7 @@ mod tests {
             .unwrap();
         // A trail from before anchors.
         std::fs::remove_file(anchor::default_path(&p)).unwrap();
-        let v = verify(&p, None, &Seal::Unkeyed).unwrap();
+        let v = verify(&p, None, &[Seal::Unkeyed]).unwrap();
         assert_eq!((v.entries.len(), v.anchored), (1, 0));
         // Under a key it is refused at its first line.
         assert!(matches!(check(&p), Err(AuditError::Broken { line: 1, .. })));
