@@ -85,6 +85,7 @@ fn main() {
         Invocation::Lag(cli) => lag(cli),
         Invocation::Audit(cli) => audit(cli),
         Invocation::Verify(cli) => verify(cli),
+        Invocation::Offsets(cli) => offsets(cli),
         Invocation::Completions(cli) => completions(cli),
         Invocation::Manpage(cli) => manpage(cli),
     }
@@ -208,6 +209,37 @@ fn audit(cli: AuditCli) {
                     std::process::exit(1);
                 }
             }
+        }
+    }
+}
+
+/// `kmirror offsets translate`: prints the translation (table or JSON);
+/// exit 1 if it cannot be made or applied.
+fn offsets(cli: kmirror::config::cli::OffsetsCli) {
+    let kmirror::config::cli::OffsetsCommand::Translate {
+        mirror,
+        group,
+        topic,
+        json,
+        apply,
+        from_target,
+        source_cluster_id,
+    } = cli.command;
+    init_logging(&mirror.log_format);
+    let config = load_config(&mirror);
+    let req = kmirror::failover::translate::Request {
+        group,
+        topics: topic,
+        apply,
+        from_target,
+        source_cluster_id,
+    };
+    match kmirror::failover::translate::run(&config, &req) {
+        Ok(report) if json => println!("{}", report.json()),
+        Ok(report) => print!("{}", report.table()),
+        Err(e) => {
+            print_error(&e);
+            std::process::exit(1);
         }
     }
 }

@@ -56,29 +56,47 @@ impl Run {
     }
 }
 
+/// A run being built, and how much of it is stored.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    run: Run,
+    /// Records of the run (from its start) already stored.
+    stored: i64,
+}
+
 /// Builds the runs of one source partition from its delivery reports, and
-/// hands out the runs changed since they were last persisted.
+/// hands out what to store before an offset is committed.
+///
+/// The map holds exactly the records before the committed offset: then a
+/// replay after a crash (which starts at the committed offset) starts just
+/// after the last recorded record, and copies it makes before its first
+/// commit are never mistaken for records the map already accounts for.
 #[derive(Debug, Default)]
 pub struct RunRecorder {
-    /// The run each target partition's next record may continue, and
-    /// whether it changed since it was last taken.
-    open: BTreeMap<i32, (Run, bool)>,
-    /// Runs closed before being taken.
-    closed: Vec<Run>,
+    /// The run each target partition's next record may continue.
+    open: BTreeMap<i32, Pending>,
+    /// Runs closed before being stored in full.
+    closed: Vec<Pending>,
+}
+
+/// What [`RunRecorder::take_before`] handed out, to undo it if storing fails.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// The runs to store, each from its start (a run is stored under its
+    /// start, and grows).
+    pub runs: Vec<Run>,
+    /// (target partition, target offset) of each run and what was stored before.
+    previous: Vec<((i32, i64), i64)>,
 }
 
 impl RunRecorder {
     /// The target acknowledged source offset `source` at `target` of
     /// target partition `partition`.
     pub fn delivered(&mut self, source: i64, partition: i32, target: i64) {
-        if let Some((run, dirty)) = self.open.get_mut(&partition) {
-            if run.continued_by(source, partition, target) {
-                run.count += 1;
-                *dirty = true;
+        if let Some(p) = self.open.get_mut(&partition) {
+            if p.run.continued_by(source, partition, target) {
+                p.run.count += 1;
                 return;
-            }
-            if *dirty {
-                self.closed.push(*run);
             }
         }
         let run = Run {
@@ -87,19 +105,42 @@ impl RunRecorder {
             target,
             count: 1,
         };
-        self.open.insert(partition, (run, true));
+        if let Some(old) = self.open.insert(partition, Pending { run, stored: 0 }) {
+            self.closed.push(old);
+        }
     }
 
-    /// The runs changed since the last call (a growing run is handed out
-    /// again with its new length: it is stored under the same key).
-    pub fn take_changed(&mut self) -> Vec<Run> {
-        let mut out = std::mem::take(&mut self.closed);
-        for (run, dirty) in self.open.values_mut() {
-            if std::mem::replace(dirty, false) {
-                out.push(*run);
+    /// The runs to store before committing `committed`: every run's part
+    /// before it, where more than already stored.
+    pub fn take_before(&mut self, committed: i64) -> Taken {
+        self.closed.retain(|p| p.stored < p.run.count);
+        let mut taken = Taken::default();
+        for p in self.closed.iter_mut().chain(self.open.values_mut()) {
+            let n = (committed - p.run.source).clamp(0, p.run.count);
+            if n > p.stored {
+                taken
+                    .previous
+                    .push(((p.run.target_partition, p.run.target), p.stored));
+                p.stored = n;
+                taken.runs.push(Run { count: n, ..p.run });
             }
         }
-        out
+        taken
+    }
+
+    /// Undoes a [`RunRecorder::take_before`] whose runs could not be
+    /// stored: they are handed out again next time.
+    pub fn put_back(&mut self, taken: Taken) {
+        for (key, stored) in taken.previous {
+            if let Some(p) = self
+                .closed
+                .iter_mut()
+                .chain(self.open.values_mut())
+                .find(|p| (p.run.target_partition, p.run.target) == key)
+            {
+                p.stored = p.stored.min(stored);
+            }
+        }
     }
 }
 

@@ -222,6 +222,7 @@ impl MirrorConsumerContext {
                     }),
                     trail: Mutex::new(crate::observe::audit::PartitionTrail::new(audited)),
                     timestamp_notes: std::sync::atomic::AtomicU8::new(0),
+                    runs: Mutex::default(),
                 }),
             );
         }
@@ -389,6 +390,16 @@ impl MirrorConsumerContext {
                 let error = format!("the audit trail could not be written: {e}");
                 self.shared.fail(e.into());
                 return Err(self.commit_failed(&pending, error));
+            }
+        }
+        if let Some(map) = self.shared.offset_map.get() {
+            // The map must say where these records landed before their
+            // offsets are committed: a replay after a crash starts a new run.
+            let parts = pending
+                .iter()
+                .map(|(s, o)| (s.topic.as_str(), s.partition, &s.runs, *o));
+            if let Err(e) = map.write_runs(&self.cluster, parts) {
+                return Err(self.commit_failed(&pending, e.to_string()));
             }
         }
         match self.commit_retrying(consumer, &tpl) {

@@ -85,6 +85,15 @@ impl ProducerContext for DeliveryContext {
                         msg.offset(),
                     );
                 }
+                if self.shared.offset_map.get().is_some() {
+                    // Before the tracker, as the audit trail: a commit after
+                    // it must find this record in the map.
+                    part.runs.lock().expect("runs lock").delivered(
+                        token.offset,
+                        msg.partition(),
+                        msg.offset(),
+                    );
+                }
                 part.tracker
                     .lock()
                     .expect("tracker lock")

@@ -19,7 +19,10 @@ struct Sim {
 #[derive(Debug, Clone)]
 enum Event {
     Deliver(usize),
-    Commit,
+    /// Record every run, then commit all but the last `n` delivered records
+    /// of each partition (records delivered between reading the delivered
+    /// prefix and recording: recorded, not committed).
+    Commit(usize),
     Kill,
 }
 
@@ -64,14 +67,18 @@ impl Sim {
                 self.recorders.get_mut(&p).unwrap().delivered(src, q, t);
                 *self.next.get_mut(&p).unwrap() += 1;
             }
-            Event::Commit => {
-                // Runs are stored before the offsets are committed.
-                for (p, rec) in &mut self.recorders {
-                    for r in rec.take_changed() {
+            Event::Commit(lag) => {
+                // The runs before the committed offset are stored first.
+                for (p, n) in &self.next {
+                    let c = self.committed.get_mut(p).unwrap();
+                    *c = (*c).max(n.saturating_sub(*lag));
+                    let offs = &self.records[p];
+                    let offset = offs.get(*c).copied().unwrap_or(offs.last().unwrap() + 1);
+                    let rec = self.recorders.get_mut(p).unwrap();
+                    for r in rec.take_before(offset).runs {
                         self.stored.insert((*p, r.target_partition, r.target), r);
                     }
                 }
-                self.committed = self.next.clone();
             }
             Event::Kill => {
                 for rec in self.recorders.values_mut() {
@@ -142,7 +149,7 @@ fn events() -> impl Strategy<Value = Vec<Event>> {
     proptest::collection::vec(
         prop_oneof![
             30 => (0usize..8).prop_map(Event::Deliver),
-            3 => Just(Event::Commit),
+            3 => prop_oneof![3 => Just(0usize), 1 => 1usize..6].prop_map(Event::Commit),
             1 => Just(Event::Kill),
         ],
         0..300,
@@ -170,7 +177,7 @@ proptest! {
     ) {
         let mut sim = Sim::new(&holes, |p| p);
         for e in &evs { sim.apply(e); }
-        if clean_end { sim.apply(&Event::Commit); }
+        if clean_end { sim.apply(&Event::Commit(0)); }
         let positions = sim.positions(&picks);
         let tr = translate(&sim.runs(), &positions, true);
         let (skipped, reread) = outcome(&sim, &positions, &tr);
@@ -201,7 +208,7 @@ proptest! {
     ) {
         let mut sim = Sim::new(&holes, |_| 0);
         for e in &evs { sim.apply(e); }
-        if clean_end { sim.apply(&Event::Commit); }
+        if clean_end { sim.apply(&Event::Commit(0)); }
         let positions = sim.positions(&picks);
         let tr = translate(&sim.runs(), &positions, false);
         let (skipped, _) = outcome(&sim, &positions, &tr);
@@ -270,15 +277,21 @@ fn ahead_of_the_map_is_not_exact() {
 }
 
 #[test]
-fn recorder_hands_out_growing_and_closed_runs() {
+fn recorder_stores_runs_up_to_the_committed_offset() {
     let mut r = RunRecorder::default();
     for (s, t) in [(0, 0), (1, 1), (2, 2)] {
         r.delivered(s, 0, t);
     }
-    assert_eq!(r.take_changed(), vec![run(0, 0, 3)]);
-    assert_eq!(r.take_changed(), vec![]);
+    assert_eq!(r.take_before(2).runs, vec![run(0, 0, 2)]);
+    assert_eq!(r.take_before(2).runs, vec![]);
     r.delivered(3, 0, 3);
     // A hole on the source: a new run.
     r.delivered(7, 0, 4);
-    assert_eq!(r.take_changed(), vec![run(0, 0, 4), run(7, 4, 1)]);
+    // A run grows under its start; the new one is stored up to the commit.
+    let t = r.take_before(8);
+    assert_eq!(t.runs, vec![run(0, 0, 4), run(7, 4, 1)]);
+    // Storing failed: handed out again.
+    r.put_back(t);
+    assert_eq!(r.take_before(8).runs, vec![run(0, 0, 4), run(7, 4, 1)]);
+    assert_eq!(r.take_before(8).runs, vec![]);
 }
