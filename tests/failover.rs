@@ -150,6 +150,7 @@ fn await_synced(conn: &ClusterConn, group: &str, topic: &str, km: &Kmirror) -> B
 
 struct Run {
     rig: Rig,
+    args: Vec<String>,
     group: String,
     topic: String,
     app: String,
@@ -236,6 +237,7 @@ fn mirror_and_sync(name: &str, records: usize, kills: usize) -> Run {
         .collect();
     Run {
         rig,
+        args,
         group,
         topic,
         app,
@@ -282,6 +284,28 @@ fn assert_exact(outcomes: &BTreeMap<i32, Outcome>) {
     }
 }
 
+/// `kmirror offsets translate` with the run's flags and `extra`.
+fn translate(run: &Run, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["offsets".to_string(), "translate".into()];
+    args.extend(run.args.iter().cloned());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    std::process::Command::new(kmirror_bin())
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn rows(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["partitions"].as_array().unwrap().clone()
+}
+
 /// The main failover test: the application consumed 60% on the source and
 /// committed; kmirror mirrored and synced the group; the source is lost;
 /// the application joins the same group on the target and reads exactly
@@ -297,8 +321,59 @@ fn failover_exact() {
         4000,
         Partitioning::Preserve,
     );
+
+    // `kmirror offsets translate --apply` for a group the sync leaves alone:
+    // refused while it has a member on the target, then committed.
+    let other = random_name("other");
+    let take = (0..PARTITIONS).map(|p| (p, 100 + p as usize)).collect();
+    consume_and_commit(&run.rig.source_conn(), &other, &run.topic, &take);
+    let member: BaseConsumer = run
+        .rig
+        .target_conn()
+        .client_config()
+        .set("group.id", &other)
+        .create()
+        .unwrap();
+    member.subscribe(&[&run.topic]).unwrap();
+    await_condition(Duration::from_secs(30), || {
+        member.poll(Duration::from_millis(100));
+        (member.assignment().ok()?.count() > 0).then_some(())
+    })
+    .expect("a member of the group on the target");
+    // The member commits, as an application does (tansu reports a group's
+    // members only once the group has committed offsets).
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&run.topic, 0, Offset::Offset(0))
+        .unwrap();
+    member.commit(&tpl, CommitMode::Sync).unwrap();
+    let refused = translate(&run, &["--group", &other, "--apply"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("active member"), "{stderr}");
+    drop(member);
+    let applied = await_condition(Duration::from_secs(30), || {
+        let out = translate(&run, &["--group", &other, "--apply", "--json"]);
+        out.status.success().then(|| rows(&out))
+    })
+    .expect("--apply once the member left");
+    let committed = cluster::committed_offsets(&run.rig.target_conn(), &other, &run.topic).unwrap();
+    for r in &applied {
+        let p = r["partition"].as_i64().unwrap() as i32;
+        assert_eq!(r["exact"], true, "{r}");
+        assert_eq!(r["target_offset"].as_i64(), Some(100 + p as i64), "{r}");
+        assert_eq!(committed[&p], Some(100 + p as i64));
+    }
+
     let outcomes = fail_over(&mut run);
     assert_exact(&outcomes);
+    // The source is gone: the positions last synced are on the target.
+    let out = translate(&run, &["--group", &run.app, "--from-target", "--json"]);
+    for r in rows(&out) {
+        let p = r["partition"].as_i64().unwrap() as i32;
+        assert_eq!(r["source_offset"].as_i64(), Some(run.positions[&p]), "{r}");
+        assert_eq!(r["rereads"], 0, "{r}");
+        assert_eq!(r["exact"], true, "{r}");
+    }
 }
 
 /// The same with kmirror killed -9 twice while records stream: the target
