@@ -332,6 +332,7 @@ fn failover_exact() {
         .target_conn()
         .client_config()
         .set("group.id", &other)
+        .set("enable.auto.commit", "false")
         .create()
         .unwrap();
     member.subscribe(&[&run.topic]).unwrap();
