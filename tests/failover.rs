@@ -151,6 +151,7 @@ fn await_synced(conn: &ClusterConn, group: &str, topic: &str, km: &Kmirror) -> B
 struct Run {
     rig: Rig,
     args: Vec<String>,
+    metrics: String,
     group: String,
     topic: String,
     app: String,
@@ -173,11 +174,14 @@ fn mirror_and_sync(name: &str, records: usize, kills: usize) -> Run {
         &group,
         &["c:session.timeout.ms=6000", "c:heartbeat.interval.ms=500"],
     );
+    let metrics = format!("127.0.0.1:{}", kmirror_rig::free_port());
     let args = mirror_args(
         &c,
         &p,
         &topic,
         &[
+            "--metrics-addr",
+            &metrics,
             "--preserve-partitions",
             "--sync.group.offsets",
             "app-.*",
@@ -238,6 +242,7 @@ fn mirror_and_sync(name: &str, records: usize, kills: usize) -> Run {
     Run {
         rig,
         args,
+        metrics,
         group,
         topic,
         app,
@@ -321,6 +326,20 @@ fn failover_exact() {
         4000,
         Partitioning::Preserve,
     );
+    // Caught up: the replication latency of every partition is 0.
+    let zero = await_condition(Duration::from_secs(30), || {
+        let m = parse_prometheus(&http_get(&run.metrics, "/metrics")?.1);
+        (0..PARTITIONS)
+            .all(|p| {
+                let k = format!(
+                    "kmirror_replication_latency_seconds{{cluster=\"source\",topic=\"{}\",partition=\"{p}\"}}",
+                    run.topic
+                );
+                m.get(&k) == Some(&0.0)
+            })
+            .then_some(())
+    });
+    assert!(zero.is_some(), "{:?}", http_get(&run.metrics, "/metrics"));
 
     // `kmirror offsets translate --apply` for a group the sync leaves alone:
     // refused while it has a member on the target, then committed.
@@ -420,4 +439,84 @@ fn failover_exact_after_two_kill_9() {
     assert!(twice > 0, "no partition resumes inside a replayed range");
     let outcomes = fail_over(&mut run);
     assert_exact(&outcomes);
+}
+
+/// `kmirror lag`'s latency column: the age of the oldest record kmirror
+/// has not mirrored and committed (the record at its committed offset),
+/// none where nothing is behind.
+#[test]
+fn lag_latency_is_the_age_of_the_oldest_unmirrored_record() {
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("latency", 2);
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let minute = 60_000;
+    let start = now_ms();
+    // Record i of each partition was produced 100 - i minutes ago. One
+    // record per batch: tansu reports the end of a partition as its last
+    // batch's base offset + 1.
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = rig
+        .source_conn()
+        .client_config()
+        .set("batch.num.messages", "1")
+        .create()
+        .unwrap();
+    for p in 0..2 {
+        for i in 0..100i64 {
+            let value = format!("r{i}");
+            producer
+                .send(
+                    BaseRecord::<(), _>::to(&topic)
+                        .partition(p)
+                        .payload(&value)
+                        .timestamp(start - (100 - i) * minute),
+                )
+                .unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let group = random_name("km");
+    let committer: BaseConsumer = rig
+        .source_conn()
+        .client_config()
+        .set("group.id", &group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(40))
+        .unwrap();
+    tpl.add_partition_offset(&topic, 1, Offset::Offset(100))
+        .unwrap();
+    committer.commit(&tpl, CommitMode::Sync).unwrap();
+    let (c, p) = rig.properties(&group, &[]);
+    let out = std::process::Command::new(kmirror_bin())
+        .arg("lag")
+        .args(mirror_args(&c, &p, &topic, &[]))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let end = now_ms();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    // Partition 0: the record at offset 40, produced 60 minutes before `start`.
+    let latency = rows[0]["latency_ms"]
+        .as_i64()
+        .expect("a latency for partition 0");
+    let (low, high) = (60 * minute, 60 * minute + (end - start));
+    assert!(
+        (low..=high).contains(&latency),
+        "latency {latency} ms, expected {low}..={high}: {report}"
+    );
+    // Partition 1: nothing behind.
+    assert!(rows[1]["latency_ms"].is_null(), "{report}");
 }

@@ -223,6 +223,7 @@ impl MirrorConsumerContext {
                     trail: Mutex::new(crate::observe::audit::PartitionTrail::new(audited)),
                     timestamp_notes: std::sync::atomic::AtomicU8::new(0),
                     runs: Mutex::default(),
+                    acked_ts: std::sync::atomic::AtomicI64::new(0),
                 }),
             );
         }
@@ -768,6 +769,23 @@ fn refresh_lag(consumer: &BaseConsumer<MirrorConsumerContext>, shared: &Shared) 
             shared
                 .metrics
                 .set_lag(&ctx.cluster, e.topic(), e.partition(), (high - pos).max(0));
+            if let Some(s) = ctx.state(e.topic(), e.partition()) {
+                let behind = high > pos || s.tracker.lock().expect("tracker lock").in_flight() > 0;
+                let acked = Some(s.acked_ts.load(Ordering::Relaxed)).filter(|&t| t > 0);
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                if let Some(l) =
+                    crate::observe::metrics::replication_latency_s(behind, acked, now_ms)
+                {
+                    shared.metrics.set_replication_latency(
+                        &ctx.cluster,
+                        e.topic(),
+                        e.partition(),
+                        l,
+                    );
+                }
+            }
         }
     }
 }

@@ -246,6 +246,9 @@ pub(crate) struct PartitionState {
     pub timestamp_notes: std::sync::atomic::AtomicU8,
     /// Where delivered records landed (filled only with `--offset.map`).
     pub runs: Mutex<crate::failover::map::RunRecorder>,
+    /// Source timestamp (ms) of the newest record acknowledged, 0 before
+    /// any: the replication latency gauge's reference.
+    pub acked_ts: std::sync::atomic::AtomicI64,
 }
 
 /// The topics a source cluster's consumers subscribe to; the version

@@ -94,6 +94,9 @@ impl ProducerContext for DeliveryContext {
                         msg.offset(),
                     );
                 }
+                if let Some(ts) = msg.timestamp().to_millis() {
+                    part.acked_ts.fetch_max(ts, Ordering::Relaxed);
+                }
                 part.tracker
                     .lock()
                     .expect("tracker lock")
