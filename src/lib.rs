@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod error;
+pub mod failover;
 pub mod observe;
 pub mod pipeline;
 pub mod preflight;

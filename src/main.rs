@@ -88,6 +88,7 @@ fn main() {
         Invocation::Lag(cli) => lag(cli),
         Invocation::Audit(cli) => audit(cli),
         Invocation::Verify(cli) => verify(cli),
+        Invocation::Offsets(cli) => offsets(cli),
         Invocation::Completions(cli) => completions(cli),
         Invocation::Manpage(cli) => manpage(cli),
     }
@@ -260,6 +261,37 @@ fn print_verified(file: &std::path::Path, v: &kmirror::observe::audit::Verified)
         println!(
             "note: an incomplete last line was ignored (a write in progress, or a crash mid-write)"
         );
+    }
+}
+
+/// `kmirror offsets translate`: prints the translation (table or JSON);
+/// exit 1 if it cannot be made or applied.
+fn offsets(cli: kmirror::config::cli::OffsetsCli) {
+    let kmirror::config::cli::OffsetsCommand::Translate {
+        mirror,
+        group,
+        topic,
+        json,
+        apply,
+        from_target,
+        source_cluster_id,
+    } = cli.command;
+    init_logging(&mirror.log_format);
+    let config = load_config(&mirror);
+    let req = kmirror::failover::translate::Request {
+        group,
+        topics: topic,
+        apply,
+        from_target,
+        source_cluster_id,
+    };
+    match kmirror::failover::translate::run(&config, &req) {
+        Ok(report) if json => println!("{}", report.json()),
+        Ok(report) => print!("{}", report.table()),
+        Err(e) => {
+            print_error(&e);
+            std::process::exit(1);
+        }
     }
 }
 

@@ -102,6 +102,16 @@ const ACCOUNTED: &[(&str, &str, &str)] = &[
         "run (with the sample per-side JAAS file filled in) by tests/kerberos.rs per_side_principals_in_one_run",
     ),
     (
+        "docs/failover.md",
+        "kmirror --consumer.config source.properties --producer.config target.properties --whitelist 'orders.*' --preserve-partitions --sync.group.offsets",
+        "run (with the rig's properties files, topic and group pattern) by tests/failover.rs failover_exact and failover_exact_after_two_kill_9",
+    ),
+    (
+        "docs/failover.md",
+        "kmirror offsets translate",
+        "run (with the rig's properties files, topic and groups) by tests/failover.rs failover_exact: --from-target with the source stopped, and --apply",
+    ),
+    (
         "docs/tls.md",
         "keytool -importkeystore",
         "not run: Java's keytool is not on the rig; tests/tls.rs checks kmirror's JKS refusal prints this command",

@@ -151,6 +151,59 @@ pub enum AuditCommand {
     },
 }
 
+/// `kmirror offsets ...`: consumer group offsets across the mirror.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror offsets",
+    version,
+    about = "Translate consumer groups' offsets from the source to the target with the offset map \
+             (--offset.map), for failing over (docs/failover.md)."
+)]
+pub struct OffsetsCli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: OffsetsCommand,
+}
+
+/// `kmirror offsets` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum OffsetsCommand {
+    /// Print where GROUP should start on each target partition to continue
+    /// exactly where it stopped on the source: its committed source offsets
+    /// (or, with --from-target or when the source cannot be reached, the
+    /// positions last synced by --sync.group.offsets) translated with the
+    /// offset map. With --apply, commit them for GROUP on the target
+    /// (refused while GROUP has active members there; a target offset
+    /// already further is kept).
+    Translate {
+        /// The same options as a mirror run.
+        #[command(flatten)]
+        mirror: Box<MirrorArgs>,
+        /// The consumer group.
+        #[arg(long, value_name = "GROUP")]
+        group: String,
+        /// Only these topics (repeatable; default: every topic the map holds
+        /// that the whitelist matches).
+        #[arg(long, value_name = "TOPIC")]
+        topic: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Commit the translated offsets for GROUP on the target.
+        #[arg(long)]
+        apply: bool,
+        /// Use the source positions last synced to the target (the source
+        /// cluster is gone) instead of asking the source.
+        #[arg(long)]
+        from_target: bool,
+        /// The lost source cluster's id, naming its map topic
+        /// (kmirror.offsets.<id>), when the source cannot be asked and the
+        /// target holds several map topics.
+        #[arg(long, value_name = "ID")]
+        source_cluster_id: Option<String>,
+    },
+}
+
 /// `kmirror completions SHELL`: a shell completion script, generated from
 /// these definitions.
 #[derive(Debug, Parser)]
@@ -195,6 +248,7 @@ pub fn command_tree() -> clap::Command {
         .subcommand(LagCli::command().name("lag"))
         .subcommand(VerifyCli::command().name("verify"))
         .subcommand(AuditCli::command().name("audit"))
+        .subcommand(OffsetsCli::command().name("offsets"))
         .subcommand(CompletionsCli::command().name("completions"))
         .subcommand(ManpageCli::command().name("manpage"))
 }
@@ -212,6 +266,8 @@ pub enum Invocation {
     Audit(AuditCli),
     /// `kmirror verify ...`.
     Verify(VerifyCli),
+    /// `kmirror offsets ...`.
+    Offsets(OffsetsCli),
     /// `kmirror completions SHELL`.
     Completions(CompletionsCli),
     /// `kmirror manpage [--dir DIR]`.
@@ -220,7 +276,15 @@ pub enum Invocation {
 
 /// Subcommand names; anything else is a mirror run with MirrorMaker's
 /// flags, so MirrorMaker command lines keep working unchanged.
-pub const SUBCOMMANDS: &[&str] = &["check", "lag", "audit", "verify", "completions", "manpage"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "check",
+    "lag",
+    "audit",
+    "verify",
+    "offsets",
+    "completions",
+    "manpage",
+];
 
 /// Parses the command line: `kmirror [FLAGS]` mirrors, `kmirror check
 /// [FLAGS]` checks.
@@ -241,6 +305,7 @@ where
         Some(name @ "lag") => LagCli::try_parse_from(rest(name)).map(Invocation::Lag),
         Some(name @ "audit") => AuditCli::try_parse_from(rest(name)).map(Invocation::Audit),
         Some(name @ "verify") => VerifyCli::try_parse_from(rest(name)).map(Invocation::Verify),
+        Some(name @ "offsets") => OffsetsCli::try_parse_from(rest(name)).map(Invocation::Offsets),
         Some(name @ "completions") => {
             CompletionsCli::try_parse_from(rest(name)).map(Invocation::Completions)
         }
@@ -387,6 +452,32 @@ pub struct MirrorArgs {
     /// many partitions.
     #[arg(long)]
     pub preserve_partitions: bool,
+
+    /// Record where each source record lands on the target (the offset
+    /// map), in the compacted topic `kmirror.offsets.<source cluster id>`
+    /// on the target, so consumer groups can move to the target without
+    /// skipping or re-reading records (`kmirror offsets translate`,
+    /// docs/failover.md). Needs CREATE (once), WRITE and READ on that topic.
+    /// Implied by --sync.group.offsets.
+    #[arg(long = "offset.map")]
+    pub offset_map: bool,
+
+    /// Keep the committed offsets of the source consumer groups whose name
+    /// matches REGEX (the whole name) translated onto the target, every
+    /// --sync.group.offsets.interval.ms, for groups with no active members
+    /// on the target; a target group's offset never moves backwards. Needs
+    /// DESCRIBE on the source groups and READ on the target groups.
+    #[arg(long = "sync.group.offsets", value_name = "REGEX")]
+    pub sync_group_offsets: Option<String>,
+
+    /// Interval between group offset syncs, in milliseconds.
+    #[arg(
+        long = "sync.group.offsets.interval.ms",
+        value_name = "MS",
+        default_value_t = 10000,
+        value_parser = clap::value_parser!(u64).range(100..)
+    )]
+    pub sync_group_offsets_interval_ms: u64,
 
     /// How often to look for new source topics matching the whitelist, in milliseconds.
     #[arg(

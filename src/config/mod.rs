@@ -342,6 +342,13 @@ pub struct Config {
     /// `--accept-unverified-acls`: start even when the start-up ACL checks
     /// cannot verify some permission.
     pub accept_unverified_acls: bool,
+    /// `--offset.map` (or `--sync.group.offsets`): record where each record
+    /// lands in the target's offset map topic.
+    pub offset_map: bool,
+    /// `--sync.group.offsets`: source groups to sync (anchored: the whole name).
+    pub sync_groups: Option<regex::Regex>,
+    /// `--sync.group.offsets.interval.ms` (default 10 s).
+    pub sync_interval: Duration,
 }
 
 impl Config {
@@ -418,6 +425,16 @@ impl Config {
             args.blacklist.as_deref(),
             args.include_internal,
         )?;
+        let sync_groups =
+            match &args.sync_group_offsets {
+                Some(re) => Some(regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| {
+                    ConfigError::Flag {
+                        flag: "--sync.group.offsets",
+                        message: format!("not a valid regular expression: {e}"),
+                    }
+                })?),
+                None => None,
+            };
         let mut sources = Vec::new();
         for (i, path) in args.consumer_config.iter().enumerate() {
             let label = if args.consumer_config.len() == 1 {
@@ -470,6 +487,9 @@ impl Config {
             topic_refresh_interval: Duration::from_millis(args.topic_refresh_interval_ms.max(100)),
             shutdown_timeout: Duration::from_millis(args.shutdown_timeout_ms),
             accept_unverified_acls: args.accept_unverified_acls,
+            offset_map: args.offset_map || args.sync_group_offsets.is_some(),
+            sync_groups,
+            sync_interval: Duration::from_millis(args.sync_group_offsets_interval_ms),
         })
     }
 }

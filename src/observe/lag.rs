@@ -59,6 +59,11 @@ pub struct LagRow {
     /// `client-id/host` of the group member assigned this partition;
     /// `none` if no member has it, `unknown` if the broker does not describe groups.
     pub owner: String,
+    /// Replication latency, in milliseconds: the age (now minus its source
+    /// timestamp) of the oldest record not yet mirrored and committed, the
+    /// one at `offset`: what a failover now would lose, measured in time.
+    /// `None` when nothing is behind (or that record could not be read).
+    pub latency_ms: Option<i64>,
 }
 
 /// Every row, plus totals.
@@ -75,8 +80,10 @@ pub struct LagReport {
 impl LagReport {
     /// Renders the report as an aligned table with a totals line.
     pub fn table(&self) -> String {
-        let header = ["Group", "Topic", "Pid", "Offset", "logSize", "Lag", "Owner"];
-        let mut cells: Vec<[String; 7]> = vec![header.map(String::from)];
+        let header = [
+            "Group", "Topic", "Pid", "Offset", "logSize", "Lag", "Owner", "Latency",
+        ];
+        let mut cells: Vec<[String; 8]> = vec![header.map(String::from)];
         for r in &self.rows {
             cells.push([
                 r.group.clone(),
@@ -86,6 +93,10 @@ impl LagReport {
                 r.log_size.to_string(),
                 r.lag.to_string(),
                 r.owner.clone(),
+                r.latency_ms.map_or_else(
+                    || "-".to_string(),
+                    |ms| format!("{:.1}s", ms as f64 / 1000.0),
+                ),
             ]);
         }
         cells.push([
@@ -96,8 +107,9 @@ impl LagReport {
             self.total_log_size.to_string(),
             self.total_lag.to_string(),
             String::new(),
+            String::new(),
         ]);
-        let mut widths = [0usize; 7];
+        let mut widths = [0usize; 8];
         for row in &cells {
             for (w, c) in widths.iter_mut().zip(row) {
                 *w = (*w).max(c.len());
@@ -208,10 +220,62 @@ pub fn collect_cluster(config: &Config, src: &ClusterConfig) -> Result<Vec<LagRo
             log_start: low,
             lag,
             owner,
+            latency_ms: None,
         });
     }
     rows.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    set_latency(src, &mut rows);
     Ok(rows)
+}
+
+/// How long reading the oldest unmirrored record of every lagging
+/// partition may take in all.
+const LATENCY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Fills `latency_ms` of the lagging rows: reads the record at each one's
+/// committed offset (its first record without one) and takes its age.
+fn set_latency(src: &ClusterConfig, rows: &mut [LagRow]) {
+    let mut tpl = TopicPartitionList::new();
+    for r in rows.iter().filter(|r| r.lag > 0) {
+        let at = r.offset.unwrap_or(r.log_start);
+        let _ = tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(at));
+    }
+    if tpl.count() == 0 {
+        return;
+    }
+    let mut cfg = src.client_config();
+    // Assigned, not subscribed: reads without joining or committing.
+    cfg.set("enable.auto.commit", "false");
+    cfg.set("fetch.wait.max.ms", "100");
+    let Ok(consumer) = cfg.create::<BaseConsumer>() else {
+        return;
+    };
+    if consumer.assign(&tpl).is_err() {
+        return;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut missing = tpl.count();
+    let deadline = std::time::Instant::now() + LATENCY_READ_TIMEOUT;
+    while missing > 0 && std::time::Instant::now() < deadline {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        use rdkafka::message::Message;
+        let Some(row) = rows
+            .iter_mut()
+            .find(|r| r.topic == m.topic() && r.partition == m.partition())
+        else {
+            continue;
+        };
+        if row.latency_ms.is_none() {
+            if let Some(ts) = m.timestamp().to_millis() {
+                row.latency_ms = Some((now_ms - ts).max(0));
+            }
+            missing -= 1;
+        }
+    }
 }
 
 /// (topic, partition) → `client-id/host` for every member of `group`.
@@ -320,6 +384,7 @@ mod tests {
             log_start: 0,
             lag,
             owner: "none".into(),
+            latency_ms: (lag > 0).then_some(12_345),
         };
         let r = LagReport {
             rows: vec![row(0, Some(5), 10, 5), row(1, None, 7, 7)],
@@ -331,7 +396,7 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert!(lines[0].starts_with("Group"));
         let cols: Vec<&str> = lines[2].split_whitespace().collect();
-        assert_eq!(cols, ["mm", "orders", "1", "-", "7", "7", "none"]);
+        assert_eq!(cols, ["mm", "orders", "1", "-", "7", "7", "none", "12.3s"]);
         assert_eq!(
             lines[3].split_whitespace().collect::<Vec<_>>(),
             ["TOTAL", "17", "12"]

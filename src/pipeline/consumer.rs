@@ -230,6 +230,8 @@ impl MirrorConsumerContext {
                     }),
                     trail: Mutex::new(crate::observe::audit::PartitionTrail::new(audited)),
                     timestamp_notes: std::sync::atomic::AtomicU8::new(0),
+                    runs: Mutex::default(),
+                    acked_ts: std::sync::atomic::AtomicI64::new(0),
                 }),
             );
         }
@@ -461,6 +463,16 @@ impl MirrorConsumerContext {
                 let error = format!("the audit trail could not be written: {e}");
                 self.shared.fail(e.into());
                 return Err(self.commit_failed(&pending, error));
+            }
+        }
+        if let Some(map) = self.shared.offset_map.get() {
+            // The map must say where these records landed before their
+            // offsets are committed: a replay after a crash starts a new run.
+            let parts = pending
+                .iter()
+                .map(|(s, o)| (s.topic.as_str(), s.partition, &s.runs, *o));
+            if let Err(e) = map.write_runs(&self.cluster, parts) {
+                return Err(self.commit_failed(&pending, e.to_string()));
             }
         }
         match self.commit_retrying(consumer, &tpl) {
@@ -859,6 +871,23 @@ fn refresh_lag(consumer: &BaseConsumer<MirrorConsumerContext>, shared: &Shared) 
             shared
                 .metrics
                 .set_lag(&ctx.cluster, e.topic(), e.partition(), (high - pos).max(0));
+            if let Some(s) = ctx.state(e.topic(), e.partition()) {
+                let behind = high > pos || s.tracker.lock().expect("tracker lock").in_flight() > 0;
+                let acked = Some(s.acked_ts.load(Ordering::Relaxed)).filter(|&t| t > 0);
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                if let Some(l) =
+                    crate::observe::metrics::replication_latency_s(behind, acked, now_ms)
+                {
+                    shared.metrics.set_replication_latency(
+                        &ctx.cluster,
+                        e.topic(),
+                        e.partition(),
+                        l,
+                    );
+                }
+            }
         }
     }
 }

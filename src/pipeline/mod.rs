@@ -13,7 +13,7 @@
 
 mod consumer;
 pub mod errors;
-mod producer;
+pub(crate) mod producer;
 mod topic_id;
 pub mod tracker;
 
@@ -167,6 +167,9 @@ pub enum PipelineError {
         /// The panic's message.
         message: String,
     },
+    /// The offset map (`--offset.map`) could not be set up.
+    #[error(transparent)]
+    OffsetMap(#[from] crate::failover::store::StoreError),
     /// A broken internal invariant (a bug): stopped rather than risk data.
     #[error("internal error: {0}")]
     Internal(String),
@@ -207,6 +210,8 @@ pub(crate) struct Shared {
     pub audit: Option<Arc<crate::observe::audit::AuditLog>>,
     /// (topic, note) pairs already logged: each timestamp note once per topic.
     pub timestamp_notes: Mutex<BTreeSet<(String, consumer::TimestampNote)>>,
+    /// `--offset.map`: where runs are written before offsets are committed.
+    pub offset_map: std::sync::OnceLock<Arc<crate::failover::store::MapWriter>>,
 }
 
 impl Shared {
@@ -227,6 +232,7 @@ impl Shared {
             metrics,
             audit,
             timestamp_notes: Mutex::new(BTreeSet::new()),
+            offset_map: std::sync::OnceLock::new(),
         }
     }
 
@@ -263,6 +269,11 @@ pub(crate) struct PartitionState {
     /// Timestamp notes already logged for this partition (bits of
     /// `consumer::TimestampNote`).
     pub timestamp_notes: std::sync::atomic::AtomicU8,
+    /// Where delivered records landed (filled only with `--offset.map`).
+    pub runs: Mutex<crate::failover::map::RunRecorder>,
+    /// Source timestamp (ms) of the newest record acknowledged, 0 before
+    /// any: the replication latency gauge's reference.
+    pub acked_ts: std::sync::atomic::AtomicI64,
 }
 
 /// The topics a source cluster's consumers subscribe to; the version
@@ -586,6 +597,14 @@ pub async fn run_with(
         let shared = shared.clone();
         k.on_expiry(move |e| shared.fail(e.into()));
     }
+    if config.offset_map {
+        let config = config.clone();
+        let writer = tokio::task::spawn_blocking(move || crate::failover::start(&config))
+            .await
+            .map_err(|e| PipelineError::Internal(format!("offset map task: {e}")))?
+            .map_err(PipelineError::from)?;
+        let _ = shared.offset_map.set(Arc::new(writer));
+    }
     let producers = Arc::new(producer::ProducerPool::new(
         &config.target,
         config.num_producers,
@@ -615,6 +634,26 @@ pub async fn run_with(
                     .map_err(|e| {
                         PipelineError::Internal(format!("spawning consumer thread: {e}"))
                     })?,
+            );
+        }
+        if let (Some(w), Some(_)) = (shared.offset_map.get(), &config.sync_groups) {
+            let (config, shared, w) = (config.clone(), shared.clone(), w.clone());
+            let (cluster, topics) = (p.cluster.clone(), p.topics.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("kmirror-sync".into())
+                    .spawn(move || {
+                        supervised(&shared, || {
+                            crate::failover::sync::run(
+                                &config,
+                                &cluster,
+                                &w,
+                                &|| topics.list(),
+                                &|| shared.stopping(),
+                            )
+                        })
+                    })
+                    .map_err(|e| PipelineError::Internal(format!("spawning group sync: {e}")))?,
             );
         }
         let (config, shared) = (config.clone(), shared.clone());

@@ -85,6 +85,18 @@ impl ProducerContext for DeliveryContext {
                         msg.offset(),
                     );
                 }
+                if self.shared.offset_map.get().is_some() {
+                    // Before the tracker, as the audit trail: a commit after
+                    // it must find this record in the map.
+                    part.runs.lock().expect("runs lock").delivered(
+                        token.offset,
+                        msg.partition(),
+                        msg.offset(),
+                    );
+                }
+                if let Some(ts) = msg.timestamp().to_millis() {
+                    part.acked_ts.fetch_max(ts, Ordering::Relaxed);
+                }
                 part.tracker
                     .lock()
                     .expect("tracker lock")

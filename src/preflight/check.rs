@@ -102,6 +102,19 @@ pub struct SidePlan {
     pub create_topics: bool,
     /// `enable.idempotence=true` on the target producer.
     pub idempotence: bool,
+    /// `--offset.map` and `--sync.group.offsets` (docs/failover.md).
+    pub failover: FailoverNeeds,
+}
+
+/// What the offset map and the group sync need on one side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailoverNeeds {
+    /// Target: the map topic (`kmirror.offsets.<source cluster id>`), and
+    /// whether it is missing (kmirror creates it).
+    pub map_topics: Vec<(String, bool)>,
+    /// The synced groups: DESCRIBE on the source (their committed offsets),
+    /// READ on the target (commit translated offsets).
+    pub groups: Vec<String>,
 }
 
 /// The permissions `plan` needs, in report order.
@@ -196,7 +209,66 @@ pub fn requirements(plan: &SidePlan) -> Vec<Requirement> {
             }
         }
     }
+    failover_requirements(plan, &req, &mut out);
     out
+}
+
+/// The permissions of [`FailoverNeeds`], appended after the mirror's own
+/// (the order of the report).
+fn failover_requirements(
+    plan: &SidePlan,
+    req: &dyn Fn(ResourceType, &str, Operation, &'static str) -> Requirement,
+    out: &mut Vec<Requirement>,
+) {
+    let mut more = Vec::new();
+    for (t, missing) in &plan.failover.map_topics {
+        more.push(req(
+            ResourceType::Topic,
+            t,
+            Operation::Write,
+            "store the offset map (--offset.map)",
+        ));
+        more.push(req(
+            ResourceType::Topic,
+            t,
+            Operation::Read,
+            "read the offset map (group sync, offsets translate)",
+        ));
+        more.push(req(
+            ResourceType::Topic,
+            t,
+            Operation::Describe,
+            "read the offset map's metadata",
+        ));
+        if *missing {
+            more.push(Requirement {
+                cluster_alternative: true,
+                ..req(
+                    ResourceType::Topic,
+                    t,
+                    Operation::Create,
+                    "create the offset map topic",
+                )
+            });
+        }
+    }
+    for g in &plan.failover.groups {
+        more.push(match plan.side {
+            Side::Source => req(
+                ResourceType::Group,
+                g,
+                Operation::Describe,
+                "read a synced group's committed offsets (--sync.group.offsets)",
+            ),
+            Side::Target => req(
+                ResourceType::Group,
+                g,
+                Operation::Read,
+                "commit a synced group's translated offsets (--sync.group.offsets)",
+            ),
+        });
+    }
+    out.extend(more);
 }
 
 /// What one cluster revealed about kmirror's permissions.
@@ -781,10 +853,28 @@ fn gather(
         client_host: opts.client_host.clone(),
         ..Evidence::new(acl_principal)
     };
-    let names: Vec<&str> = plan.topics.iter().map(String::as_str).collect();
+    let topics: Vec<String> = plan
+        .topics
+        .iter()
+        .cloned()
+        .chain(
+            plan.failover
+                .map_topics
+                .iter()
+                .filter(|(_, missing)| !missing)
+                .map(|(t, _)| t.clone()),
+        )
+        .collect();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    for g in &plan.failover.groups {
+        let got = admin
+            .group_authorized_operations(g, opts.timeout)
+            .map_err(|e| e.to_string());
+        ev.authorized.insert((ResourceType::Group, g.clone()), got);
+    }
     match admin.topic_authorized_operations(&names, opts.timeout) {
         Ok(map) => {
-            for t in &plan.topics {
+            for t in &topics {
                 let got = map
                     .get(t)
                     .cloned()
@@ -793,7 +883,7 @@ fn gather(
             }
         }
         Err(e) => {
-            for t in &plan.topics {
+            for t in &topics {
                 ev.authorized
                     .insert((ResourceType::Topic, t.clone()), Err(e.to_string()));
             }
@@ -830,6 +920,29 @@ fn gather(
     ev
 }
 
+/// The source groups `--sync.group.offsets` selects now (those the
+/// principal may list), kmirror's own group excepted.
+fn synced_groups<C: rdkafka::client::ClientContext>(
+    config: &Config,
+    src: &crate::config::ClusterConfig,
+    client: &rdkafka::client::Client<C>,
+) -> Vec<String> {
+    let Some(re) = &config.sync_groups else {
+        return Vec::new();
+    };
+    let own = src.group_id.as_deref().unwrap_or_default();
+    client
+        .fetch_group_list(None, std::time::Duration::from_secs(30))
+        .map(|l| {
+            l.groups()
+                .iter()
+                .map(|g| g.name().to_string())
+                .filter(|g| g != own && re.is_match(g))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Connects to every cluster of `config`, gathers evidence and evaluates
 /// every requirement. A cluster that cannot be reached or refuses the
 /// credentials gives a failing AUTHENTICATE row rather than an error, so
@@ -838,6 +951,7 @@ fn gather(
 pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, PreflightError> {
     let mut rows = Vec::new();
     let mut wanted = BTreeSet::new();
+    let (mut map_topics, mut synced) = (Vec::new(), BTreeSet::new());
     for src in &config.sources {
         let consumer: BaseConsumer =
             src.client_config()
@@ -876,7 +990,17 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
             missing_topics: BTreeSet::new(),
             create_topics: false,
             idempotence: false,
+            failover: FailoverNeeds {
+                map_topics: Vec::new(),
+                groups: synced_groups(config, src, consumer.client()),
+            },
         };
+        if config.offset_map {
+            if let Some(id) = consumer.client().fetch_cluster_id(opts.timeout) {
+                map_topics.push(crate::failover::store::topic_name(&id));
+            }
+        }
+        synced.extend(plan.failover.groups.iter().cloned());
         let ev = gather(&AclAdmin::new(consumer.client()), &plan, principal, &opts);
         rows.extend(evaluate(&plan, &ev));
     }
@@ -927,6 +1051,13 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
                     .client_config()
                     .get("enable.idempotence")
                     .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+                failover: FailoverNeeds {
+                    map_topics: map_topics
+                        .iter()
+                        .map(|t| (t.clone(), !existing.contains_key(t)))
+                        .collect(),
+                    groups: synced.into_iter().collect(),
+                },
             };
             let ev = gather(&AclAdmin::new(admin.inner()), &plan, principal, &opts);
             rows.extend(evaluate(&plan, &ev));
@@ -1146,6 +1277,7 @@ mod tests {
             missing_topics: BTreeSet::new(),
             create_topics: false,
             idempotence: false,
+            failover: FailoverNeeds::default(),
         }
     }
 
@@ -1159,6 +1291,7 @@ mod tests {
             missing_topics: BTreeSet::from(["payments".to_string()]),
             create_topics,
             idempotence,
+            failover: FailoverNeeds::default(),
         }
     }
 
@@ -1291,6 +1424,59 @@ mod tests {
 
     fn requirement_rows(rows: &[CheckRow]) -> Vec<&CheckRow> {
         rows.iter().filter(|r| r.check != "PRIVILEGE").collect()
+    }
+
+    /// --offset.map and --sync.group.offsets: the map topic on the target
+    /// (CREATE only while missing), the synced groups on both sides; a
+    /// missing grant fails its row.
+    #[test]
+    fn failover_needs_the_map_topic_and_the_synced_groups() {
+        let map = "kmirror.offsets.src";
+        let mut target = target_plan(false, false);
+        target.failover = FailoverNeeds {
+            map_topics: vec![(map.into(), true)],
+            groups: vec!["billing".into()],
+        };
+        let got = keys(&requirements(&target));
+        assert_eq!(
+            got[4..],
+            [
+                format!("target WRITE TOPIC:{map}"),
+                format!("target READ TOPIC:{map}"),
+                format!("target DESCRIBE TOPIC:{map}"),
+                format!("target CREATE TOPIC:{map}"),
+                "target READ GROUP:billing".to_string(),
+            ]
+        );
+        let mut source = source_plan();
+        source.failover.groups = vec!["billing".into()];
+        assert_eq!(
+            keys(&requirements(&source)).last().unwrap(),
+            "source DESCRIBE GROUP:billing"
+        );
+        use Operation::*;
+        use ResourceType::*;
+        let mut acls = full_acls();
+        acls.extend([
+            allow(Topic, map, Write),
+            allow(Topic, map, Read),
+            allow(Topic, map, Create),
+            allow(Group, "billing", Describe),
+        ]);
+        // READ on the target group is missing.
+        let rows = evaluate(&target, &acl_evidence(acls.clone()));
+        assert_eq!(failing(&rows), [format!("target {ME} READ GROUP:billing")]);
+        let rows = evaluate(&source, &acl_evidence(acls.clone()));
+        assert!(failing(&rows).is_empty(), "{rows:#?}");
+        let without: Vec<AclBinding> = acls
+            .into_iter()
+            .filter(|b| b.resource_name != "billing")
+            .collect();
+        let rows = evaluate(&source, &acl_evidence(without));
+        assert_eq!(
+            failing(&rows),
+            [format!("source {ME} DESCRIBE GROUP:billing")]
+        );
     }
 
     #[test]
