@@ -1314,6 +1314,8 @@ mod tests {
                     trail: Mutex::new(crate::observe::audit::PartitionTrail::new(None)),
                     counters: shared.metrics.topic_counters("t"),
                     timestamp_notes: std::sync::atomic::AtomicU8::new(0),
+                    runs: Mutex::default(),
+                    acked_ts: std::sync::atomic::AtomicI64::new(0),
                 }),
             );
         let mut tpl = TopicPartitionList::new();
