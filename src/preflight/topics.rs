@@ -53,6 +53,7 @@ pub fn matching(all: &TopicPartitions, filter: &TopicFilter) -> TopicPartitions 
 /// topic with fewer partitions than the source is refused.
 pub fn ensure_target_topics<C: ClientContext>(
     admin: &AdminClient<C>,
+    source: &ClusterConfig,
     target: &ClusterConfig,
     wanted: &TopicPartitions,
     create: bool,
@@ -85,14 +86,21 @@ pub fn ensure_target_topics<C: ClientContext>(
             topics: missing.into_iter().cloned().collect(),
         });
     }
-    let new: Vec<NewTopic<'_>> = missing
-        .iter()
-        .map(|t| NewTopic::new(t, wanted[*t] as i32, TopicReplication::Fixed(-1)))
-        .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a current-thread runtime always builds");
+    let configs = source_configs(&rt, source, &missing);
+    let new: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|t| {
+            let mut n = NewTopic::new(t, wanted[*t] as i32, TopicReplication::Fixed(-1));
+            for (k, v) in configs.get(*t).into_iter().flatten() {
+                n = n.set(k, v);
+            }
+            n
+        })
+        .collect();
     let results = rt
         .block_on(admin.create_topics(
             &new,
@@ -121,4 +129,120 @@ pub fn ensure_target_topics<C: ClientContext>(
         }
     }
     Ok(created)
+}
+
+/// Topic configurations `--create-topics` copies from the source topic, when
+/// set on it (not the source brokers' defaults): what the data means
+/// (compaction, retention, timestamps, limits), not how a cluster stores it
+/// (replication, min.insync.replicas, segment placement stay the target's).
+pub const COPIED_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "retention.ms",
+    "retention.bytes",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
+    "delete.retention.ms",
+    "min.cleanable.dirty.ratio",
+    "compression.type",
+];
+
+/// The allow-listed configurations set on a source topic, from its
+/// DescribeConfigs answer: only those the topic sets itself (dynamic topic
+/// configs), so the target's own defaults apply to the rest.
+pub fn copied_configs(entries: &[rdkafka::admin::ConfigEntry]) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .filter(|e| COPIED_CONFIGS.contains(&e.name.as_str()))
+        .filter(|e| matches!(e.source, rdkafka::admin::ConfigSource::DynamicTopic))
+        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+        .collect()
+}
+
+/// The configurations to create each of `topics` with, from the source.
+/// A source that cannot be asked (no DESCRIBE_CONFIGS on the topic) gets a
+/// warning naming what the target topic will lack, and the topic is
+/// created with the target's defaults, as before this copy existed.
+fn source_configs(
+    rt: &tokio::runtime::Runtime,
+    source: &ClusterConfig,
+    topics: &[&String],
+) -> BTreeMap<String, Vec<(String, String)>> {
+    use rdkafka::admin::ResourceSpecifier;
+    let mut out = BTreeMap::new();
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        match source.client_config().create() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(cluster = %source.label, "topic configurations not copied: {e}");
+                return out;
+            }
+        };
+    let specs: Vec<ResourceSpecifier<'_>> = topics
+        .iter()
+        .map(|t| ResourceSpecifier::Topic(t.as_str()))
+        .collect();
+    let opts = AdminOptions::new().request_timeout(Some(METADATA_TIMEOUT));
+    match rt.block_on(admin.describe_configs(&specs, &opts)) {
+        Ok(results) => {
+            for (t, r) in topics.iter().zip(results) {
+                match r {
+                    Ok(res) => {
+                        let copied = copied_configs(&res.entries);
+                        if !copied.is_empty() {
+                            tracing::info!(topic = %t, "creating with the source topic's configuration: {}", copied.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "));
+                        }
+                        out.insert((*t).clone(), copied);
+                    }
+                    Err(code) => {
+                        tracing::warn!(cluster = %source.label, topic = %t, "topic configuration not copied (needs DESCRIBE_CONFIGS on the source topic): {code:?}; the target topic gets the target's defaults (a compacted source topic becomes a delete-policy one)")
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(cluster = %source.label, "topic configurations not copied (needs DESCRIBE_CONFIGS on the source topics): {e}; the target topics get the target's defaults")
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::admin::{ConfigEntry, ConfigSource};
+
+    fn entry(name: &str, value: &str, source: ConfigSource) -> ConfigEntry {
+        ConfigEntry {
+            name: name.into(),
+            value: Some(value.into()),
+            is_default: matches!(source, ConfigSource::Default),
+            source,
+            is_read_only: false,
+            is_sensitive: false,
+        }
+    }
+
+    /// Only allow-listed configs the source topic sets itself are copied:
+    /// not the source brokers' defaults, not cluster-specific keys.
+    #[test]
+    fn copies_allow_listed_topic_configs_only() {
+        use ConfigSource::*;
+        let entries = [
+            entry("cleanup.policy", "compact", DynamicTopic),
+            entry("retention.ms", "123456789", DynamicTopic),
+            entry("min.insync.replicas", "2", DynamicTopic),
+            entry("max.message.bytes", "1048588", Default),
+            entry("retention.bytes", "1000", StaticBroker),
+            entry("compression.type", "zstd", DynamicBroker),
+        ];
+        assert_eq!(
+            copied_configs(&entries),
+            [
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                ("retention.ms".to_string(), "123456789".to_string()),
+            ]
+        );
+    }
 }
