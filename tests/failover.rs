@@ -581,3 +581,42 @@ fn failover_repartitioned_never_skips_and_counts_rereads() {
     assert_eq!(missed, 0, "records missed after failover");
     assert_eq!(reread as i64, reported, "re-reads reported vs read again");
 }
+
+/// Tombstones (null values, how a compacted topic deletes a key) arrive
+/// as tombstones, not as empty values.
+#[test]
+fn tombstones_arrive_as_tombstones() {
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("tombstones", 2);
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+        rig.source_conn().client_config().create().unwrap();
+    for i in 0..200 {
+        let key = format!("key-{}", i % 20);
+        let value = format!("v{i}");
+        let mut r = BaseRecord::<_, str>::to(&topic)
+            .key(&key)
+            .timestamp(1_704_067_200_000 + i);
+        if i % 5 != 4 {
+            r = r.payload(&value);
+        }
+        producer.send(r).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let group = random_name("km");
+    let (c, p) = rig.properties(&group, &[]);
+    let args = mirror_args(&c, &p, &topic, &["--preserve-partitions", "--offset.map"]);
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("kmirror.log"));
+    km.await_all_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        200,
+        Duration::from_secs(60),
+    );
+    km.stop_ok();
+    let (source, target, _) = check_mirror(&rig, &topic, 200, Partitioning::Preserve);
+    let nulls = |rs: &[Record]| rs.iter().filter(|r| r.value.is_none()).count();
+    assert_eq!(nulls(&source), 40);
+    assert_eq!(nulls(&target), 40, "tombstones on the target");
+}
