@@ -280,6 +280,7 @@ fn check(cli: CheckCli) {
     };
     let opts = kmirror::preflight::check::CheckOptions {
         accept_unverified: cli.mirror.accept_unverified_acls,
+        config_drift: true,
         ..Default::default()
     };
     let format = if cli.format == "json" {

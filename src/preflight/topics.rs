@@ -160,6 +160,56 @@ pub fn copied_configs(entries: &[rdkafka::admin::ConfigEntry]) -> Vec<(String, S
         .collect()
 }
 
+/// Where a target topic's configuration differs from what the source topic
+/// sets itself, for the allow-listed keys: `(key, source value, target
+/// value)` (`None`: the target does not report the key).
+pub fn config_drift(
+    source: &[rdkafka::admin::ConfigEntry],
+    target: &[rdkafka::admin::ConfigEntry],
+) -> Vec<(String, String, Option<String>)> {
+    copied_configs(source)
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let t = target
+                .iter()
+                .find(|e| e.name == k)
+                .and_then(|e| e.value.clone());
+            (t.as_deref() != Some(v.as_str())).then_some((k, v, t))
+        })
+        .collect()
+}
+
+/// Each topic's DescribeConfigs entries on `cluster` (topics it could not
+/// describe are left out).
+pub fn describe_topic_configs(
+    cluster: &ClusterConfig,
+    topics: &[&String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, Vec<rdkafka::admin::ConfigEntry>>, String> {
+    use rdkafka::admin::ResourceSpecifier;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime always builds");
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = cluster
+        .client_config()
+        .create()
+        .map_err(|e| e.to_string())?;
+    let specs: Vec<ResourceSpecifier<'_>> = topics
+        .iter()
+        .map(|t| ResourceSpecifier::Topic(t.as_str()))
+        .collect();
+    let opts = AdminOptions::new().request_timeout(Some(timeout));
+    let results = rt
+        .block_on(admin.describe_configs(&specs, &opts))
+        .map_err(|e| e.to_string())?;
+    Ok(topics
+        .iter()
+        .zip(results)
+        .filter_map(|(t, r)| Some(((*t).clone(), r.ok()?.entries)))
+        .collect())
+}
+
 /// The configurations to create each of `topics` with, from the source.
 /// A source that cannot be asked (no DESCRIBE_CONFIGS on the topic) gets a
 /// warning naming what the target topic will lack, and the topic is
@@ -226,6 +276,35 @@ mod tests {
 
     /// Only allow-listed configs the source topic sets itself are copied:
     /// not the source brokers' defaults, not cluster-specific keys.
+    /// Drift: an allow-listed key the source topic sets whose target value
+    /// differs or is missing; keys the source leaves at defaults are not drift.
+    #[test]
+    fn drift_is_a_differing_copied_config() {
+        use ConfigSource::*;
+        let source = [
+            entry("cleanup.policy", "compact", DynamicTopic),
+            entry("retention.ms", "1000", DynamicTopic),
+            entry("compression.type", "zstd", DynamicTopic),
+            entry("max.message.bytes", "1048588", Default),
+        ];
+        let target = [
+            entry("cleanup.policy", "delete", Default),
+            entry("retention.ms", "1000", DynamicTopic),
+            entry("max.message.bytes", "999", Default),
+        ];
+        assert_eq!(
+            config_drift(&source, &target),
+            [
+                (
+                    "cleanup.policy".to_string(),
+                    "compact".to_string(),
+                    Some("delete".to_string())
+                ),
+                ("compression.type".to_string(), "zstd".to_string(), None),
+            ]
+        );
+    }
+
     #[test]
     fn copies_allow_listed_topic_configs_only() {
         use ConfigSource::*;
