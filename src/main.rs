@@ -333,6 +333,7 @@ fn check(cli: CheckCli) {
     let ticket = kerberos_login(&config);
     let opts = kmirror::preflight::check::CheckOptions {
         accept_unverified: cli.mirror.accept_unverified_acls,
+        config_drift: true,
         ..Default::default()
     };
     let format = if cli.format == "json" {

@@ -434,6 +434,8 @@ fn per_side_principals_in_one_run() {
     let jaas_arg = jaas.display().to_string();
     let (c, p) = rig.properties("per-side", &[]);
     let metrics = format!("127.0.0.1:{}", kmirror_rig::free_port());
+    let trail = rig.dir.path().join("per-side.audit");
+    let trail_arg = trail.display().to_string();
     let km = rig.spawn(
         &args_with(
             &c,
@@ -446,6 +448,9 @@ fn per_side_principals_in_one_run() {
                 "2",
                 "--metrics-addr",
                 &metrics,
+                "--audit-log",
+                &trail_arg,
+                "--audit-unkeyed",
             ],
         ),
         &[],
@@ -478,6 +483,22 @@ fn per_side_principals_in_one_run() {
         );
     }
     let report = finish_and_check_as(&rig, km, w.records, &a, &b);
+    // The audit trail records both resolved principals, side by side.
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&trail)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e.get("source_principal").is_some())
+        .collect();
+    assert!(
+        !entries.is_empty(),
+        "no audit entries in {}",
+        trail.display()
+    );
+    for e in &entries {
+        assert_eq!(e["source_principal"].as_str(), Some(a.as_str()), "{e}");
+        assert_eq!(e["target_principal"].as_str(), Some(b.as_str()), "{e}");
+    }
     eprintln!("per-side principals {a} -> {b}: {report}");
 }
 

@@ -442,8 +442,13 @@ pub struct MirrorArgs {
     #[arg(long)]
     pub include_internal: bool,
 
-    /// Create missing target topics with the source's partition count
-    /// (needs CREATE on the target). Without it a missing target topic is an error.
+    /// Create missing target topics with the source's partition count and
+    /// the source topic's own settings of cleanup.policy, retention.ms,
+    /// retention.bytes, max.message.bytes, message.timestamp.type,
+    /// min/max.compaction.lag.ms, delete.retention.ms,
+    /// min.cleanable.dirty.ratio and compression.type (needs CREATE on the
+    /// target, DESCRIBE_CONFIGS on the source topics). Without it a missing
+    /// target topic is an error.
     #[arg(long)]
     pub create_topics: bool,
 

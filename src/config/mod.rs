@@ -871,17 +871,11 @@ mod tests {
         let cfg = run(&mm_c, &cache_p, &[], &alice_cc).unwrap();
         assert_eq!(cfg.sources[0].principal.name(), Some("mm/h@R"));
         assert_eq!(cfg.target.principal.name(), Some("alice@R"));
-        assert_eq!(
-            crate::observe::audit::principal_of(&cfg.target.principal),
-            "alice@R"
-        );
+        assert_eq!(cfg.target.principal.record_name(), "alice@R");
         // An empty cache cannot be resolved: recorded as UNRESOLVED, not
         // ANONYMOUS (the cluster refuses the login at connect time).
         let cfg = run(&mm_c, &cache_p, &[], "FILE:/nonexistent/cc").unwrap();
-        assert_eq!(
-            crate::observe::audit::principal_of(&cfg.target.principal),
-            "UNRESOLVED"
-        );
+        assert_eq!(cfg.target.principal.record_name(), "UNRESOLVED");
     }
 
     /// SASL_PLAINTEXT is allowed but said once per side at start; SASL_SSL

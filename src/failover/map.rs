@@ -288,14 +288,20 @@ fn target_position(
         }
         later.insert(r.source, r.source_end());
     }
-    let mut offset = best.unwrap_or(end);
-    let mut gap_uncertain = false;
     // The source partitions whose records can be on this target partition.
     let sources: Vec<i32> = positions
         .keys()
         .copied()
         .filter(|p| !preserved || *p == q)
         .collect();
+    gap_floor(on_q, &sources, best.unwrap_or(end))
+}
+
+/// Pulls `offset` back to the first record of a gap of unrecorded copies
+/// below it that may hold records of `sources` copied nowhere later;
+/// returns the offset and whether a gap did so.
+fn gap_floor(on_q: &[(i32, Run)], sources: &[i32], mut offset: i64) -> (i64, bool) {
+    let mut gap_uncertain = false;
     for (gap_start, next) in gaps(on_q) {
         if gap_start >= offset {
             break;
@@ -310,7 +316,7 @@ fn target_position(
         let len = next - gap_start;
         let mut uncovered = false;
         let mut covered_one = 0;
-        for p in &sources {
+        for p in sources {
             // Where the gap's records of `p` start: after its last run
             // before the gap; before any run (a process killed before its
             // first record), where its first replay started.

@@ -385,6 +385,7 @@ fn plan(config: &Config) -> Result<Vec<SourcePlan>, PreflightError> {
         }
         let created = preflight::topics::ensure_target_topics(
             &admin,
+            src,
             &config.target,
             &matched,
             config.create_topics,
@@ -444,6 +445,7 @@ fn watch_topics(config: &Config, plan_cluster: &ClusterConfig, topics: &TopicSet
         }
         match preflight::topics::ensure_target_topics(
             &admin,
+            plan_cluster,
             &config.target,
             &new,
             config.create_topics,

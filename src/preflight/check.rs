@@ -794,6 +794,9 @@ pub struct CheckOptions {
     pub accept_unverified: bool,
     /// The address brokers see kmirror connect from, for host-specific ACLs.
     pub client_host: Option<String>,
+    /// Compare source and target topic configurations (CONFIG rows):
+    /// `kmirror check` only, not the start of a run.
+    pub config_drift: bool,
 }
 
 impl Default for CheckOptions {
@@ -802,6 +805,7 @@ impl Default for CheckOptions {
             timeout: STARTUP_CHECK_TIMEOUT,
             accept_unverified: false,
             client_host: None,
+            config_drift: false,
         }
     }
 }
@@ -920,6 +924,62 @@ fn gather(
     ev
 }
 
+/// One WARN row per mirrored topic whose target configuration differs from
+/// what the source topic sets itself (allow-listed keys, as
+/// `--create-topics` copies them). Topics whose configuration cannot be
+/// read on either side are skipped: DESCRIBE_CONFIGS is not required.
+fn drift_rows(
+    target: &crate::config::ClusterConfig,
+    principal: &str,
+    source_of: &BTreeMap<String, &crate::config::ClusterConfig>,
+    existing: &topics::TopicPartitions,
+    timeout: Duration,
+) -> Vec<CheckRow> {
+    let both: Vec<&String> = source_of
+        .keys()
+        .filter(|t| existing.contains_key(*t))
+        .collect();
+    if both.is_empty() {
+        return Vec::new();
+    }
+    let Ok(on_target) = topics::describe_topic_configs(target, &both, timeout) else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for t in both {
+        let Ok(on_source) = topics::describe_topic_configs(source_of[t], &[t], timeout) else {
+            continue;
+        };
+        let (Some(s), Some(d)) = (on_source.get(t), on_target.get(t)) else {
+            continue;
+        };
+        let drift = topics::config_drift(s, d);
+        if drift.is_empty() {
+            continue;
+        }
+        let detail = drift
+            .iter()
+            .map(|(k, sv, tv)| {
+                format!(
+                    "{k}: source {sv}, target {}",
+                    tv.as_deref().unwrap_or("(default)")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        rows.push(CheckRow {
+            side: Side::Target,
+            cluster: target.label.clone(),
+            principal: principal.to_string(),
+            check: "CONFIG".into(),
+            resource: resource_label(ResourceType::Topic, t),
+            verdict: Verdict::Warn,
+            detail: format!("configuration differs from the source topic: {detail} (kafka-configs.sh --alter on the target to align)"),
+        });
+    }
+    rows
+}
+
 /// The source groups `--sync.group.offsets` selects now (those the
 /// principal may list), kmirror's own group excepted.
 fn synced_groups<C: rdkafka::client::ClientContext>(
@@ -952,6 +1012,8 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
     let mut rows = Vec::new();
     let mut wanted = BTreeSet::new();
     let (mut map_topics, mut synced) = (Vec::new(), BTreeSet::new());
+    // Each mirrored topic's source cluster (the first that has it).
+    let mut source_of: BTreeMap<String, &crate::config::ClusterConfig> = BTreeMap::new();
     for src in &config.sources {
         let consumer: BaseConsumer =
             src.client_config()
@@ -981,6 +1043,9 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
             )),
         ));
         wanted.extend(selected.keys().cloned());
+        for t in selected.keys() {
+            source_of.entry(t.clone()).or_insert(src);
+        }
         let plan = SidePlan {
             side: Side::Source,
             cluster: src.label.clone(),
@@ -1061,6 +1126,15 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
             };
             let ev = gather(&AclAdmin::new(admin.inner()), &plan, principal, &opts);
             rows.extend(evaluate(&plan, &ev));
+            if opts.config_drift {
+                rows.extend(drift_rows(
+                    target,
+                    &plan.principal,
+                    &source_of,
+                    &existing,
+                    opts.timeout,
+                ));
+            }
         }
     }
     Ok(Report {

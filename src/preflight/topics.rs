@@ -53,6 +53,7 @@ pub fn matching(all: &TopicPartitions, filter: &TopicFilter) -> TopicPartitions 
 /// topic with fewer partitions than the source is refused.
 pub fn ensure_target_topics<C: ClientContext>(
     admin: &AdminClient<C>,
+    source: &ClusterConfig,
     target: &ClusterConfig,
     wanted: &TopicPartitions,
     create: bool,
@@ -85,14 +86,21 @@ pub fn ensure_target_topics<C: ClientContext>(
             topics: missing.into_iter().cloned().collect(),
         });
     }
-    let new: Vec<NewTopic<'_>> = missing
-        .iter()
-        .map(|t| NewTopic::new(t, wanted[*t] as i32, TopicReplication::Fixed(-1)))
-        .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a current-thread runtime always builds");
+    let configs = source_configs(&rt, source, &missing);
+    let new: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|t| {
+            let mut n = NewTopic::new(t, wanted[*t] as i32, TopicReplication::Fixed(-1));
+            for (k, v) in configs.get(*t).into_iter().flatten() {
+                n = n.set(k, v);
+            }
+            n
+        })
+        .collect();
     let results = rt
         .block_on(admin.create_topics(
             &new,
@@ -121,4 +129,199 @@ pub fn ensure_target_topics<C: ClientContext>(
         }
     }
     Ok(created)
+}
+
+/// Topic configurations `--create-topics` copies from the source topic, when
+/// set on it (not the source brokers' defaults): what the data means
+/// (compaction, retention, timestamps, limits), not how a cluster stores it
+/// (replication, min.insync.replicas, segment placement stay the target's).
+pub const COPIED_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "retention.ms",
+    "retention.bytes",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
+    "delete.retention.ms",
+    "min.cleanable.dirty.ratio",
+    "compression.type",
+];
+
+/// The allow-listed configurations set on a source topic, from its
+/// DescribeConfigs answer: only those the topic sets itself (dynamic topic
+/// configs), so the target's own defaults apply to the rest.
+pub fn copied_configs(entries: &[rdkafka::admin::ConfigEntry]) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .filter(|e| COPIED_CONFIGS.contains(&e.name.as_str()))
+        .filter(|e| matches!(e.source, rdkafka::admin::ConfigSource::DynamicTopic))
+        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+        .collect()
+}
+
+/// Where a target topic's configuration differs from what the source topic
+/// sets itself, for the allow-listed keys: `(key, source value, target
+/// value)` (`None`: the target does not report the key).
+pub fn config_drift(
+    source: &[rdkafka::admin::ConfigEntry],
+    target: &[rdkafka::admin::ConfigEntry],
+) -> Vec<(String, String, Option<String>)> {
+    copied_configs(source)
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let t = target
+                .iter()
+                .find(|e| e.name == k)
+                .and_then(|e| e.value.clone());
+            (t.as_deref() != Some(v.as_str())).then_some((k, v, t))
+        })
+        .collect()
+}
+
+/// Each topic's DescribeConfigs entries on `cluster` (topics it could not
+/// describe are left out).
+pub fn describe_topic_configs(
+    cluster: &ClusterConfig,
+    topics: &[&String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, Vec<rdkafka::admin::ConfigEntry>>, String> {
+    use rdkafka::admin::ResourceSpecifier;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime always builds");
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = cluster
+        .client_config()
+        .create()
+        .map_err(|e| e.to_string())?;
+    let specs: Vec<ResourceSpecifier<'_>> = topics
+        .iter()
+        .map(|t| ResourceSpecifier::Topic(t.as_str()))
+        .collect();
+    let opts = AdminOptions::new().request_timeout(Some(timeout));
+    let results = rt
+        .block_on(admin.describe_configs(&specs, &opts))
+        .map_err(|e| e.to_string())?;
+    Ok(topics
+        .iter()
+        .zip(results)
+        .filter_map(|(t, r)| Some(((*t).clone(), r.ok()?.entries)))
+        .collect())
+}
+
+/// The configurations to create each of `topics` with, from the source.
+/// A source that cannot be asked (no DESCRIBE_CONFIGS on the topic) gets a
+/// warning naming what the target topic will lack, and the topic is
+/// created with the target's defaults, as before this copy existed.
+fn source_configs(
+    rt: &tokio::runtime::Runtime,
+    source: &ClusterConfig,
+    topics: &[&String],
+) -> BTreeMap<String, Vec<(String, String)>> {
+    use rdkafka::admin::ResourceSpecifier;
+    let mut out = BTreeMap::new();
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        match source.client_config().create() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(cluster = %source.label, "topic configurations not copied: {e}");
+                return out;
+            }
+        };
+    let specs: Vec<ResourceSpecifier<'_>> = topics
+        .iter()
+        .map(|t| ResourceSpecifier::Topic(t.as_str()))
+        .collect();
+    let opts = AdminOptions::new().request_timeout(Some(METADATA_TIMEOUT));
+    match rt.block_on(admin.describe_configs(&specs, &opts)) {
+        Ok(results) => {
+            for (t, r) in topics.iter().zip(results) {
+                match r {
+                    Ok(res) => {
+                        let copied = copied_configs(&res.entries);
+                        if !copied.is_empty() {
+                            tracing::info!(topic = %t, "creating with the source topic's configuration: {}", copied.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "));
+                        }
+                        out.insert((*t).clone(), copied);
+                    }
+                    Err(code) => {
+                        tracing::warn!(cluster = %source.label, topic = %t, "topic configuration not copied (needs DESCRIBE_CONFIGS on the source topic): {code:?}; the target topic gets the target's defaults (a compacted source topic becomes a delete-policy one)")
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(cluster = %source.label, "topic configurations not copied (needs DESCRIBE_CONFIGS on the source topics): {e}; the target topics get the target's defaults")
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::admin::{ConfigEntry, ConfigSource};
+
+    fn entry(name: &str, value: &str, source: ConfigSource) -> ConfigEntry {
+        ConfigEntry {
+            name: name.into(),
+            value: Some(value.into()),
+            is_default: matches!(source, ConfigSource::Default),
+            source,
+            is_read_only: false,
+            is_sensitive: false,
+        }
+    }
+
+    /// Only allow-listed configs the source topic sets itself are copied:
+    /// not the source brokers' defaults, not cluster-specific keys.
+    /// Drift: an allow-listed key the source topic sets whose target value
+    /// differs or is missing; keys the source leaves at defaults are not drift.
+    #[test]
+    fn drift_is_a_differing_copied_config() {
+        use ConfigSource::*;
+        let source = [
+            entry("cleanup.policy", "compact", DynamicTopic),
+            entry("retention.ms", "1000", DynamicTopic),
+            entry("compression.type", "zstd", DynamicTopic),
+            entry("max.message.bytes", "1048588", Default),
+        ];
+        let target = [
+            entry("cleanup.policy", "delete", Default),
+            entry("retention.ms", "1000", DynamicTopic),
+            entry("max.message.bytes", "999", Default),
+        ];
+        assert_eq!(
+            config_drift(&source, &target),
+            [
+                (
+                    "cleanup.policy".to_string(),
+                    "compact".to_string(),
+                    Some("delete".to_string())
+                ),
+                ("compression.type".to_string(), "zstd".to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn copies_allow_listed_topic_configs_only() {
+        use ConfigSource::*;
+        let entries = [
+            entry("cleanup.policy", "compact", DynamicTopic),
+            entry("retention.ms", "123456789", DynamicTopic),
+            entry("min.insync.replicas", "2", DynamicTopic),
+            entry("max.message.bytes", "1048588", Default),
+            entry("retention.bytes", "1000", StaticBroker),
+            entry("compression.type", "zstd", DynamicBroker),
+        ];
+        assert_eq!(
+            copied_configs(&entries),
+            [
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                ("retention.ms".to_string(), "123456789".to_string()),
+            ]
+        );
+    }
 }

@@ -929,6 +929,95 @@ pub(crate) mod tests {
         }
     }
 
+    /// Every SASL protocol × mechanism × credential source (inline
+    /// `sasl.jaas.config`, a JAAS file, the librdkafka keys): the variant
+    /// built and exactly the keys applied, so a source is never silently
+    /// ignored for one combination.
+    #[test]
+    fn protocol_mechanism_credential_source_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let krb5 = "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k.keytab\" principal=\"mm/h@R\";";
+        let plain = "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";";
+        let scram = "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"p\";";
+        let gssapi_keys = [
+            ("sasl.kerberos.keytab", "/k.keytab"),
+            ("sasl.kerberos.min.time.before.relogin", "0"),
+            ("sasl.kerberos.principal", "mm/h@R"),
+            ("sasl.kerberos.service.name", "kafka"),
+            ("sasl.mechanisms", "GSSAPI"),
+        ];
+        let user_keys = |m: &'static str| {
+            [
+                ("sasl.mechanisms", m),
+                ("sasl.password", "p"),
+                ("sasl.username", "u"),
+            ]
+        };
+        let mut rows = 0;
+        for protocol in ["SASL_PLAINTEXT", "SASL_SSL"] {
+            for (mechanism, module, keys_form) in [
+                (
+                    "GSSAPI",
+                    krb5,
+                    "sasl.kerberos.keytab=/k.keytab\nsasl.kerberos.principal=mm/h@R",
+                ),
+                ("PLAIN", plain, "sasl.username=u\nsasl.password=p"),
+                ("SCRAM-SHA-256", scram, "sasl.username=u\nsasl.password=p"),
+                ("SCRAM-SHA-512", scram, "sasl.username=u\nsasl.password=p"),
+            ] {
+                for source in ["inline", "file", "keys"] {
+                    let head =
+                        format!("security.protocol={protocol}\nsasl.mechanism={mechanism}\n");
+                    let (props, file) = match source {
+                        "inline" => (format!("{head}sasl.jaas.config={module}"), None),
+                        "file" => {
+                            let path = dir.path().join(format!("{rows}.jaas"));
+                            std::fs::write(&path, format!("KafkaClient {{ {module} }};")).unwrap();
+                            (
+                                head,
+                                Some(JaasFileSource {
+                                    path,
+                                    section: jaas::KAFKA_CLIENT_SECTION,
+                                    via: "--jaas",
+                                }),
+                            )
+                        }
+                        _ => (format!("{head}{keys_form}"), None),
+                    };
+                    let opts = SecurityOptions {
+                        allow_plaintext: true,
+                        ..Default::default()
+                    };
+                    let (auth, _) = sec_jaas(&props, opts, file.as_ref())
+                        .unwrap_or_else(|e| panic!("{props}: {e}"));
+                    let mut want: Vec<(String, String)> = match mechanism {
+                        "GSSAPI" => gssapi_keys
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                        m => user_keys(m)
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    };
+                    want.push(("security.protocol".into(), protocol.into()));
+                    if protocol == "SASL_SSL" {
+                        want.push((
+                            "ssl.endpoint.identification.algorithm".into(),
+                            "https".into(),
+                        ));
+                    }
+                    want.sort();
+                    assert_eq!(applied(&auth), want, "{protocol} {mechanism} {source}");
+                    assert_eq!(auth.mechanism().map(|m| m.as_str()), Some(mechanism));
+                    assert_eq!(auth.protocol().as_str(), protocol);
+                    rows += 1;
+                }
+            }
+        }
+        assert_eq!(rows, 2 * 4 * 3);
+    }
+
     #[test]
     fn service_principal_needs_flag_and_warns() {
         let props = "security.protocol=SASL_PLAINTEXT\nsasl.kerberos.keytab=/k\nsasl.kerberos.principal=kafka/b1.example.com@EXAMPLE.COM";
