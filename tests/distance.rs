@@ -166,12 +166,24 @@ fn proxy_outage(producer: &[&str]) -> checker::Report {
     let extra = p_lines(producer);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let (c, p) = rig.properties(&group, &extra);
+    let trail = rig.dir.path().join("trail.jsonl");
     let mut km = Kmirror::spawn(
         &mirror_args(
             &c,
             &p,
             &topic,
-            &["--queue.size", "2000", "--progress.interval.ms", "100"],
+            &[
+                "--queue.size",
+                "2000",
+                "--progress.interval.ms",
+                "100",
+                // The trail and the offset map see the records the broker
+                // acknowledges as duplicates (tansu gives them no offset).
+                "--audit-log",
+                trail.to_str().unwrap(),
+                "--audit-unkeyed",
+                "--offset.map",
+            ],
         ),
         &rig.dir.path().join("km.log"),
     );
@@ -232,6 +244,11 @@ fn proxy_outage(producer: &[&str]) -> checker::Report {
     );
     km.stop_ok();
     let report = check_mirror_and_commits(&rig, &group, &topic, w.records, Partitioning::ByKey);
+    let seal = [kmirror::observe::audit::Seal::Unkeyed];
+    let audited = kmirror::observe::audit::verify(&trail, None, &seal)
+        .unwrap_or_else(|e| panic!("the trail does not verify: {e}"));
+    let records: u64 = audited.entries.iter().map(|e| e.records).sum();
+    assert_eq!(records, w.records as u64, "every record audited once");
     eprintln!(
         "proxy outage of 5 s, {before:?} in flight before, {during:?} during ({producer:?}): {report}"
     );

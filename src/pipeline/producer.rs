@@ -75,23 +75,34 @@ impl ProducerContext for DeliveryContext {
             Ok(msg) => {
                 // The target acknowledged: authentication to it works.
                 self.shared.metrics.authenticated("target");
-                if self.shared.audit.is_some() {
+                // An idempotent producer's retry of a batch the broker had
+                // already written (its first answer lost) is acknowledged
+                // as a duplicate; some brokers (tansu) then report no
+                // offset. The record is on the target, where is unknown:
+                // the audit entry names no target range for it and the
+                // offset map starts a new run after it (translation stays
+                // on the safe side), instead of recording offset -1.
+                let landed_at = Some(msg.offset()).filter(|&o| o >= 0);
+                if landed_at.is_none() {
+                    debug!(topic = msg.topic(), partition = msg.partition(), source_offset = token.offset, "delivered without a target offset (a duplicate the broker had already written)");
+                }
+                if let (Some(_), Some(target_offset)) = (&self.shared.audit, landed_at) {
                     // Before the tracker: once delivered, a commit may cut
                     // the range, and its entry must name where this landed.
                     part.trail.lock().expect("trail lock").landed(
                         token.offset,
                         msg.topic(),
                         msg.partition(),
-                        msg.offset(),
+                        target_offset,
                     );
                 }
-                if self.shared.offset_map.get().is_some() {
+                if let (Some(_), Some(target_offset)) = (self.shared.offset_map.get(), landed_at) {
                     // Before the tracker, as the audit trail: a commit after
                     // it must find this record in the map.
                     part.runs.lock().expect("runs lock").delivered(
                         token.offset,
                         msg.partition(),
-                        msg.offset(),
+                        target_offset,
                     );
                 }
                 if let Some(ts) = msg.timestamp().to_millis() {
