@@ -14,6 +14,7 @@
 mod consumer;
 pub mod errors;
 mod producer;
+mod stall;
 mod topic_id;
 pub mod tracker;
 
@@ -767,11 +768,17 @@ async fn report_progress(shared: Arc<Shared>, interval: Duration, kerberos_sides
     };
     let mut prev = sample(&shared);
     let mut prev_at = Instant::now();
+    let mut stall = stall::StallWatch::new(prev.records, prev_at);
     let mut tick = tokio::time::interval(Duration::from_secs(1).min(interval));
     loop {
         tick.tick().await;
         let now = sample(&shared);
         shared.metrics.set_queue(now.in_flight, shared.queue_size);
+        report_stall(
+            &shared,
+            stall.sample(now.records, now.in_flight, Instant::now()),
+            now.in_flight,
+        );
         for side in &kerberos_sides {
             if let Some(ticket) = crate::security::kerberos::status_for_side(side) {
                 shared
@@ -798,6 +805,24 @@ async fn report_progress(shared: Arc<Shared>, interval: Duration, kerberos_sides
         );
         prev = now;
         prev_at = Instant::now();
+    }
+}
+
+/// Exports a stall sample (gauge and `/readyz`) and logs it when due.
+fn report_stall(shared: &Shared, sample: stall::Stall, in_flight: usize) {
+    match sample {
+        stall::Stall::None => shared.metrics.set_target_stall(None),
+        stall::Stall::Stalled { age, warn: due } => {
+            shared.metrics.set_target_stall(Some(age));
+            if due {
+                warn!(
+                    stalled_s = age.as_secs(),
+                    in_flight,
+                    "target stalled: {in_flight} record(s) waiting {}s for the target's acknowledgement; deliveries wait without a time limit (--delivery.timeout.ms bounds it), nothing is committed past them",
+                    age.as_secs()
+                );
+            }
+        }
     }
 }
 
