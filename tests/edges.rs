@@ -285,3 +285,175 @@ fn mirror_old_incarnation(rig: &Rig, km: &Kmirror, group: &str, topic: &str) {
         Duration::from_secs(120),
     );
 }
+
+/// Case 7: one bound for the whole stop. SIGTERM while the target is
+/// stopped (SIGSTOP) with records in flight, three streams: each stream
+/// drained for the full timeout, drained again when closing its consumer
+/// revoked the same partitions, and the producers were flushed for the
+/// full timeout after that (measured before: 18 s for a 6 s
+/// `--shutdown.timeout.ms`). kmirror now exits within the bound, non-zero,
+/// naming the records not delivered; the committed offsets stop at what
+/// the target holds, and a restart with the target back mirrors everything.
+#[test]
+fn case7_sigterm_with_a_stalled_target_exits_within_the_bound() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("bound", 6);
+    let w = Workload {
+        records: 3000,
+        keys: 60,
+        ..Default::default()
+    };
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..1000).unwrap();
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let args = mirror_args(
+        &c,
+        &p,
+        &topic,
+        &[
+            "--num.streams",
+            "3",
+            "--shutdown.timeout.ms",
+            "6000",
+            "--progress.interval.ms",
+            "200",
+        ],
+    );
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("km-0.log"));
+    km.await_all_committed(
+        &rig.source_conn(),
+        &group,
+        &topic,
+        1000,
+        Duration::from_secs(120),
+    );
+    let paused = Paused::new(rig.target.pid());
+    let log_at_pause = km.output().len();
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 1000..2000).unwrap();
+    let in_flight = await_condition(Duration::from_secs(60), || {
+        let out = km.output();
+        log_field_values(
+            &out[log_at_pause.min(out.len())..],
+            "progress:",
+            "in_flight",
+        )
+        .max()
+        .filter(|n| *n > 0)
+    });
+    assert!(in_flight.is_some(), "nothing in flight:\n{}", km.output());
+    let stopping = std::time::Instant::now();
+    km.signal("TERM");
+    let status = km.wait_timeout(Duration::from_secs(60));
+    let took = stopping.elapsed();
+    drop(paused);
+    let out = km.output();
+    let status = status.unwrap_or_else(|| panic!("no exit within 60 s:\n{out}"));
+    assert!(
+        took <= Duration::from_secs(8),
+        "the stop took {took:?} for a 6 s bound:\n{out}"
+    );
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("not acknowledged by the target"), "{out}");
+    eprintln!("stop with a stalled target: {took:?}");
+    restart_and_check(&rig, &args, &group, &topic, &w, 2000);
+}
+
+/// Case 7, the source side: SIGTERM while the source broker is stopped
+/// (SIGSTOP) and delivered records wait for their commit (60 s commit
+/// interval). The final commit waits for a coordinator that does not
+/// answer; librdkafka's synchronous commit and close have no deadline of
+/// their own, so kmirror did not exit (no exit within 60 s). Now the stop
+/// ends at the bound, non-zero; nothing is lost.
+#[test]
+fn case7_sigterm_with_a_paused_source_exits_within_the_bound() {
+    let rig = Rig::start();
+    let topic = rig.topic_on_both("srcstop", 2);
+    let w = Workload {
+        records: 2000,
+        keys: 40,
+        ..Default::default()
+    };
+    let group = random_name("mm");
+    // A stop cut at the bound leaves the group without a LeaveGroup; the
+    // restarted process takes the member's place by its static id (the
+    // rig's broker never rebalanced the old member's partitions).
+    let (c, p) = rig.properties(&group, &[&format!("c:group.instance.id={group}-a")]);
+    let mut args = mirror_args(
+        &c,
+        &p,
+        &topic,
+        &[
+            "--shutdown.timeout.ms",
+            "5000",
+            "--progress.interval.ms",
+            "200",
+        ],
+    );
+    let interval = args
+        .iter()
+        .position(|a| a == "--offset.commit.interval.ms")
+        .unwrap();
+    args[interval + 1] = "60000".into();
+    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("km-0.log"));
+    let assigned = await_condition(Duration::from_secs(60), || {
+        km.output().contains("partitions assigned").then_some(())
+    });
+    assert!(assigned.is_some(), "{}", km.output());
+    cluster::produce_range(&rig.source_conn(), &topic, &w, 0..1000).unwrap();
+    let delivered = await_condition(Duration::from_secs(60), || {
+        (km.records_mirrored() >= 1000).then_some(())
+    });
+    assert!(delivered.is_some(), "{}", km.output());
+    let paused = Paused::new(rig.source.pid());
+    let stopping = std::time::Instant::now();
+    km.signal("TERM");
+    let status = km.wait_timeout(Duration::from_secs(60));
+    let took = stopping.elapsed();
+    drop(paused);
+    let out = km.output();
+    let status = status.unwrap_or_else(|| panic!("no exit within 60 s:\n{out}"));
+    assert!(
+        took <= Duration::from_secs(7),
+        "the stop took {took:?} for a 5 s bound:\n{out}"
+    );
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("did not finish within"), "{out}");
+    eprintln!("stop with a paused source: {took:?}, {status}");
+    let restart = mirror_args(&c, &p, &topic, &[]);
+    restart_and_check(&rig, &restart, &group, &topic, &w, 1000);
+}
+
+/// After a bounded stop: the committed offsets stop at what the target
+/// holds; then the rest of `w` (from `produced`) is written, kmirror runs
+/// again and the checker is clean.
+fn restart_and_check(
+    rig: &Rig,
+    args: &[String],
+    group: &str,
+    topic: &str,
+    w: &Workload,
+    produced: usize,
+) {
+    let source = read_source(&rig.source_conn(), topic, produced);
+    let target = cluster::read_all(
+        &rig.target_conn(),
+        topic,
+        0,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let committed = cluster::committed_offsets(&rig.source_conn(), group, topic).unwrap();
+    checker::check_committed(&source, &target, &committed).unwrap();
+    cluster::produce_range(&rig.source_conn(), topic, w, produced..w.records).unwrap();
+    let mut km = Kmirror::spawn(args, &rig.dir.path().join("km-1.log"));
+    km.await_all_committed(
+        &rig.source_conn(),
+        group,
+        topic,
+        w.records,
+        Duration::from_secs(120),
+    );
+    km.stop_ok();
+    check_mirror_and_commits(rig, group, topic, w.records, Partitioning::ByKey);
+}

@@ -492,8 +492,11 @@ pub struct MirrorArgs {
     )]
     pub topic_refresh_interval_ms: u64,
 
-    /// How long a clean stop may take to flush in-flight records and commit,
-    /// in milliseconds.
+    /// The bound on a whole stop (SIGTERM, or after a fatal error), in
+    /// milliseconds: in-flight records are drained and the delivered prefix
+    /// committed within it; past it kmirror exits 1 naming the records not
+    /// acknowledged (their offsets are not committed). The default stays
+    /// below the shipped systemd unit's TimeoutStopSec (45 s).
     #[arg(
         long = "shutdown.timeout.ms",
         value_name = "MS",

@@ -81,6 +81,11 @@ pub struct Metrics {
     last_commit_ms: AtomicU64,
     streams_expected: AtomicUsize,
     streams_joined: AtomicUsize,
+    /// `kmirror_target_stall_seconds`: 0, or how long records have waited
+    /// without any acknowledgement from the target.
+    target_stall: Gauge,
+    /// The same in ms for `/readyz` (0: not stalled).
+    target_stall_ms: AtomicU64,
     /// The first fatal error (sanitized, one line) once the run is stopping,
     /// so `/readyz` says why instead of only that it is.
     failed: Mutex<Option<String>>,
@@ -149,6 +154,8 @@ impl Metrics {
             streams_expected: AtomicUsize::new(0),
             streams_joined: AtomicUsize::new(0),
             failed: Mutex::new(None),
+            target_stall: Gauge::default(),
+            target_stall_ms: AtomicU64::new(0),
             registry: Registry::default(),
         };
         registry.register(
@@ -211,6 +218,11 @@ impl Metrics {
             "1 for the principal kmirror authenticates as on each side, resolved before connecting (Kerberos principal, keytab entry or ticket cache default, SASL username, certificate subject; UNRESOLVED when no local file says)",
             m.principal.clone(),
         );
+        registry.register(
+            "target_stall_seconds",
+            "How long records have waited without any acknowledgement from the target (0 unless stalled for 10 s or more)",
+            m.target_stall.clone(),
+        );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {
@@ -246,6 +258,15 @@ impl Metrics {
     pub fn set_queue(&self, in_flight: usize, queue_size: usize) {
         self.in_flight.set(in_flight as i64);
         self.queue_size.set(queue_size as i64);
+    }
+
+    /// The target has acknowledged nothing for `age` while records wait
+    /// (`None`: not stalled).
+    pub fn set_target_stall(&self, age: Option<std::time::Duration>) {
+        let age = age.unwrap_or_default();
+        self.target_stall.set(age.as_secs() as i64);
+        self.target_stall_ms
+            .store(age.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// `offset` was committed for a source partition just now.
@@ -415,7 +436,7 @@ impl Metrics {
 
     /// [`Metrics::ready`], with the reasons when not ready (one per line),
     /// as `/readyz` answers: a reason code first (`auth_failed`,
-    /// `fatal_error`, `starting`), then only kmirror's own labels and
+    /// `target_stalled`, `fatal_error`, `starting`), then only kmirror's own labels and
     /// times. Never the underlying error text: Kerberos and TLS errors name
     /// principals, hosts and paths, and the endpoint is unauthenticated;
     /// the full error is in the log.
@@ -426,6 +447,13 @@ impl Metrics {
                 "auth_failed {} since {}",
                 f.side,
                 rfc3339_utc(f.since_unix_ms)
+            ));
+        }
+        let stall_ms = self.target_stall_ms.load(Ordering::Relaxed);
+        if stall_ms > 0 {
+            why.push(format!(
+                "target_stalled: no acknowledgement from the target for {}s",
+                stall_ms / 1000
             ));
         }
         if self.failed.lock().expect("failed lock").is_some() {

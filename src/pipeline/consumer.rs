@@ -406,7 +406,10 @@ impl MirrorConsumerContext {
     /// producers' own threads deliver the reports, so waiting here cannot
     /// block them.
     fn drain(&self, states: &[Arc<PartitionState>]) {
-        let deadline = Instant::now() + self.drain_timeout;
+        // During a stop, the stop's own bound (case 7): one bound for the
+        // whole stop, not one per drain.
+        let own = Instant::now() + self.drain_timeout;
+        let deadline = self.shared.drain_deadline().map_or(own, |d| d.min(own));
         loop {
             let in_flight: usize = states
                 .iter()
@@ -813,7 +816,9 @@ pub(crate) fn run_stream(spec: StreamSpec) {
     // Stopping (shutdown or abort): let in-flight records finish, commit the
     // delivered prefix, then leave the group.
     let ctx = consumer.context();
-    let states = ctx.all_states();
+    // Taken, not copied: the revoke that closing the consumer triggers then
+    // has nothing left to drain or commit a second time.
+    let states = ctx.take_states(None);
     ctx.drain(&states);
     if let Err(e) = ctx.commit(&consumer, &states) {
         // The last chance to commit: the run must not end as a success.

@@ -14,6 +14,7 @@
 mod consumer;
 pub mod errors;
 pub(crate) mod producer;
+mod stall;
 mod topic_id;
 pub mod tracker;
 
@@ -143,7 +144,7 @@ pub enum PipelineError {
     #[error(transparent)]
     Preflight(#[from] PreflightError),
     /// A clean stop did not finish within `--shutdown.timeout.ms`.
-    #[error("stopped with {unacknowledged} record(s) not acknowledged by the target within the shutdown timeout; their offsets were not committed, so they will be mirrored again on restart")]
+    #[error("the stop did not finish within --shutdown.timeout.ms: {unacknowledged} record(s) not acknowledged by the target; offsets are committed only up to what the target acknowledged, so the rest is mirrored again on restart")]
     ShutdownTimeout {
         /// Records still in flight.
         unacknowledged: usize,
@@ -195,6 +196,10 @@ pub struct Stats {
 /// State shared by all threads of a run.
 pub(crate) struct Shared {
     stop: AtomicBool,
+    /// `--shutdown.timeout.ms`: the bound on a whole stop.
+    shutdown_timeout: Duration,
+    /// When the stop must be over: set once, at the first stop request.
+    stop_deadline: std::sync::OnceLock<Instant>,
     fatal: Mutex<Option<PipelineError>>,
     /// Records handed to a producer and not yet reported.
     pub in_flight: AtomicUsize,
@@ -224,6 +229,8 @@ impl Shared {
     ) -> Self {
         Shared {
             stop: AtomicBool::new(false),
+            shutdown_timeout: Duration::from_secs(30),
+            stop_deadline: std::sync::OnceLock::new(),
             fatal: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             queue_size,
@@ -236,6 +243,12 @@ impl Shared {
         }
     }
 
+    /// The same with `--shutdown.timeout.ms` bounding a stop.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
     /// Records the first fatal error and makes every thread stop.
     pub fn fail(&self, e: PipelineError) {
         let mut f = self.fatal.lock().expect("fatal lock");
@@ -244,7 +257,28 @@ impl Shared {
             self.metrics.set_failed(&e.to_string());
             *f = Some(e);
         }
+        drop(f);
+        self.request_stop();
+    }
+
+    /// Makes every thread stop; the first request starts the stop's clock.
+    pub fn request_stop(&self) {
+        self.stop_deadline
+            .get_or_init(|| Instant::now() + self.shutdown_timeout);
         self.stop.store(true, Ordering::Release);
+    }
+
+    /// When a stop under way must be over (`None` while running).
+    pub fn stop_deadline(&self) -> Option<Instant> {
+        self.stop_deadline.get().copied()
+    }
+
+    /// When a stop's drains must end: a fifth of the bound stays for the
+    /// final commits (whose retries back off up to 3 s) and leaving the
+    /// group.
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        self.stop_deadline()
+            .map(|d| d.checked_sub(self.shutdown_timeout / 5).unwrap_or(d))
     }
 
     /// Whether consumers should stop reading.
@@ -568,12 +602,15 @@ pub async fn run_with(
             .await
             .map_err(|e| PipelineError::Internal(format!("start-up task: {e}")))??
     };
-    let shared = Arc::new(Shared::new(
-        config.queue_size,
-        config.abort_on_send_failure,
-        metrics.clone(),
-        audit,
-    ));
+    let shared = Arc::new(
+        Shared::new(
+            config.queue_size,
+            config.abort_on_send_failure,
+            metrics.clone(),
+            audit,
+        )
+        .with_shutdown_timeout(config.shutdown_timeout),
+    );
     shared
         .metrics
         .expect_streams(config.sources.len() * config.num_streams);
@@ -691,17 +728,26 @@ pub async fn run_with(
         _ = shutdown => info!("shutdown requested: stopping consumption, flushing and committing"),
         _ = stopped => {}
     }
-    shared.stop.store(true, Ordering::Release);
-    match tokio::task::spawn_blocking(move || join_all(threads)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => shared.fail(e),
-        Err(e) => shared.fail(PipelineError::Internal(format!("joining threads: {e}"))),
+    shared.request_stop();
+    let deadline = shared
+        .stop_deadline()
+        .expect("a stop was requested just above");
+    let joined = tokio::time::timeout_at(
+        deadline.into(),
+        tokio::task::spawn_blocking(move || join_all(threads)),
+    )
+    .await;
+    match joined {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => shared.fail(e),
+        Ok(Err(e)) => shared.fail(PipelineError::Internal(format!("joining threads: {e}"))),
+        Err(_) => return Err(stop_overran(&shared, config.shutdown_timeout).into()),
     }
     // Consumers have committed what was delivered; anything still queued in
     // a producer was not committed and would be replayed. Flush so a clean
-    // stop leaves nothing behind.
+    // stop leaves nothing behind, within what is left of the bound.
     for p in &producers.producers {
-        if let Err(e) = p.flush(config.shutdown_timeout) {
+        if let Err(e) = p.flush(deadline.saturating_duration_since(Instant::now())) {
             warn!("flushing producer: {e}");
         }
     }
@@ -743,6 +789,23 @@ pub async fn run_with(
         .into());
     }
     Ok(summary)
+}
+
+/// The stop did not finish within `--shutdown.timeout.ms` (case 7): a
+/// consumer still waits, for a target that acknowledges nothing or a
+/// source coordinator that does not answer (librdkafka's commit and close
+/// have no deadline of their own). The run ends here anyway; the caller
+/// exits, which ends the waiting threads. Nothing is lost: offsets are only
+/// ever committed up to what the target acknowledged.
+fn stop_overran(shared: &Shared, timeout: Duration) -> PipelineError {
+    let unacknowledged = shared.in_flight.load(Ordering::Acquire);
+    error!(unacknowledged, "the stop did not finish within --shutdown.timeout.ms ({timeout:?}): ending with {unacknowledged} record(s) not acknowledged by the target and commits possibly unfinished");
+    shared
+        .fatal
+        .lock()
+        .expect("fatal lock")
+        .take()
+        .unwrap_or(PipelineError::ShutdownTimeout { unacknowledged })
 }
 
 /// Runs `body` (a pipeline thread's work): a panic in it becomes a fatal
@@ -812,11 +875,17 @@ async fn report_progress(
     };
     let mut prev = sample(&shared);
     let mut prev_at = Instant::now();
+    let mut stall = stall::StallWatch::new(prev.records, prev_at);
     let mut tick = tokio::time::interval(Duration::from_secs(1).min(interval));
     loop {
         tick.tick().await;
         let now = sample(&shared);
         shared.metrics.set_queue(now.in_flight, shared.queue_size);
+        report_stall(
+            &shared,
+            stall.sample(now.records, now.in_flight, Instant::now()),
+            now.in_flight,
+        );
         for (side, slot) in &kerberos_sides {
             if let Some(ticket) = slot.status() {
                 shared
@@ -843,6 +912,24 @@ async fn report_progress(
         );
         prev = now;
         prev_at = Instant::now();
+    }
+}
+
+/// Exports a stall sample (gauge and `/readyz`) and logs it when due.
+fn report_stall(shared: &Shared, sample: stall::Stall, in_flight: usize) {
+    match sample {
+        stall::Stall::None => shared.metrics.set_target_stall(None),
+        stall::Stall::Stalled { age, warn: due } => {
+            shared.metrics.set_target_stall(Some(age));
+            if due {
+                warn!(
+                    stalled_s = age.as_secs(),
+                    in_flight,
+                    "target stalled: {in_flight} record(s) waiting {}s for the target's acknowledgement; deliveries wait without a time limit (--delivery.timeout.ms bounds it), nothing is committed past them",
+                    age.as_secs()
+                );
+            }
+        }
     }
 }
 
