@@ -688,3 +688,83 @@ fn compose_rig_kdc_init_exports_working_keytabs() {
     }
     drop(kdc);
 }
+
+/// A GSSAPI source and target in `dir` (properties, JAAS, keytab 0600),
+/// with brokers that are never reached; returns the mirror's flags.
+fn gssapi_config(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let keytab = dir.join("kmirror.keytab");
+    std::fs::write(&keytab, keytab_bytes("mirrormaker/host@EXAMPLE.COM")).unwrap();
+    std::fs::set_permissions(&keytab, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let props = "bootstrap.servers=127.0.0.1:1\ngroup.id=g\nsecurity.protocol=SASL_PLAINTEXT\nsasl.mechanism=GSSAPI\nsasl.kerberos.service.name=kafka\n";
+    std::fs::write(dir.join("source.properties"), props).unwrap();
+    std::fs::write(
+        dir.join("target.properties"),
+        props.replace("group.id=g\n", ""),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("kerberos.jaas"),
+        format!(
+            "KafkaClient {{ com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"{}\" storeKey=true principal=\"mirrormaker/host@EXAMPLE.COM\"; }};\n",
+            keytab.display()
+        ),
+    )
+    .unwrap();
+    let p = |f: &str| dir.join(f).display().to_string();
+    vec![
+        format!("--consumer.config={}", p("source.properties")),
+        format!("--producer.config={}", p("target.properties")),
+        format!("--jaas={}", p("kerberos.jaas")),
+        "--whitelist=orders".into(),
+    ]
+}
+
+/// Without Cyrus SASL's GSSAPI plug-in (here: SASL_PATH names an empty
+/// directory, which libsasl2 searches instead of its own), a run and
+/// `kmirror check` stop before connecting, exit 2, and name the package,
+/// instead of librdkafka's "No worthy mechs found" at the first connection.
+#[test]
+fn missing_gssapi_plugin_names_the_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = gssapi_config(dir.path());
+    let empty = dir.path().join("no-plugins");
+    std::fs::create_dir(&empty).unwrap();
+    let krb5 = dir.path().join("krb5.conf");
+    // A realm whose KDC is not there: with the plug-in, kmirror gets past
+    // the plug-in check and fails later, at the Kerberos login.
+    std::fs::write(
+        &krb5,
+        "[libdefaults]\ndefault_realm = EXAMPLE.COM\n[realms]\nEXAMPLE.COM = {\n kdc = 127.0.0.1:1\n}\n",
+    )
+    .unwrap();
+    let run = |sub: Option<&str>, sasl_path: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmirror"));
+        cmd.args(sub).args(&args).env("KRB5_CONFIG", &krb5);
+        match sasl_path {
+            Some(p) => cmd.env("SASL_PATH", p),
+            None => cmd.env_remove("SASL_PATH"),
+        };
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for sub in [Some("check"), None] {
+        let (code, stderr) = run(sub, Some(&empty));
+        assert_eq!(code, Some(2), "{sub:?}: {stderr}");
+        assert!(
+            stderr.contains("apt-get install libsasl2-modules-gssapi-mit")
+                && stderr.contains("source (")
+                && stderr.contains("docs/kerberos.md#no-worthy-mechs-found"),
+            "{sub:?}: {stderr}"
+        );
+    }
+    let (code, stderr) = run(Some("check"), None);
+    assert!(
+        !stderr.contains("libsasl2-modules-gssapi-mit"),
+        "the installed plug-in was not found: {stderr}"
+    );
+    assert_ne!(code, Some(0), "{stderr}");
+}

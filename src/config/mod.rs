@@ -47,6 +47,16 @@ pub enum ConfigError {
         #[source]
         source: KeytabError,
     },
+    /// A GSSAPI side, and Cyrus SASL's GSSAPI plug-in is not installed.
+    #[error("{label} ({path}): {error}")]
+    SaslPlugin {
+        /// The side: `source`, `source 2`, `target`.
+        label: String,
+        /// The properties file of that side.
+        path: PathBuf,
+        /// Which package to install (in the message, not repeated as a cause).
+        error: crate::security::sasl_plugin::SaslPluginError,
+    },
     /// A required key is missing from a properties file.
     #[error("{path}: {key} is missing: {hint}")]
     Missing {
@@ -151,6 +161,20 @@ impl ClusterConfig {
         };
         cfg.validate_with_librdkafka()?;
         Ok(cfg)
+    }
+
+    /// A GSSAPI side needs Cyrus SASL's GSSAPI plug-in: without it
+    /// librdkafka would fail only at the first connection ("No worthy mechs
+    /// found"), naming no package.
+    fn check_sasl_plugin(&self) -> Result<(), ConfigError> {
+        if self.security.mechanism != Some(security::SaslMechanism::Gssapi) {
+            return Ok(());
+        }
+        security::sasl_plugin::check_gssapi().map_err(|error| ConfigError::SaslPlugin {
+            label: self.label.clone(),
+            path: self.path.clone(),
+            error,
+        })
     }
 
     /// Keytab preflight for a GSSAPI side that logs in with a keytab
@@ -365,6 +389,7 @@ impl Config {
         // Before any broker connection: librdkafka's kinit would only fail
         // at the first connect, naming neither the file nor the fix.
         for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
+            c.check_sasl_plugin()?;
             c.check_keytab(sec.allow_insecure_keytab)?;
             // Likewise TLS: OpenSSL reports a wrong CA, name or expired
             // certificate only as a handshake failure in librdkafka's log.

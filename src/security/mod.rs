@@ -10,6 +10,7 @@
 pub mod kerberos;
 pub mod keytab;
 pub mod principal;
+pub mod sasl_plugin;
 pub mod tls;
 
 use std::fmt;
