@@ -82,6 +82,36 @@ const ACCOUNTED: &[(&str, &str, &str)] = &[
         "run (with the sample per-side JAAS file filled in) by tests/kerberos.rs per_side_principals_in_one_run",
     ),
     (
+        "docs/operations.md",
+        "scripts/package-deb.sh",
+        "run by tests/shipping.rs deb_package_installs_into_a_clean_root (long tier: installs cargo-deb); deb_metadata_ships_every_unit_example_and_library checks its assets in the fast tier",
+    ),
+    (
+        "docs/operations.md",
+        "apt install ./target/debian/kmirror_",
+        "not run: installing into the test machine's own root would change it; tests/shipping.rs deb_package_installs_into_a_clean_root unpacks the same package into an empty root and runs kmirror --version and man from it",
+    ),
+    (
+        "docs/operations.md",
+        "cargo install --locked --path .",
+        "not run: a second release build of the whole tree (minutes); the fast tier builds the same crate with --locked",
+    ),
+    (
+        "docs/operations.md",
+        "install -d -m 0750 -o root -g kmirror /etc/kmirror/main",
+        "not run: needs the kmirror user and a systemd host; tests/shipping.rs systemd_instance_from_the_examples_loads_with_the_credential_keytab sets up the same instance from the examples in a temporary root",
+    ),
+    (
+        "docs/operations.md",
+        "cp /usr/share/doc/kmirror/examples/",
+        "not run: see the line above; the examples are the package's assets (deb_metadata_ships_every_unit_example_and_library)",
+    ),
+    (
+        "docs/operations.md",
+        "systemctl enable --now kmirror@main",
+        "not run: no systemd as PID 1 here; tests/shipping.rs runs systemd-analyze verify on kmirror@main.service",
+    ),
+    (
         "docs/tls.md",
         "keytool -importkeystore",
         "not run: Java's keytool is not on the rig; tests/tls.rs checks kmirror's JKS refusal prints this command",
