@@ -212,18 +212,51 @@ fn audit(cli: AuditCli) {
     }
 }
 
-/// `kmirror lag`: prints the table (or JSON); exit 1 if a cluster cannot be read.
+/// `kmirror lag`: prints the table (or JSON); exit 1 if a cluster cannot be
+/// read, 2 on a configuration error.
 fn lag(cli: LagCli) {
-    init_logging(&cli.mirror.log_format);
-    let config = load_config(&cli.mirror);
-    match kmirror::observe::lag::collect(&config) {
-        Ok(report) if cli.format == "json" => println!("{}", report.json()),
-        Ok(report) => print!("{}", report.table()),
+    init_logging(&cli.lag.log_format);
+    let config = match kmirror::config::SourcesConfig::from_lag_args(&cli.lag) {
+        Ok(c) => c,
+        Err(e) => {
+            let e = kmirror::Error::from(e);
+            print_error(&e);
+            std::process::exit(e.exit_code());
+        }
+    };
+    // The Kerberos login a run does, for the sources' principals.
+    let logins = kmirror::security::kerberos::login_plan_for(config.sources.iter());
+    let ticket = match logins.and_then(|l| {
+        if l.is_empty() {
+            Ok(None)
+        } else {
+            kmirror::security::kerberos::TicketKeeper::start(l, Default::default()).map(Some)
+        }
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            let e = kmirror::Error::from(kmirror::pipeline::PipelineError::from(e));
+            print_error(&e);
+            std::process::exit(e.exit_code());
+        }
+    };
+    let code = match kmirror::observe::lag::collect(&config.sources, config.filter.as_ref()) {
+        Ok(report) if cli.json || cli.format == "json" => {
+            println!("{}", report.json());
+            0
+        }
+        Ok(report) => {
+            print!("{}", report.table());
+            0
+        }
         Err(e) => {
             print_error(&e);
-            std::process::exit(1);
+            1
         }
-    }
+    };
+    // exit() skips destructors: remove the private ticket cache first.
+    drop(ticket);
+    std::process::exit(code);
 }
 
 /// `kmirror check`: prints the report; exit 0 only if every required check passed.

@@ -61,17 +61,72 @@ pub struct CheckCli {
 #[command(
     name = "kmirror lag",
     version,
-    about = "Show, for kmirror's consumer group on each source cluster, the committed offset, log size, \
-             lag and owning member of every partition of the matched topics, with totals. Takes the same \
-             flags and files as a mirror run."
+    about = "Show kmirror's consumer group on each source cluster as `kafka-consumer-groups.sh --describe` \
+             does: GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID, \
+             with a CLUSTER column first when there are several sources. Needs only the consumer \
+             properties (group.id and security, Kerberos included); without --whitelist it shows \
+             every topic the group has a committed offset or a member in."
 )]
 pub struct LagCli {
-    /// The same options as a mirror run.
+    /// The source side's options.
     #[command(flatten)]
-    pub mirror: MirrorArgs,
+    pub lag: LagArgs,
     /// Report format: `table` for people, `json` for automation.
     #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
+    /// The same as `--format json`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `kmirror lag`: the source side of a run only.
+#[derive(Debug, Clone, Args)]
+pub struct LagArgs {
+    /// Consumer properties file of a source cluster (its group.id is the
+    /// group shown). Repeat for several source clusters.
+    #[arg(long = "consumer.config", value_name = "FILE", action = ArgAction::Append, required = true)]
+    pub consumer_config: Vec<PathBuf>,
+    /// Accepted so that a run's command line works unchanged; not read
+    /// (lag needs no access to the target).
+    #[arg(long = "producer.config", value_name = "FILE", hide = true)]
+    pub producer_config: Option<PathBuf>,
+    /// Only topics matching this regex (as a run's --whitelist).
+    #[arg(long = "whitelist", visible_alias = "include", value_name = "REGEX")]
+    pub whitelist: Option<String>,
+    /// Not topics matching this regex (as a run's --blacklist).
+    #[arg(long = "blacklist", visible_alias = "exclude", value_name = "REGEX")]
+    pub blacklist: Option<String>,
+    /// Internal topics (names starting with __) too.
+    #[arg(long = "include.internal", alias = "include-internal")]
+    pub include_internal: bool,
+    /// JAAS login configuration file (section KafkaClientSource, else
+    /// KafkaClient); without it, a file named in KAFKA_OPTS is read.
+    #[arg(long, value_name = "FILE")]
+    pub jaas: Option<PathBuf>,
+    /// As a run's --allow.plaintext.
+    #[arg(long = "allow.plaintext", alias = "allow-plaintext")]
+    pub allow_plaintext: bool,
+    /// As a run's --allow.service.principal.
+    #[arg(long = "allow.service.principal", alias = "allow-service-principal")]
+    pub allow_service_principal: bool,
+    /// As a run's --allow.insecure.keytab.
+    #[arg(long = "allow.insecure.keytab", alias = "allow-insecure-keytab")]
+    pub allow_insecure_keytab: bool,
+    /// As a run's --insecure.skip.hostname.verification.
+    #[arg(
+        long = "insecure.skip.hostname.verification",
+        alias = "insecure-skip-hostname-verification"
+    )]
+    pub insecure_skip_hostname_verification: bool,
+    /// As a run's --insecure.skip.certificate.verification.
+    #[arg(
+        long = "insecure.skip.certificate.verification",
+        alias = "insecure-skip-certificate-verification"
+    )]
+    pub insecure_skip_certificate_verification: bool,
+    /// Log format: `text` for people, `json` for machines.
+    #[arg(long = "log.format", alias = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 /// `kmirror verify`: compares source and target topics up to the committed offsets.
@@ -478,6 +533,15 @@ mod tests {
             .chain(["--format=json"]);
         match parse_invocation(lag).unwrap() {
             Invocation::Lag(l) => assert_eq!(l.format, "json"),
+            other => panic!("{other:?}"),
+        }
+        // lag needs only the consumer side.
+        match parse_invocation(["kmirror", "lag", "--consumer.config=c", "--json"]).unwrap() {
+            Invocation::Lag(l) => {
+                assert!(l.json);
+                assert_eq!(l.lag.whitelist, None);
+                assert_eq!(l.lag.producer_config, None);
+            }
             other => panic!("{other:?}"),
         }
         match parse_invocation(["kmirror", "audit", "verify", "a.jsonl", "--key", "k"]).unwrap() {

@@ -163,6 +163,24 @@ impl ClusterConfig {
         Ok(cfg)
     }
 
+    /// The checks before any broker connection: librdkafka's kinit would
+    /// only fail at the first connect, naming neither the file nor the fix.
+    fn preflight(&mut self, sec: SecurityOptions) -> Result<(), ConfigError> {
+        self.check_sasl_plugin()?;
+        self.check_keytab(sec.allow_insecure_keytab)?;
+        // Likewise TLS: OpenSSL reports a wrong CA, name or expired
+        // certificate only as a handshake failure in librdkafka's log.
+        let w = security::tls::preflight_security(
+            &self.label,
+            &self.path,
+            &self.bootstrap,
+            &self.security,
+        )
+        .map_err(SecurityError::from)?;
+        self.warnings.extend(w);
+        Ok(())
+    }
+
     /// A GSSAPI side needs Cyrus SASL's GSSAPI plug-in: without it
     /// librdkafka would fail only at the first connection ("No worthy mechs
     /// found"), naming no package.
@@ -299,6 +317,79 @@ pub struct Config {
     pub accept_unverified_acls: bool,
 }
 
+/// Every `--consumer.config` file, loaded as for a run, labelled `source`
+/// (one) or `source 1`, `source 2`, ...
+fn load_sources(
+    paths: &[PathBuf],
+    sec: SecurityOptions,
+    jaas: Option<&JaasFileSource>,
+) -> Result<Vec<ClusterConfig>, ConfigError> {
+    let mut sources = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let label = if paths.len() == 1 {
+            "source".to_string()
+        } else {
+            format!("source {}", i + 1)
+        };
+        sources.push(ClusterConfig::load(label, path, Role::Consumer, sec, jaas)?);
+    }
+    Ok(sources)
+}
+
+/// The source clusters alone, for `kmirror lag`: no target, no producer
+/// file; topics optionally filtered.
+#[derive(Debug, Clone)]
+pub struct SourcesConfig {
+    /// Source clusters, in `--consumer.config` order, checked as for a run.
+    pub sources: Vec<ClusterConfig>,
+    /// `--whitelist`/`--blacklist`, when given; otherwise every topic the
+    /// group has a committed offset or an owner in.
+    pub filter: Option<TopicFilter>,
+}
+
+impl SourcesConfig {
+    /// Validates `kmirror lag`'s arguments and reads the consumer files
+    /// (JAAS from `--jaas` or `KAFKA_OPTS`, as a run).
+    pub fn from_lag_args(args: &cli::LagArgs) -> Result<SourcesConfig, ConfigError> {
+        let sec = SecurityOptions {
+            allow_plaintext: args.allow_plaintext,
+            allow_service_principal: args.allow_service_principal,
+            allow_insecure_keytab: args.allow_insecure_keytab,
+            insecure_skip_hostname_verification: args.insecure_skip_hostname_verification,
+            insecure_skip_certificate_verification: args.insecure_skip_certificate_verification,
+        };
+        let kafka_opts = std::env::var("KAFKA_OPTS").ok();
+        let jaas = match (&args.jaas, kafka_opts.as_deref()) {
+            (Some(path), _) => Some(JaasFileSource {
+                path: path.clone(),
+                section: jaas::SOURCE_SECTION,
+                via: "--jaas",
+            }),
+            (None, Some(opts)) => {
+                jaas::login_config_from_kafka_opts(opts).map(|path| JaasFileSource {
+                    path,
+                    section: jaas::KAFKA_CLIENT_SECTION,
+                    via: "KAFKA_OPTS",
+                })
+            }
+            (None, None) => None,
+        };
+        let filter = match (&args.whitelist, &args.blacklist) {
+            (None, None) => None,
+            (w, b) => Some(TopicFilter::new(
+                w.as_deref().unwrap_or(".*"),
+                b.as_deref(),
+                args.include_internal,
+            )?),
+        };
+        let mut sources = load_sources(&args.consumer_config, sec, jaas.as_ref())?;
+        for c in &mut sources {
+            c.preflight(sec)?;
+        }
+        Ok(SourcesConfig { sources, filter })
+    }
+}
+
 impl Config {
     /// Validates raw arguments and reads every file they name, taking a JAAS
     /// file from `KAFKA_OPTS` (`-Djava.security.auth.login.config=FILE`) as
@@ -361,21 +452,7 @@ impl Config {
             args.blacklist.as_deref(),
             args.include_internal,
         )?;
-        let mut sources = Vec::new();
-        for (i, path) in args.consumer_config.iter().enumerate() {
-            let label = if args.consumer_config.len() == 1 {
-                "source".to_string()
-            } else {
-                format!("source {}", i + 1)
-            };
-            sources.push(ClusterConfig::load(
-                label,
-                path,
-                Role::Consumer,
-                sec,
-                source_jaas.as_ref(),
-            )?);
-        }
+        let mut sources = load_sources(&args.consumer_config, sec, source_jaas.as_ref())?;
         let mut target = ClusterConfig::load(
             "target".into(),
             &args.producer_config,
@@ -389,13 +466,7 @@ impl Config {
         // Before any broker connection: librdkafka's kinit would only fail
         // at the first connect, naming neither the file nor the fix.
         for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
-            c.check_sasl_plugin()?;
-            c.check_keytab(sec.allow_insecure_keytab)?;
-            // Likewise TLS: OpenSSL reports a wrong CA, name or expired
-            // certificate only as a handshake failure in librdkafka's log.
-            let w = security::tls::preflight_security(&c.label, &c.path, &c.bootstrap, &c.security)
-                .map_err(SecurityError::from)?;
-            c.warnings.extend(w);
+            c.preflight(sec)?;
         }
         Ok(Config {
             sources,

@@ -350,9 +350,16 @@ fn side_principal(k: &KerberosSettings) -> Result<Option<String>, KerberosError>
 /// with a keytab (no GSSAPI, or ticket-cache-only logins, which use the
 /// user's `KRB5CCNAME` and cannot be renewed by kmirror).
 pub fn login_plan(config: &Config) -> Result<Vec<KerberosLogin>, KerberosError> {
+    login_plan_for(config.sources.iter().chain(std::iter::once(&config.target)))
+}
+
+/// [`login_plan`] for some sides only (`kmirror lag` reads the sources).
+pub fn login_plan_for<'a>(
+    sides: impl Iterator<Item = &'a crate::config::ClusterConfig> + Clone,
+) -> Result<Vec<KerberosLogin>, KerberosError> {
     let mut logins: Vec<KerberosLogin> = Vec::new();
     let mut cache_only: Vec<String> = Vec::new();
-    for c in config.sources.iter().chain(std::iter::once(&config.target)) {
+    for c in sides.clone() {
         let Some(k) = &c.security.kerberos else {
             continue;
         };
@@ -386,7 +393,7 @@ pub fn login_plan(config: &Config) -> Result<Vec<KerberosLogin>, KerberosError> 
             },
         }
     }
-    if logins.is_empty() && any_gssapi(config) {
+    if logins.is_empty() && sides.into_iter().any(|c| c.security.kerberos.is_some()) {
         // useTicketCache=true without a keytab: nothing to renew from.
         warn!(
             "Kerberos without a keytab: kmirror uses the existing ticket cache (KRB5CCNAME) and cannot renew it; when that ticket expires, new broker connections fail to authenticate. Configure useKeyTab=true with keyTab and principal to let kmirror keep tickets fresh"
@@ -401,14 +408,6 @@ pub fn login_plan(config: &Config) -> Result<Vec<KerberosLogin>, KerberosError> 
         }
     }
     Ok(logins)
-}
-
-fn any_gssapi(config: &Config) -> bool {
-    config
-        .sources
-        .iter()
-        .chain(std::iter::once(&config.target))
-        .any(|c| c.security.kerberos.is_some())
 }
 
 /// Where the realm's KDC is, for messages: read from the krb5 profile files
