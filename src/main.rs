@@ -20,7 +20,16 @@ use kmirror::config::Config;
 #[global_allocator]
 static RUST_ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Set when `--log.format json` is in force: every line on stderr is then
+/// a JSON object, errors and the final summary included.
+static JSON_LOGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+fn json_logs() -> bool {
+    JSON_LOGS.get().copied().unwrap_or(false)
+}
+
 fn init_logging(format: &str) {
+    let _ = JSON_LOGS.set(format == "json");
     use std::io::IsTerminal;
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env()
@@ -55,11 +64,19 @@ async fn shutdown_signal() {
 }
 
 fn print_error(e: &dyn std::error::Error) {
-    eprintln!("kmirror: error: {e}");
+    let mut causes = Vec::new();
     let mut source = e.source();
     while let Some(s) = source {
-        eprintln!("  caused by: {s}");
+        causes.push(s.to_string());
         source = s.source();
+    }
+    if json_logs() {
+        tracing::error!(causes = ?causes, "{e}");
+        return;
+    }
+    eprintln!("kmirror: error: {e}");
+    for c in causes {
+        eprintln!("  caused by: {c}");
     }
 }
 
@@ -312,8 +329,8 @@ fn check(cli: CheckCli) {
     std::process::exit(code);
 }
 
-/// The `--audit-key`, loaded and checked before anything starts; a
-/// refused key, or a trail without a key or `--audit-unkeyed`, is a
+/// The `--audit.key`, loaded and checked before anything starts; a
+/// refused key, or a trail without a key or `--audit.unkeyed`, is a
 /// configuration error (exit 2).
 fn load_audit_key(
     args: &kmirror::config::cli::MirrorArgs,
@@ -363,8 +380,8 @@ fn mirror(cli: Cli) {
         shutdown_signal(),
     )) {
         Ok(summary) => {
-            eprintln!(
-                "kmirror: stopped cleanly: {} records ({} bytes) mirrored in {:.1}s{}",
+            let line = format!(
+                "stopped cleanly: {} records ({} bytes) mirrored in {:.1}s{}",
                 summary.records,
                 summary.bytes,
                 summary.elapsed.as_secs_f64(),
@@ -374,6 +391,16 @@ fn mirror(cli: Cli) {
                     String::new()
                 }
             );
+            if json_logs() {
+                tracing::info!(
+                    records = summary.records,
+                    bytes = summary.bytes,
+                    dropped = summary.dropped,
+                    "{line}"
+                );
+            } else {
+                eprintln!("kmirror: {line}");
+            }
         }
         Err(e) => {
             print_error(&e);

@@ -88,7 +88,7 @@ fn plaintext_is_refused_without_allow_plaintext() {
     let (code, out) = run(&args);
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("c.properties") && out.contains("--allow-plaintext"),
+        out.contains("c.properties") && out.contains("--allow.plaintext"),
         "{out}"
     );
 }
@@ -121,7 +121,7 @@ fn missing_target_topic_is_named_and_nothing_is_committed() {
     assert!(
         out.contains("missing on the target")
             && out.contains(&topic)
-            && out.contains("--create-topics"),
+            && out.contains("--create.topics"),
         "{out}"
     );
     // Its log went to a file, not a terminal: plain text, no colour codes.
@@ -149,7 +149,7 @@ fn help_is_enough_for_a_mirrormaker_user() {
         "--abort.on.send.failure",
         "--new.consumer",
         "--delivery.timeout.ms",
-        "--insecure-skip-certificate-verification",
+        "--insecure.skip.certificate.verification",
         "acks=all",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");

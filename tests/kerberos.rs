@@ -444,7 +444,7 @@ fn per_side_principals_in_one_run() {
                 &jaas_arg,
                 "--num.streams",
                 "2",
-                "--metrics-addr",
+                "--metrics.addr",
                 &metrics,
             ],
         ),
@@ -629,7 +629,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
             says: vec![
                 kafka_full.clone(),
                 s("the brokers' own service account"),
-                s("--allow-service-principal"),
+                s("--allow.service.principal"),
             ],
         },
         Refusal {
@@ -724,9 +724,9 @@ fn no_secret_in_debug_logs() {
         &c,
         &p,
         &rig.topic,
-        &["--jaas", &jaas_arg, "--allow-plaintext"],
+        &["--jaas", &jaas_arg, "--allow.plaintext"],
     );
-    args.push("--accept-unverified-acls".into());
+    args.push("--accept.unverified.acls".into());
     let mut km = rig.spawn(&args, &[("RUST_LOG", "debug".into())], "km-debug.log");
     let done = await_condition(Duration::from_secs(120), || {
         let c =

@@ -152,7 +152,7 @@ fn lag_is_exact_midway_and_zero_after_completion_metrics_match() {
     let addr = format!("127.0.0.1:{}", kmirror_rig::free_port());
     let mut run2 = args.clone();
     run2.extend(
-        ["--metrics-addr", &addr, "--progress.interval.ms", "300"]
+        ["--metrics.addr", &addr, "--progress.interval.ms", "300"]
             .iter()
             .map(|s| s.to_string()),
     );
@@ -293,14 +293,14 @@ fn unusable_metrics_address_is_an_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let mut km = Kmirror::spawn(
-        &mirror_args(&c, &p, &topic, &["--metrics-addr", &addr]),
+        &mirror_args(&c, &p, &topic, &["--metrics.addr", &addr]),
         &rig.dir.path().join("km.log"),
     );
     let status = km
         .wait_timeout(Duration::from_secs(120))
         .expect("kmirror exits");
     assert_eq!(status.code(), Some(1), "{}", km.output());
-    assert!(km.output().contains("--metrics-addr"), "{}", km.output());
+    assert!(km.output().contains("--metrics.addr"), "{}", km.output());
 }
 
 /// Runs `kmirror audit verify FILE --key KEY`.
@@ -399,7 +399,7 @@ fn assert_trail_covers_committed(
     }
 }
 
-/// With `--audit-log`, across a kill -9, a restart, a run that aborts on a
+/// With `--audit.log`, across a kill -9, a restart, a run that aborts on a
 /// send failure, and a last run: the trail's ranges cover each partition's
 /// committed offsets exactly (no gap, no overlap, nothing past the commit,
 /// also right after the abort), their hashes match the source records, the
@@ -435,9 +435,9 @@ fn audit_trail_covers_committed_offsets_across_kill9_and_abort() {
         &[
             "--queue.size",
             "100",
-            "--audit-log",
+            "--audit.log",
             trail.to_str().unwrap(),
-            "--audit-key",
+            "--audit.key",
             key.to_str().unwrap(),
         ],
     );
@@ -701,7 +701,7 @@ fn readyz_turns_unready_when_the_target_rejects_the_credentials() {
         &c,
         &p,
         &topic,
-        &["--metrics-addr", &addr, "--shutdown.timeout.ms", "10000"],
+        &["--metrics.addr", &addr, "--shutdown.timeout.ms", "10000"],
     );
     let gauge = |side: &str| {
         let m = parse_prometheus(&http_get(&addr, "/metrics")?.1);
@@ -837,7 +837,7 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
     let trail = rig.dir.path().join("guard.jsonl");
     let key = audit_key(rig.dir.path());
     let with = |extra: &[&str]| {
-        let mut a = vec!["--audit-log", trail.to_str().unwrap()];
+        let mut a = vec!["--audit.log", trail.to_str().unwrap()];
         a.extend_from_slice(extra);
         mirror_args(&c, &p, &topic, &a)
     };
@@ -853,7 +853,7 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
     let (code, out) = exit_of(&with(&[]), "nokey.log");
     assert_eq!(code, Some(2), "{out}");
     assert!(
-        out.contains("--audit-key") && out.contains("--audit-unkeyed"),
+        out.contains("--audit.key") && out.contains("--audit.unkeyed"),
         "{out}"
     );
     // A key others may read: refused, naming the file and `chmod 600`.
@@ -861,7 +861,7 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
     std::fs::write(&shared, [5u8; 32]).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (code, out) = exit_of(
-        &with(&["--audit-key", shared.to_str().unwrap()]),
+        &with(&["--audit.key", shared.to_str().unwrap()]),
         "shared.log",
     );
     assert_eq!(code, Some(2), "{out}");
@@ -871,7 +871,7 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
     );
     assert!(!trail.exists(), "nothing written before the checks");
 
-    let args = with(&["--audit-key", key.to_str().unwrap()]);
+    let args = with(&["--audit.key", key.to_str().unwrap()]);
     let mut first = Kmirror::spawn(&args, &rig.dir.path().join("first.log"));
     let source = read_source(&source_conn, &topic, 1000);
     first.await_committed(
@@ -886,9 +886,9 @@ fn audit_trail_is_single_writer_keyed_and_anchored() {
     let mut second_args = mirror_args(&c2, &p2, &topic, &[]);
     second_args.extend(
         [
-            "--audit-log",
+            "--audit.log",
             trail.to_str().unwrap(),
-            "--audit-key",
+            "--audit.key",
             key.to_str().unwrap(),
         ]
         .map(String::from),
@@ -959,11 +959,11 @@ fn failed_audit_append_stops_the_mirror_committing_only_what_was_audited() {
         &p,
         &topic,
         &[
-            "--audit-log",
+            "--audit.log",
             trail.to_str().unwrap(),
-            "--audit-key",
+            "--audit.key",
             key.to_str().unwrap(),
-            "--audit-anchor",
+            "--audit.anchor",
             anchor.to_str().unwrap(),
         ],
     );

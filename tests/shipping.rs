@@ -1090,3 +1090,134 @@ fn deb_package_installs_into_a_clean_root() {
         "{page}"
     );
 }
+
+/// kmirror's own options are spelled as MirrorMaker's (`--num.streams`):
+/// dotted or one word, with the older dashed spelling still accepted.
+#[test]
+fn every_long_flag_is_dotted_and_dashed_spellings_still_parse() {
+    let tree = kmirror::config::cli::command_tree();
+    let mut commands = vec![&tree];
+    commands.extend(tree.get_subcommands());
+    for cmd in commands {
+        for arg in cmd.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                assert!(
+                    !long.contains('-'),
+                    "kmirror {}: --{long}: kmirror's flags are dotted like MirrorMaker's (--{})",
+                    cmd.get_name(),
+                    long.replace('-', ".")
+                );
+            }
+        }
+    }
+    let argv = [
+        "kmirror",
+        "--consumer.config=c",
+        "--producer.config=p",
+        "--whitelist=x",
+        "--allow-plaintext",
+        "--create-topics",
+        "--metrics-addr=127.0.0.1:9404",
+        "--log-format=json",
+        "--audit-log=a",
+        "--audit-unkeyed",
+    ];
+    match kmirror::config::cli::parse_invocation(argv).unwrap() {
+        kmirror::config::cli::Invocation::Mirror(c) => {
+            assert!(c.mirror.allow_plaintext && c.mirror.create_topics && c.mirror.audit_unkeyed);
+            assert_eq!(c.mirror.log_format, "json");
+            assert_eq!(c.mirror.metrics_addr.as_deref(), Some("127.0.0.1:9404"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Logs on a pipe carry no colour codes, and `--log.format json` makes
+/// every line on stderr JSON, the final error included.
+#[test]
+fn logs_are_plain_on_a_pipe_and_all_json_with_log_format_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let props = dir.path().join("c.properties");
+    // The error: a typo'd key in the producer file.
+    std::fs::write(
+        &props,
+        "bootstrap.servers=127.0.0.1:1\ngroup.id=g\nsecurity.protocol=PLAINTEXT\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("p.properties");
+    std::fs::write(&bad, "bootstrap.servers=127.0.0.1:1\nlinger.msx=5\n").unwrap();
+    let run = |format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+            .args(["--consumer.config", props.to_str().unwrap()])
+            .args(["--producer.config", bad.to_str().unwrap()])
+            // --new.consumer: an info line before the error.
+            .args([
+                "--whitelist=x",
+                "--allow.plaintext",
+                "--new.consumer",
+                "--log.format",
+                format,
+            ])
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let text = run("text");
+    assert!(
+        text.contains("linger.msx") && text.contains("INFO"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "ANSI codes on a pipe: {text:?}");
+    let json = run("json");
+    assert!(json.contains("linger.msx"), "{json}");
+    for line in json.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
+    assert!(json.lines().any(|l| l.contains("\"ERROR\"")), "{json}");
+}
+
+/// One metrics port everywhere an operator reads one: README, docs, the
+/// compose rig, the Dockerfile, the systemd example and `--help`.
+#[test]
+fn one_metrics_port_across_docs_docker_and_systemd() {
+    const PORT: &str = "9404";
+    let mut files = vec![
+        "README.md".to_string(),
+        "Dockerfile".into(),
+        "docker/docker-compose.yml".into(),
+        "docker/README.md".into(),
+        "packaging/systemd/kmirror@.service".into(),
+        "packaging/examples/kmirror.env".into(),
+        "src/config/cli.rs".into(),
+    ];
+    for e in std::fs::read_dir(repo().join("docs")).unwrap() {
+        files.push(format!("docs/{}", e.unwrap().file_name().to_str().unwrap()));
+    }
+    let mut seen = 0;
+    for f in &files {
+        let text = read(f);
+        // Every port written after --metrics.addr (HOST:PORT or PORT), and
+        // every EXPOSE.
+        for (i, _) in text.match_indices("metrics.addr") {
+            let tail = &text[i + "metrics.addr".len()..];
+            let value: String = tail
+                .trim_start_matches(['=', ' ', '`'])
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == ':')
+                .collect();
+            let port = value.rsplit(':').next().unwrap_or("");
+            if port.chars().all(|c| c.is_ascii_digit()) && !port.is_empty() {
+                assert_eq!(port, PORT, "{f}: --metrics.addr {value}");
+                seen += 1;
+            }
+        }
+        for line in text.lines().filter(|l| l.starts_with("EXPOSE")) {
+            assert_eq!(line.trim(), format!("EXPOSE {PORT}"), "{f}");
+        }
+    }
+    assert!(seen >= 4, "only {seen} --metrics.addr values found");
+}

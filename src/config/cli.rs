@@ -27,7 +27,7 @@ use clap::{ArgAction, Args, Parser};
     after_help = "Subcommands: `kmirror check [FLAGS]` runs every start-up check (configuration, keytab, \
                   authentication, topics, ACLs on both clusters) without consuming, and prints a report. \
                   `kmirror lag [FLAGS] [--format json]` shows the group's lag per partition. \
-                  `kmirror audit verify FILE --key KEY` checks an --audit-log trail. `kmirror verify [FLAGS]` \
+                  `kmirror audit verify FILE --key KEY` checks an --audit.log trail. `kmirror verify [FLAGS]` \
                   compares source and target topics up to the committed offsets.\n\n\
                   Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure (send failure, \
                   lost source data, authorization), 2 on a configuration error. Log level: RUST_LOG \
@@ -149,7 +149,7 @@ pub struct VerifyCli {
 #[command(
     name = "kmirror audit",
     version,
-    about = "Work with the audit trail written with --audit-log."
+    about = "Work with the audit trail written with --audit.log."
 )]
 pub struct AuditCli {
     /// What to do.
@@ -168,13 +168,13 @@ pub enum AuditCommand {
     Verify {
         /// The audit trail (JSON Lines).
         file: PathBuf,
-        /// The key the trail was written with (`--audit-key` of the run).
+        /// The key the trail was written with (`--audit.key` of the run).
         #[arg(long, value_name = "KEY", required_unless_present = "unkeyed")]
         key: Option<PathBuf>,
         /// The anchor (default: FILE.anchor).
         #[arg(long, value_name = "FILE")]
         anchor: Option<PathBuf>,
-        /// Check a trail written with --audit-unkeyed (or by kmirror
+        /// Check a trail written with --audit.unkeyed (or by kmirror
         /// before keys): only accidental damage can be detected.
         #[arg(long, conflicts_with = "key")]
         unkeyed: bool,
@@ -294,7 +294,7 @@ pub struct MirrorArgs {
 
     /// Topics to mirror: a Java-style regular expression matched against the
     /// whole topic name; a comma means `|` ('orders,payments.*'). Internal
-    /// topics (names starting with __) are never included unless --include-internal.
+    /// topics (names starting with __) are never included unless --include.internal.
     #[arg(
         long = "whitelist",
         visible_alias = "include",
@@ -354,7 +354,7 @@ pub struct MirrorArgs {
     /// Permit security.protocol=PLAINTEXT, and PLAIN/SCRAM over
     /// SASL_PLAINTEXT. kmirror is for secured clusters: without this flag
     /// they are refused.
-    #[arg(long)]
+    #[arg(long = "allow.plaintext", alias = "allow-plaintext")]
     pub allow_plaintext: bool,
 
     /// JAAS login configuration file, as MirrorMaker reads through
@@ -368,26 +368,32 @@ pub struct MirrorArgs {
     /// Permit a Kerberos principal whose first component is the brokers'
     /// service name (e.g. kafka/host@REALM). That account is usually a super
     /// user, so ACLs would not limit the mirror; a warning is logged.
-    #[arg(long)]
+    #[arg(long = "allow.service.principal", alias = "allow-service-principal")]
     pub allow_service_principal: bool,
 
     /// Accept a keytab that group or others may read or write, or that
     /// another user owns, with a warning instead of refusing to start.
-    #[arg(long)]
+    #[arg(long = "allow.insecure.keytab", alias = "allow-insecure-keytab")]
     pub allow_insecure_keytab: bool,
 
     /// Accept ssl.endpoint.identification.algorithm= (empty or none), which
     /// turns off checking that a broker's certificate names the broker: any
     /// certificate from the trusted CA is then accepted for any broker. A
     /// warning is logged at every start.
-    #[arg(long)]
+    #[arg(
+        long = "insecure.skip.hostname.verification",
+        alias = "insecure-skip-hostname-verification"
+    )]
     pub insecure_skip_hostname_verification: bool,
 
     /// Accept enable.ssl.certificate.verification=false, which turns off
     /// verification of broker certificates altogether (librdkafka and the
     /// start-up TLS check): anyone on the network path can then impersonate
     /// the brokers. A warning is logged at every start.
-    #[arg(long)]
+    #[arg(
+        long = "insecure.skip.certificate.verification",
+        alias = "insecure-skip-certificate-verification"
+    )]
     pub insecure_skip_certificate_verification: bool,
 
     /// Bound, in milliseconds, on how long the producer keeps retrying a
@@ -404,18 +410,18 @@ pub struct MirrorArgs {
     pub delivery_timeout_ms: Option<u64>,
 
     /// Mirror internal topics (names starting with __) too, if the whitelist matches them.
-    #[arg(long)]
+    #[arg(long = "include.internal", alias = "include-internal")]
     pub include_internal: bool,
 
     /// Create missing target topics with the source's partition count
     /// (needs CREATE on the target). Without it a missing target topic is an error.
-    #[arg(long)]
+    #[arg(long = "create.topics", alias = "create-topics")]
     pub create_topics: bool,
 
     /// Write each record to the same partition number it has on the source,
     /// instead of partitioning by key. Target topics must have at least as
     /// many partitions.
-    #[arg(long)]
+    #[arg(long = "preserve.partitions", alias = "preserve-partitions")]
     pub preserve_partitions: bool,
 
     /// How often to look for new source topics matching the whitelist, in milliseconds.
@@ -437,7 +443,7 @@ pub struct MirrorArgs {
 
     /// Start even when ACLs cannot be verified (the principal may not
     /// describe ACLs and the broker does not report authorized operations).
-    #[arg(long)]
+    #[arg(long = "accept.unverified.acls", alias = "accept-unverified-acls")]
     pub accept_unverified_acls: bool,
 
     /// Serve Prometheus metrics (`/metrics`) and health checks (`/healthz`,
@@ -445,7 +451,11 @@ pub struct MirrorArgs {
     /// a bare port (`9404`) means 127.0.0.1. `0.0.0.0:PORT` exposes the
     /// topic names, partition offsets and lag to anyone who can reach the
     /// host, unauthenticated. Off by default.
-    #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
+    #[arg(
+        long = "metrics.addr",
+        alias = "metrics-addr",
+        value_name = "HOST:PORT"
+    )]
     pub metrics_addr: Option<String>,
 
     /// Interval between progress lines in the log (rate, total mirrored,
@@ -461,38 +471,50 @@ pub struct MirrorArgs {
     /// Append an audit trail to FILE: one JSON line per committed source
     /// range (offsets, record count, bytes, SHA-256 of the records, where
     /// they landed, principals, time), chained and sealed with
-    /// --audit-key, fsynced before the offsets are committed, anchored in
+    /// --audit.key, fsynced before the offsets are committed, anchored in
     /// FILE.anchor. Check it with `kmirror audit verify FILE --key KEY`.
-    #[arg(long = "audit-log", value_name = "FILE")]
+    #[arg(long = "audit.log", alias = "audit-log", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
 
     /// The audit trail's secret key: a file of at least 32 bytes, private
     /// to kmirror's user (mode 0600) or a systemd credential, e.g. made
     /// with `head -c 32 /dev/urandom > audit.key`. Every entry and the
-    /// anchor carry an HMAC-SHA-256 under it. Required with --audit-log
-    /// unless --audit-unkeyed.
-    #[arg(long = "audit-key", value_name = "FILE", requires = "audit_log")]
+    /// anchor carry an HMAC-SHA-256 under it. Required with --audit.log
+    /// unless --audit.unkeyed.
+    #[arg(
+        long = "audit.key",
+        alias = "audit-key",
+        value_name = "FILE",
+        requires = "audit_log"
+    )]
     pub audit_key: Option<PathBuf>,
 
     /// Where to keep the audit trail's anchor (entry count and head MAC,
     /// rewritten after every append); default: the trail's path plus
     /// `.anchor`. Put it where the trail's writers cannot roll it back.
-    #[arg(long = "audit-anchor", value_name = "FILE", requires = "audit_log")]
+    #[arg(
+        long = "audit.anchor",
+        alias = "audit-anchor",
+        value_name = "FILE",
+        requires = "audit_log"
+    )]
     pub audit_anchor: Option<PathBuf>,
 
     /// Write the audit trail without a key (plain SHA-256 chain): it then
     /// detects accidents only, since anyone who can write the file can
-    /// rewrite it and recompute every hash. Off by default: --audit-log
-    /// without --audit-key is refused.
+    /// rewrite it and recompute every hash. Off by default: --audit.log
+    /// without --audit.key is refused.
     #[arg(
-        long = "audit-unkeyed",
+        long = "audit.unkeyed",
+        alias = "audit-unkeyed",
         requires = "audit_log",
         conflicts_with = "audit_key"
     )]
     pub audit_unkeyed: bool,
 
-    /// Log format: `text` for people, `json` for machines.
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    /// Log format: `text` for people, `json` for machines (every line on
+    /// stderr a JSON object, errors and the final summary included).
+    #[arg(long = "log.format", alias = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 }
 
@@ -563,7 +585,7 @@ mod tests {
             Invocation::Verify(_)
         ));
         let observe = std::iter::once("kmirror").chain(base).chain([
-            "--metrics-addr",
+            "--metrics.addr",
             "127.0.0.1:0",
             "--progress.interval.ms",
             "500",

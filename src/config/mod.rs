@@ -110,8 +110,8 @@ pub struct ClusterConfig {
     pub start: StartPolicy,
     /// Remarks made while translating, logged at start-up.
     pub notes: Vec<Note>,
-    /// Checks relaxed by a flag (`--allow-service-principal`,
-    /// `--allow-insecure-keytab`): log at start-up as warnings.
+    /// Checks relaxed by a flag (`--allow.service.principal`,
+    /// `--allow.insecure.keytab`): log at start-up as warnings.
     pub warnings: Vec<String>,
 }
 
@@ -312,7 +312,7 @@ pub struct Config {
     pub topic_refresh_interval: Duration,
     /// Bound on a clean stop's flush and commit (default 30 s).
     pub shutdown_timeout: Duration,
-    /// `--accept-unverified-acls`: start even when the start-up ACL checks
+    /// `--accept.unverified.acls`: start even when the start-up ACL checks
     /// cannot verify some permission.
     pub accept_unverified_acls: bool,
 }
@@ -619,7 +619,7 @@ mod tests {
             "{e}"
         );
         let cfg = Config::from_args_and_kafka_opts(
-            &args(&c, &p, &[&flag, "--allow-insecure-keytab"]),
+            &args(&c, &p, &[&flag, "--allow.insecure.keytab"]),
             None,
         )
         .unwrap();
@@ -670,16 +670,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("PLAINTEXT") && e.contains("--allow-plaintext"),
+            e.contains("PLAINTEXT") && e.contains("--allow.plaintext"),
             "{e}"
         );
-        assert!(Config::from_args(&args(&c, &p, &["--allow-plaintext"])).is_ok());
+        assert!(Config::from_args(&args(&c, &p, &["--allow.plaintext"])).is_ok());
         let c = write(
             d.path(),
             "c.properties",
             "bootstrap.servers=a:9092\ngroup.id=g\nfetch.wait.max.ms=banana\n",
         );
-        let e = Config::from_args(&args(&c, &p, &["--allow-plaintext"]))
+        let e = Config::from_args(&args(&c, &p, &["--allow.plaintext"]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("c.properties:3: fetch.wait.max.ms"), "{e}");
@@ -688,7 +688,7 @@ mod tests {
             "c.properties",
             "bootstrap.servers=a:9092\ngroup.id=g\nno.such.key=1\n",
         );
-        let e = Config::from_args(&args(&c, &p, &["--allow-plaintext"]))
+        let e = Config::from_args(&args(&c, &p, &["--allow.plaintext"]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("c.properties:3: no.such.key"), "{e}");
@@ -757,7 +757,7 @@ mod tests {
             "p.properties",
             "bootstrap.servers=b:9092\nsecurity.protocol=PLAINTEXT\n",
         );
-        let cfg = Config::from_args(&args(&c, &p, &["--allow-plaintext"])).unwrap();
+        let cfg = Config::from_args(&args(&c, &p, &["--allow.plaintext"])).unwrap();
         let w: Vec<String> = cfg.sources[0].start_warnings().collect();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(

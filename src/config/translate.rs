@@ -294,7 +294,7 @@ pub(crate) const TABLE: &[Row] = &[
     consumer("key.deserializer", Ignore("kmirror copies keys and values as bytes, never deserializing them")),
     consumer("value.deserializer", Ignore("kmirror copies keys and values as bytes, never deserializing them")),
     consumer("max.poll.records", Ignore("librdkafka has no per-poll limit; --queue.size bounds buffered records")),
-    consumer("exclude.internal.topics", Ignore("internal topics (names starting with __) are never mirrored unless --include-internal is given")),
+    consumer("exclude.internal.topics", Ignore("internal topics (names starting with __) are never mirrored unless --include.internal is given")),
     // Producer.
     producer("acks", M(Managed::Acks)),
     producer("max.in.flight.requests.per.connection", M(Managed::MaxInFlight)),

@@ -1,4 +1,4 @@
-//! Prometheus metrics of a run (`--metrics-addr`), and the health state
+//! Prometheus metrics of a run (`--metrics.addr`), and the health state
 //! behind `/healthz` and `/readyz`.
 //!
 //! The pipeline updates these from its hot paths (delivery callback,

@@ -25,7 +25,7 @@ use crate::config::properties::Entry;
 /// `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum SecurityProtocol {
-    /// No TLS, no authentication. Refused unless `--allow-plaintext`.
+    /// No TLS, no authentication. Refused unless `--allow.plaintext`.
     Plaintext,
     /// TLS (server authentication, optionally a client certificate).
     Ssl,
@@ -132,7 +132,7 @@ pub struct TlsSettings {
     /// The PKCS#12 truststore `ca_pem` came from, for messages.
     pub truststore: Option<PathBuf>,
     /// `enable.ssl.certificate.verification=false` with
-    /// `--insecure-skip-certificate-verification`: broker certificates are
+    /// `--insecure.skip.certificate.verification`: broker certificates are
     /// not verified at all, by librdkafka nor by the start-up check.
     /// (Inverted so that `Default` verifies.)
     pub skip_certificate_verification: bool,
@@ -201,18 +201,18 @@ pub struct SecurityConfig {
 /// Options from the command line that relax security checks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SecurityOptions {
-    /// `--allow-plaintext`: permit PLAINTEXT, and PLAIN/SCRAM over SASL_PLAINTEXT.
+    /// `--allow.plaintext`: permit PLAINTEXT, and PLAIN/SCRAM over SASL_PLAINTEXT.
     pub allow_plaintext: bool,
-    /// `--allow-service-principal`: permit a Kerberos principal whose first
+    /// `--allow.service.principal`: permit a Kerberos principal whose first
     /// component is the brokers' service name (with a warning).
     pub allow_service_principal: bool,
-    /// `--allow-insecure-keytab`: a keytab readable by others or owned by
+    /// `--allow.insecure.keytab`: a keytab readable by others or owned by
     /// another user is a warning instead of an error.
     pub allow_insecure_keytab: bool,
-    /// `--insecure-skip-hostname-verification`: permit an empty
+    /// `--insecure.skip.hostname.verification`: permit an empty
     /// `ssl.endpoint.identification.algorithm` (with a warning at every start).
     pub insecure_skip_hostname_verification: bool,
-    /// `--insecure-skip-certificate-verification`: permit
+    /// `--insecure.skip.certificate.verification`: permit
     /// `enable.ssl.certificate.verification=false` (with a warning at every start).
     pub insecure_skip_certificate_verification: bool,
 }
@@ -256,7 +256,7 @@ pub enum SecurityError {
         message: String,
     },
     /// The protocol sends credentials or data unprotected.
-    #[error("{path}: {message} (pass --allow-plaintext to accept this)")]
+    #[error("{path}: {message} (pass --allow.plaintext to accept this)")]
     Plaintext {
         /// The properties file.
         path: PathBuf,
@@ -290,7 +290,7 @@ pub enum SecurityError {
     },
     /// The mirror would authenticate as the brokers' service account.
     #[error(
-        "{path}: principal {principal} is the brokers' own service account (usually a super user); mirroring with it defeats ACLs. Create a dedicated principal, e.g. mirrormaker/HOST@REALM (kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM'), or pass --allow-service-principal"
+        "{path}: principal {principal} is the brokers' own service account (usually a super user); mirroring with it defeats ACLs. Create a dedicated principal, e.g. mirrormaker/HOST@REALM (kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM'), or pass --allow.service.principal"
     )]
     ServicePrincipal {
         /// The properties file.
@@ -475,7 +475,7 @@ impl SecurityConfig {
                         });
                     }
                     warnings.push(format!(
-                        "{}: --allow-service-principal: authenticating as {p}, the brokers' own service account (usually a super user), so ACLs do not limit the mirror; use a dedicated principal such as mirrormaker/HOST@REALM",
+                        "{}: --allow.service.principal: authenticating as {p}, the brokers' own service account (usually a super user), so ACLs do not limit the mirror; use a dedicated principal such as mirrormaker/HOST@REALM",
                         path.display()
                     ));
                 }
@@ -754,7 +754,7 @@ mod tests {
             },
             Case { props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=u\nsasl.password=p\nssl.endpoint.identification.algorithm=", allow_plaintext: false, ok: false, sets: &[] },
             Case {
-                props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=u\nsasl.password=p\nssl.endpoint.identification.algorithm=\n# --insecure-skip-hostname-verification",
+                props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=u\nsasl.password=p\nssl.endpoint.identification.algorithm=\n# --insecure.skip.hostname.verification",
                 allow_plaintext: false,
                 ok: true,
                 sets: &[
@@ -829,7 +829,7 @@ mod tests {
                 allow_plaintext: c.allow_plaintext,
                 insecure_skip_hostname_verification: c
                     .props
-                    .contains("# --insecure-skip-hostname-verification"),
+                    .contains("# --insecure.skip.hostname.verification"),
                 ..Default::default()
             };
             match sec_jaas(c.props, opts, None).map(|(s, _)| s) {
@@ -1035,7 +1035,7 @@ mod tests {
         assert!(
             e.starts_with("s.properties: principal kafka/b1.example.com@EXAMPLE.COM is the brokers' own service account")
                 && e.contains("kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM'")
-                && e.contains("--allow-service-principal"),
+                && e.contains("--allow.service.principal"),
             "{e}"
         );
         let opts = SecurityOptions {
@@ -1133,25 +1133,25 @@ mod tests {
                 SecurityOptions::default(),
                 Err(&[
                     "s.properties:3: enable.ssl.certificate.verification: ",
-                    "--insecure-skip-certificate-verification",
+                    "--insecure.skip.certificate.verification",
                 ]),
             ),
             (
                 no_verify.clone(),
                 skip_host,
-                Err(&["--insecure-skip-certificate-verification"]),
+                Err(&["--insecure.skip.certificate.verification"]),
             ),
             (no_verify.clone(), skip_cert, Ok(1)),
             (
                 no_host.clone(),
                 skip_cert,
-                Err(&["--insecure-skip-hostname-verification"]),
+                Err(&["--insecure.skip.hostname.verification"]),
             ),
             (no_host.clone(), skip_host, Ok(1)),
             (
                 neither.clone(),
                 skip_cert,
-                Err(&["--insecure-skip-hostname-verification"]),
+                Err(&["--insecure.skip.hostname.verification"]),
             ),
             (neither.clone(), both, Ok(2)),
             (
