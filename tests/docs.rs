@@ -611,3 +611,97 @@ fn await_and_stop(w: &Walkthrough, mut km: Kmirror, records: usize) -> Vec<Recor
     eprintln!("walkthrough: {report}");
     source
 }
+
+/// The rows of the first Markdown table after `heading` in `text`: cells,
+/// header and separator dropped.
+fn table_after(text: &str, heading: &str) -> Vec<Vec<String>> {
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?}"));
+    text[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// docs/migrating-from-mirrormaker.md's tables of every MirrorMaker 1 flag
+/// and key say what the code does: each flag row is parsed by kmirror's
+/// command line, each key row looked up in kmirror's key table for both
+/// files.
+#[test]
+fn migration_tables_match_the_code() {
+    use kmirror::config::cli::parse_invocation;
+    use kmirror::config::translate::{rule, Role, Rule};
+    let doc = std::fs::read_to_string(repo().join("docs/migrating-from-mirrormaker.md")).unwrap();
+    let unquote = |c: &str| c.trim().trim_matches('`').to_string();
+
+    let flags = table_after(&doc, "## Flags");
+    assert!(flags.len() >= 14, "{flags:?}");
+    for row in &flags {
+        let words: Vec<String> = unquote(&row[0])
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let flag = words[0].clone();
+        if flag == "--help" {
+            continue; // clap prints help and exits: covered by clap itself
+        }
+        let mut argv = vec!["kmirror".to_string()];
+        for base in [
+            "--consumer.config=c",
+            "--producer.config=p",
+            "--whitelist=x",
+        ] {
+            if !base.starts_with(&format!("{flag}=")) {
+                argv.push(base.into());
+            }
+        }
+        argv.extend(words.iter().cloned());
+        let parsed = parse_invocation(&argv);
+        match row[1].as_str() {
+            "same" | "no effect" => assert!(
+                parsed.is_ok(),
+                "{flag}: documented {:?}, refused: {:?}",
+                row[1],
+                parsed.err()
+            ),
+            "refused" => assert!(parsed.is_err(), "{flag}: documented refused, accepted"),
+            other => panic!("{flag}: unknown handling {other:?}"),
+        }
+    }
+
+    let keys = table_after(&doc, "## Every MirrorMaker 1 key");
+    assert!(keys.len() >= 50, "{} rows", keys.len());
+    let word = |r: Rule| -> String {
+        match r {
+            Rule::Pass => "passed".into(),
+            Rule::Rename(to) => format!("→ `{to}`"),
+            Rule::BytesToKbytes(to) => format!("KiB → `{to}`"),
+            Rule::AssignmentStrategy => "assignor".into(),
+            Rule::Security => "security".into(),
+            Rule::Managed(_) => "managed".into(),
+            Rule::Ignore(_) => "ignored".into(),
+            Rule::Refuse(_) => "refused".into(),
+            Rule::OtherRole => "other file".into(),
+            Rule::Unknown => "unknown".into(),
+        }
+    };
+    for row in &keys {
+        let key = unquote(&row[0]);
+        for (role, cell) in [(Role::Consumer, &row[1]), (Role::Producer, &row[2])] {
+            assert_eq!(
+                &word(rule(&key, role)),
+                cell,
+                "docs/migrating-from-mirrormaker.md: {key} in the {role:?} file"
+            );
+        }
+    }
+}

@@ -22,8 +22,10 @@ use clap::{ArgAction, Args, Parser};
                   per-key order survives. The producer always uses acks=all with one request in flight; a \
                   source offset is committed only after the target has acknowledged every record before it. \
                   The first failed send stops kmirror (non-zero exit) after committing only what was delivered.\n\n\
-                  Old ZooKeeper-era keys (zookeeper.connect, groupid, broker.list, producer.type, ...) are \
-                  refused with the modern key to use; Java-only keys are translated or ignored with a note.",
+                  MirrorMaker 1's old consumer and producer keys (groupid, metadata.broker.list, \
+                  compression.codec, zookeeper.*, ...) are translated or ignored with a note; Java-only keys \
+                  likewise. A new group starts at the earliest offset (MirrorMaker's Java default was latest: \
+                  set auto.offset.reset=latest to start from now).",
     after_help = "Subcommands: `kmirror check [FLAGS]` runs every start-up check (configuration, keytab, \
                   authentication, topics, ACLs on both clusters) without consuming, and prints a report. \
                   `kmirror lag [FLAGS] [--format json]` shows the group's lag per partition. \
@@ -294,16 +296,19 @@ pub struct MirrorArgs {
 
     /// Topics to mirror: a Java-style regular expression matched against the
     /// whole topic name; a comma means `|` ('orders,payments.*'). Internal
-    /// topics (names starting with __) are never included unless --include.internal.
+    /// topics (names starting with __) are never included unless
+    /// --include.internal. Required unless --blacklist is given alone,
+    /// which mirrors every topic but those.
     #[arg(
         long = "whitelist",
         visible_alias = "include",
         value_name = "REGEX",
-        required = true
+        required_unless_present = "blacklist"
     )]
-    pub whitelist: String,
+    pub whitelist: Option<String>,
 
-    /// Topics not to mirror, even if the whitelist matches (same syntax).
+    /// Topics not to mirror, even if the whitelist matches (same syntax);
+    /// alone, every other topic is mirrored.
     #[arg(long = "blacklist", visible_alias = "exclude", value_name = "REGEX")]
     pub blacklist: Option<String>,
 
@@ -541,7 +546,7 @@ mod tests {
         match parse_invocation(check).unwrap() {
             Invocation::Check(c) => {
                 assert_eq!(c.format, "json");
-                assert_eq!(c.mirror.whitelist, "x");
+                assert_eq!(c.mirror.whitelist.as_deref(), Some("x"));
             }
             other => panic!("{other:?}"),
         }
@@ -622,6 +627,18 @@ mod tests {
         assert_eq!(m.metrics_addr, None);
         assert_eq!(m.progress_interval_ms, 30000);
         assert!(m.abort_on_send_failure);
+    }
+
+    #[test]
+    fn blacklist_alone_or_whitelist_is_required() {
+        let base = ["kmirror", "--consumer.config=c", "--producer.config=p"];
+        let only_black = base.into_iter().chain(["--blacklist=tmp.*"]);
+        match parse_invocation(only_black).unwrap() {
+            Invocation::Mirror(c) => assert_eq!(c.mirror.whitelist, None),
+            other => panic!("{other:?}"),
+        }
+        let neither = parse_invocation(base).unwrap_err().to_string();
+        assert!(neither.contains("--whitelist"), "{neither}");
     }
 
     #[test]

@@ -448,7 +448,8 @@ impl Config {
         let source_jaas = jaas_for(jaas::SOURCE_SECTION);
         let target_jaas = jaas_for(jaas::TARGET_SECTION);
         let filter = TopicFilter::new(
-            &args.whitelist,
+            // --blacklist alone: every topic but those (MirrorMaker 1).
+            args.whitelist.as_deref().unwrap_or(".*"),
             args.blacklist.as_deref(),
             args.include_internal,
         )?;
