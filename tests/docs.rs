@@ -112,6 +112,26 @@ const ACCOUNTED: &[(&str, &str, &str)] = &[
         "not run: no systemd as PID 1 here; tests/shipping.rs runs systemd-analyze verify on kmirror@main.service",
     ),
     (
+        "docs/kerberos.md",
+        "kadmin -p admin/admin -q \"ktadd -k mirrormaker.keytab -e",
+        "not run: a remote kadmin with an admin principal; the walkthrough test runs step 1's kadmin.local ktadd on the rig's KDC",
+    ),
+    (
+        "docs/kerberos.md",
+        "klist -ekt",
+        "not run: inspection only; tests/kerberos.rs reads keytabs through kmirror's own keytab check",
+    ),
+    (
+        "docs/kerberos.md",
+        "scp mirrormaker.keytab",
+        "not run: needs a second host",
+    ),
+    (
+        "docs/kerberos.md",
+        "install -o root -g root -m 0600",
+        "not run: needs the systemd layout; tests/shipping.rs systemd_instance_from_the_examples_loads_with_the_credential_keytab loads a keytab from the credential path",
+    ),
+    (
         "docs/tls.md",
         "keytool -importkeystore",
         "not run: Java's keytool is not on the rig; tests/tls.rs checks kmirror's JKS refusal prints this command",
@@ -704,4 +724,73 @@ fn migration_tables_match_the_code() {
             );
         }
     }
+}
+
+/// GitHub's anchor for a Markdown heading: lower case, spaces to `-`,
+/// punctuation other than `-` and `_` dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every `docs/FILE.md#anchor` kmirror's code names (error messages point
+/// to the section that explains the fix) is a heading of that file, and
+/// docs/kerberos.md has a section for each Kerberos error the operator
+/// meets first.
+#[test]
+fn doc_anchors_named_by_the_code_exist() {
+    let mut named = Vec::new();
+    let mut stack = vec![repo().join("src")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, _) in text.match_indices("docs/") {
+                    let r: String = text[i..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || "/._-#".contains(*c))
+                        .collect();
+                    if let Some((file, a)) = r.split_once(".md#") {
+                        named.push((p.clone(), format!("{file}.md"), a.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(named.len() >= 8, "{named:?}");
+    for (src, file, a) in &named {
+        let doc = std::fs::read_to_string(repo().join(file))
+            .unwrap_or_else(|e| panic!("{}: {file}: {e}", src.display()));
+        let anchors: Vec<String> = doc
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| anchor(l.trim_start_matches('#')))
+            .collect();
+        assert!(
+            anchors.contains(a),
+            "{} names {file}#{a}, which has no such heading ({anchors:?})",
+            src.display()
+        );
+    }
+    for (text, doc) in kmirror::pipeline::errors::KERBEROS_DOCS {
+        assert!(
+            named.iter().any(|(_, f, a)| format!("{f}#{a}") == *doc),
+            "{text}: {doc} not named"
+        );
+    }
+    assert_eq!(
+        anchor("Cannot find key of appropriate type to decrypt AP REQ"),
+        "cannot-find-key-of-appropriate-type-to-decrypt-ap-req"
+    );
 }

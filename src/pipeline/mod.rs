@@ -86,7 +86,7 @@ pub enum PipelineError {
         end: i64,
     },
     /// A client reported an error kmirror cannot continue after.
-    #[error("{cluster}: {code:?}: {message}")]
+    #[error("{cluster}: {code:?}: {message}{}", errors::kerberos_doc_hint(.message))]
     Client {
         /// Cluster label.
         cluster: String,
