@@ -794,3 +794,124 @@ fn doc_anchors_named_by_the_code_exist() {
         "cannot-find-key-of-appropriate-type-to-decrypt-ap-req"
     );
 }
+
+/// docs/kubernetes.md's manifests parse as YAML and say what the page
+/// says: N replicas of one Deployment, kmirror's own command line, the
+/// keytab Secret at 0400 copied to a file kmirror owns, krb5.conf from a
+/// ConfigMap, probes on /healthz and /readyz, scrape annotations on the
+/// metrics port, and properties files kmirror's key table accepts.
+#[test]
+fn kubernetes_manifests_parse_and_agree() {
+    use serde::Deserialize;
+    use serde_yaml::Value;
+    let doc = std::fs::read_to_string(repo().join("docs/kubernetes.md")).unwrap();
+    let mut objects: Vec<Value> = Vec::new();
+    for (line, lang, body) in code_blocks(&doc) {
+        if lang == "yaml" {
+            for d in serde_yaml::Deserializer::from_str(&body) {
+                objects.push(
+                    Value::deserialize(d)
+                        .unwrap_or_else(|e| panic!("docs/kubernetes.md:{line}: {e}")),
+                );
+            }
+        }
+    }
+    let kind = |k: &str, name: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == k && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {k} {name}"))
+            .clone()
+    };
+    let deploy = kind("Deployment", "kmirror");
+    let spec = &deploy["spec"];
+    assert!(spec["replicas"].as_u64().unwrap() >= 2);
+    let pod = &spec["template"];
+    let ann = &pod["metadata"]["annotations"];
+    assert_eq!(ann["prometheus.io/scrape"], "true");
+    assert_eq!(ann["prometheus.io/port"], "9404");
+    assert_eq!(ann["prometheus.io/path"], "/metrics");
+    let c = &pod["spec"]["containers"][0];
+    let args: Vec<String> = c["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        args.contains(&"--metrics.addr=0.0.0.0:9404".to_string()),
+        "{args:?}"
+    );
+    match kmirror::config::cli::parse_invocation(
+        std::iter::once("kmirror".to_string()).chain(args.clone()),
+    ) {
+        Ok(kmirror::config::cli::Invocation::Mirror(_)) => {}
+        other => panic!("container args: {other:?}"),
+    }
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"].as_u64(), Some(9404), "{probe}");
+    }
+    // Grace period above kmirror's drain-and-commit bound.
+    let grace = pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(grace * 1000 >= 30_000 + 15_000);
+    let volumes = pod["spec"]["volumes"].as_sequence().unwrap();
+    let volume = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("volume {name}"))
+    };
+    assert_eq!(
+        volume("keytab-secret")["secret"]["defaultMode"].as_u64(),
+        Some(0o400)
+    );
+    assert_eq!(volume("krb5")["configMap"]["name"], "kmirror-krb5");
+    let mounts = c["volumeMounts"].as_sequence().unwrap();
+    assert!(mounts.iter().any(|m| m["name"] == "krb5"
+        && m["mountPath"] == "/etc/krb5.conf"
+        && m["subPath"] == "krb5.conf"));
+    // The init container leaves the keytab kmirror's own, 0400, where the JAAS file says.
+    let init = pod["spec"]["initContainers"][0]["command"][2]
+        .as_str()
+        .unwrap();
+    assert!(
+        init.contains("chmod 0400 /run/kmirror/keytab/mirrormaker.keytab"),
+        "{init}"
+    );
+    assert_eq!(
+        pod["spec"]["securityContext"]["runAsUser"].as_u64(),
+        Some(10001)
+    );
+    let config = kind("ConfigMap", "kmirror-config");
+    let jaas = config["data"]["kerberos.jaas"].as_str().unwrap();
+    assert!(
+        jaas.contains("keyTab=\"/run/kmirror/keytab/mirrormaker.keytab\""),
+        "{jaas}"
+    );
+    // The properties files pass kmirror's key table.
+    let dir = tempfile::tempdir().unwrap();
+    for (file, role) in [
+        (
+            "source.properties",
+            kmirror::config::translate::Role::Consumer,
+        ),
+        (
+            "target.properties",
+            kmirror::config::translate::Role::Producer,
+        ),
+    ] {
+        let p = dir.path().join(file);
+        std::fs::write(&p, config["data"][file].as_str().unwrap()).unwrap();
+        let props = kmirror::config::properties::PropertiesFile::read(&p).unwrap();
+        kmirror::config::translate::translate(&props, role)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    let krb5 = kind("ConfigMap", "kmirror-krb5");
+    assert!(krb5["data"]["krb5.conf"]
+        .as_str()
+        .unwrap()
+        .contains("rdns = false"));
+}
