@@ -54,7 +54,7 @@ COPY --from=builder /out/ /
 VOLUME ["/etc/kmirror", "/keytabs"]
 USER 10001:10001
 WORKDIR /tmp
-# --metrics-addr 0.0.0.0:9404 serves /metrics, /healthz and /readyz here.
+# --metrics.addr 0.0.0.0:9404 serves /metrics, /healthz and /readyz here.
 EXPOSE 9404
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["kmirror"]

@@ -20,7 +20,16 @@ use kmirror::config::Config;
 #[global_allocator]
 static RUST_ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Set when `--log.format json` is in force: every line on stderr is then
+/// a JSON object, errors and the final summary included.
+static JSON_LOGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+fn json_logs() -> bool {
+    JSON_LOGS.get().copied().unwrap_or(false)
+}
+
 fn init_logging(format: &str) {
+    let _ = JSON_LOGS.set(format == "json");
     use std::io::IsTerminal;
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env()
@@ -55,11 +64,19 @@ async fn shutdown_signal() {
 }
 
 fn print_error(e: &dyn std::error::Error) {
-    eprintln!("kmirror: error: {e}");
+    let mut causes = Vec::new();
     let mut source = e.source();
     while let Some(s) = source {
-        eprintln!("  caused by: {s}");
+        causes.push(s.to_string());
         source = s.source();
+    }
+    if json_logs() {
+        tracing::error!(causes = ?causes, "{e}");
+        return;
+    }
+    eprintln!("kmirror: error: {e}");
+    for c in causes {
+        eprintln!("  caused by: {c}");
     }
 }
 
@@ -228,7 +245,7 @@ fn audit(cli: AuditCli) {
             let new = load(&new_key);
             match audit::rotation::rotate(&file, anchor.as_deref(), &old, &new) {
                 Ok(r) => println!(
-                    "{}: rotated from key id `{}` to `{}`; start the mirror with --audit-key {}, verify with every key of the trail",
+                    "{}: rotated from key id `{}` to `{}`; start the mirror with --audit.key {}, verify with every key of the trail",
                     file.display(),
                     r.rotate_from_key_id,
                     r.rotate_to_key_id,
@@ -295,13 +312,39 @@ fn offsets(cli: kmirror::config::cli::OffsetsCli) {
     }
 }
 
-/// `kmirror lag`: prints the table (or JSON); exit 1 if a cluster cannot be read.
+/// `kmirror lag`: prints the table (or JSON); exit 1 if a cluster cannot be
+/// read, 2 on a configuration error.
 fn lag(cli: LagCli) {
-    init_logging(&cli.mirror.log_format);
-    let config = load_config(&cli.mirror);
-    let ticket = kerberos_login(&config);
-    let code = match kmirror::observe::lag::collect(&config) {
-        Ok(report) if cli.format == "json" => {
+    init_logging(&cli.lag.log_format);
+    let mut config = match kmirror::config::SourcesConfig::from_lag_args(&cli.lag) {
+        Ok(c) => c,
+        Err(e) => {
+            let e = kmirror::Error::from(e);
+            print_error(&e);
+            std::process::exit(e.exit_code());
+        }
+    };
+    // The TLS preflight a run does, for the sources only.
+    if let Err(e) = kmirror::preflight::tls::preflight_sides(config.sources.iter_mut()) {
+        let e = kmirror::Error::from(e);
+        print_error(&e);
+        std::process::exit(e.exit_code());
+    }
+    // The Kerberos login a run does, for the sources' principals.
+    let sides = config
+        .sources
+        .iter()
+        .map(|c| (c.label.as_str(), &c.security));
+    let ticket = match kmirror::security::kerberos::TicketKeeper::start_for(sides) {
+        Ok(t) => t,
+        Err(e) => {
+            let e = kmirror::Error::from(kmirror::pipeline::PipelineError::from(e));
+            print_error(&e);
+            std::process::exit(e.exit_code());
+        }
+    };
+    let code = match kmirror::observe::lag::collect(&config.sources, config.filter.as_ref()) {
+        Ok(report) if cli.json || cli.format == "json" => {
             println!("{}", report.json());
             0
         }
@@ -314,6 +357,7 @@ fn lag(cli: LagCli) {
             1
         }
     };
+    // exit() skips destructors: drop the keeper so it removes its caches.
     drop(ticket);
     std::process::exit(code);
 }
@@ -365,8 +409,8 @@ fn check(cli: CheckCli) {
     std::process::exit(code);
 }
 
-/// The `--audit-key`, loaded and checked before anything starts; a
-/// refused key, or a trail without a key or `--audit-unkeyed`, is a
+/// The `--audit.key`, loaded and checked before anything starts; a
+/// refused key, or a trail without a key or `--audit.unkeyed`, is a
 /// configuration error (exit 2).
 fn load_audit_key(
     args: &kmirror::config::cli::MirrorArgs,
@@ -416,8 +460,8 @@ fn mirror(cli: Cli) {
         shutdown_signal(),
     )) {
         Ok(summary) => {
-            eprintln!(
-                "kmirror: stopped cleanly: {} records ({} bytes) mirrored in {:.1}s{}",
+            let line = format!(
+                "stopped cleanly: {} records ({} bytes) mirrored in {:.1}s{}",
                 summary.records,
                 summary.bytes,
                 summary.elapsed.as_secs_f64(),
@@ -427,6 +471,16 @@ fn mirror(cli: Cli) {
                     String::new()
                 }
             );
+            if json_logs() {
+                tracing::info!(
+                    records = summary.records,
+                    bytes = summary.bytes,
+                    dropped = summary.dropped,
+                    "{line}"
+                );
+            } else {
+                eprintln!("kmirror: {line}");
+            }
         }
         Err(e) => {
             print_error(&e);

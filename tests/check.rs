@@ -400,10 +400,10 @@ fn deny_prefixed_and_wildcard_grants() {
     );
 }
 
-/// The target topic does not exist yet (`--create-topics`), so the broker
+/// The target topic does not exist yet (`--create.topics`), so the broker
 /// has no authorized operations for it, and the principal may not describe
 /// ACLs: the target rows are UNVERIFIED. The run refuses without
-/// `--accept-unverified-acls` and mirrors with it. Once the principal may
+/// `--accept.unverified.acls` and mirrors with it. Once the principal may
 /// describe the cluster, kmirror reads its ACLs and verifies the rows.
 #[test]
 fn unverifiable_acls_refuse_the_run_unless_accepted() {
@@ -414,7 +414,7 @@ fn unverifiable_acls_refuse_the_run_unless_accepted() {
     s.rig
         .target
         .grant(&[allow_acl(Topic, t, PatternType::Literal, MIRROR, Create)]);
-    let (run, report) = s.check_json(&["--create-topics"]);
+    let (run, report) = s.check_json(&["--create.topics"]);
     assert!(!run.status.success());
     assert!(
         rows_with(&report, Verdict::Fail).is_empty(),
@@ -444,12 +444,12 @@ fn unverifiable_acls_refuse_the_run_unless_accepted() {
         row.detail
     );
     s.assert_run_refused(
-        &["--create-topics"],
-        &["UNVERIFIED", "--accept-unverified-acls"],
+        &["--create.topics"],
+        &["UNVERIFIED", "--accept.unverified.acls"],
     );
 
     // Accepted: check passes and so does the run.
-    let (run, report) = s.check_json(&["--create-topics", "--accept-unverified-acls"]);
+    let (run, report) = s.check_json(&["--create.topics", "--accept.unverified.acls"]);
     assert!(run.status.success(), "{}", report.to_table());
     assert!(report.accept_unverified);
 
@@ -461,7 +461,7 @@ fn unverifiable_acls_refuse_the_run_unless_accepted() {
         MIRROR,
         Describe,
     )]);
-    let (run, report) = s.check_json(&["--create-topics"]);
+    let (run, report) = s.check_json(&["--create.topics"]);
     assert!(run.status.success(), "{}", report.to_table());
     let create = report.rows.iter().find(|r| r.check == "CREATE").unwrap();
     assert_eq!(create.verdict, Verdict::Pass, "{create:?}");
@@ -472,7 +472,7 @@ fn unverifiable_acls_refuse_the_run_unless_accepted() {
     );
 
     let mut km = Kmirror::spawn(
-        &s.args(&["--create-topics", "--accept-unverified-acls"]),
+        &s.args(&["--create.topics", "--accept.unverified.acls"]),
         &s.rig.dir.path().join("km.log"),
     );
     let n = s.workload.records;
@@ -483,7 +483,7 @@ fn unverifiable_acls_refuse_the_run_unless_accepted() {
 /// Brokers that do not return KIP-430 authorized operations (as before
 /// Kafka 2.3) and a principal that may not describe ACLs: every ACL row is
 /// UNVERIFIED with the reason, and a run refuses to start (nothing consumed,
-/// nothing committed) unless `--accept-unverified-acls`.
+/// nothing committed) unless `--accept.unverified.acls`.
 #[test]
 fn no_authorized_operations_and_no_describe_acls_is_unverified() {
     let rig = SecuredRig::start_with(USERS, |o| o.omit_authorized_operations = true);
@@ -526,10 +526,10 @@ fn no_authorized_operations_and_no_describe_acls_is_unverified() {
             report.to_table()
         );
     }
-    s.assert_run_refused(&[], &["UNVERIFIED", "--accept-unverified-acls"]);
+    s.assert_run_refused(&[], &["UNVERIFIED", "--accept.unverified.acls"]);
     // Accepted explicitly, the same run mirrors everything.
     let mut km = Kmirror::spawn(
-        &s.args(&["--accept-unverified-acls"]),
+        &s.args(&["--accept.unverified.acls"]),
         &s.rig.dir.path().join("km.log"),
     );
     let n = s.workload.records;
@@ -654,7 +654,7 @@ fn kerberos_principal_is_checked() {
     )
     .unwrap();
     let mut args = mirror_args(&c, &p, &topic, &["--format", "json"]);
-    args.push("--allow-service-principal".into());
+    args.push("--allow.service.principal".into());
     let mut env = kdc.env();
     env.push((
         "KRB5CCNAME".into(),

@@ -179,9 +179,9 @@ fn proxy_outage(producer: &[&str]) -> checker::Report {
                 "100",
                 // The trail and the offset map see the records the broker
                 // acknowledges as duplicates (tansu gives them no offset).
-                "--audit-log",
+                "--audit.log",
                 trail.to_str().unwrap(),
-                "--audit-unkeyed",
+                "--audit.unkeyed",
                 "--offset.map",
             ],
         ),

@@ -38,7 +38,7 @@ const ACCOUNTED: &[(&str, &str, &str)] = &[
     ),
     (
         "docs/operations.md",
-        "kmirror ... --audit-log audit.jsonl --audit-key audit-2.key",
+        "kmirror ... --audit.log audit.jsonl --audit.key audit-2.key",
         "run (with the test's paths) by audit_trail_is_single_writer_keyed_and_anchored: the mirror after the rotation",
     ),
     (
@@ -103,13 +103,63 @@ const ACCOUNTED: &[(&str, &str, &str)] = &[
     ),
     (
         "docs/failover.md",
-        "kmirror --consumer.config source.properties --producer.config target.properties --whitelist 'orders.*' --preserve-partitions --sync.group.offsets",
+        "kmirror --consumer.config source.properties --producer.config target.properties --whitelist 'orders.*' --preserve.partitions --sync.group.offsets",
         "run (with the rig's properties files, topic and group pattern) by tests/failover.rs failover_exact and failover_exact_after_two_kill_9",
     ),
     (
         "docs/failover.md",
         "kmirror offsets translate",
-        "run (with the rig's properties files, topic and groups) by tests/failover.rs failover_exact: --from-target with the source stopped, and --apply",
+        "run (with the rig's properties files, topic and groups) by tests/failover.rs failover_exact: --from.target with the source stopped, and --apply",
+    ),
+    (
+        "docs/operations.md",
+        "scripts/package-deb.sh",
+        "run by tests/shipping.rs deb_package_installs_into_a_clean_root (long tier: installs cargo-deb); deb_metadata_ships_every_unit_example_and_library checks its assets in the fast tier",
+    ),
+    (
+        "docs/operations.md",
+        "apt install ./target/debian/kmirror_",
+        "not run: installing into the test machine's own root would change it; tests/shipping.rs deb_package_installs_into_a_clean_root unpacks the same package into an empty root and runs kmirror --version and man from it",
+    ),
+    (
+        "docs/operations.md",
+        "cargo install --locked --path .",
+        "not run: a second release build of the whole tree (minutes); the fast tier builds the same crate with --locked",
+    ),
+    (
+        "docs/operations.md",
+        "install -d -m 0750 -o root -g kmirror /etc/kmirror/main",
+        "not run: needs the kmirror user and a systemd host; tests/shipping.rs systemd_instance_from_the_examples_loads_with_the_credential_keytab sets up the same instance from the examples in a temporary root",
+    ),
+    (
+        "docs/operations.md",
+        "cp /usr/share/doc/kmirror/examples/",
+        "not run: see the line above; the examples are the package's assets (deb_metadata_ships_every_unit_example_and_library)",
+    ),
+    (
+        "docs/operations.md",
+        "systemctl enable --now kmirror@main",
+        "not run: no systemd as PID 1 here; tests/shipping.rs runs systemd-analyze verify on kmirror@main.service",
+    ),
+    (
+        "docs/kerberos.md",
+        "kadmin -p admin/admin -q \"ktadd -k mirrormaker.keytab -e",
+        "not run: a remote kadmin with an admin principal; the walkthrough test runs step 1's kadmin.local ktadd on the rig's KDC",
+    ),
+    (
+        "docs/kerberos.md",
+        "klist -ekt",
+        "not run: inspection only; tests/kerberos.rs reads keytabs through kmirror's own keytab check",
+    ),
+    (
+        "docs/kerberos.md",
+        "scp mirrormaker.keytab",
+        "not run: needs a second host",
+    ),
+    (
+        "docs/kerberos.md",
+        "install -o root -g root -m 0600",
+        "not run: needs the systemd layout; tests/shipping.rs systemd_instance_from_the_examples_loads_with_the_credential_keytab loads a keytab from the credential path",
     ),
     (
         "docs/tls.md",
@@ -610,4 +660,288 @@ fn await_and_stop(w: &Walkthrough, mut km: Kmirror, records: usize) -> Vec<Recor
     checker::check_committed(&source, &target, &committed).unwrap();
     eprintln!("walkthrough: {report}");
     source
+}
+
+/// The rows of the first Markdown table after `heading` in `text`: cells,
+/// header and separator dropped.
+fn table_after(text: &str, heading: &str) -> Vec<Vec<String>> {
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?}"));
+    text[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// docs/migrating-from-mirrormaker.md's tables of every MirrorMaker 1 flag
+/// and key say what the code does: each flag row is parsed by kmirror's
+/// command line, each key row looked up in kmirror's key table for both
+/// files.
+#[test]
+fn migration_tables_match_the_code() {
+    use kmirror::config::cli::parse_invocation;
+    use kmirror::config::translate::{rule, Role, Rule};
+    let doc = std::fs::read_to_string(repo().join("docs/migrating-from-mirrormaker.md")).unwrap();
+    let unquote = |c: &str| c.trim().trim_matches('`').to_string();
+
+    let flags = table_after(&doc, "## Flags");
+    assert!(flags.len() >= 14, "{flags:?}");
+    for row in &flags {
+        let words: Vec<String> = unquote(&row[0])
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let flag = words[0].clone();
+        if flag == "--help" {
+            continue; // clap prints help and exits: covered by clap itself
+        }
+        let mut argv = vec!["kmirror".to_string()];
+        for base in [
+            "--consumer.config=c",
+            "--producer.config=p",
+            "--whitelist=x",
+        ] {
+            if !base.starts_with(&format!("{flag}=")) {
+                argv.push(base.into());
+            }
+        }
+        argv.extend(words.iter().cloned());
+        let parsed = parse_invocation(&argv);
+        match row[1].as_str() {
+            "same" | "no effect" => assert!(
+                parsed.is_ok(),
+                "{flag}: documented {:?}, refused: {:?}",
+                row[1],
+                parsed.err()
+            ),
+            "refused" => assert!(parsed.is_err(), "{flag}: documented refused, accepted"),
+            other => panic!("{flag}: unknown handling {other:?}"),
+        }
+    }
+
+    let keys = table_after(&doc, "## Every MirrorMaker 1 key");
+    assert!(keys.len() >= 50, "{} rows", keys.len());
+    let word = |r: Rule| -> String {
+        match r {
+            Rule::Pass => "passed".into(),
+            Rule::Rename(to) => format!("→ `{to}`"),
+            Rule::BytesToKbytes(to) => format!("KiB → `{to}`"),
+            Rule::AssignmentStrategy => "assignor".into(),
+            Rule::Security => "security".into(),
+            Rule::Managed(_) => "managed".into(),
+            Rule::Ignore(_) => "ignored".into(),
+            Rule::Refuse(_) => "refused".into(),
+            Rule::OtherRole => "other file".into(),
+            Rule::Unknown => "unknown".into(),
+        }
+    };
+    for row in &keys {
+        let key = unquote(&row[0]);
+        for (role, cell) in [(Role::Consumer, &row[1]), (Role::Producer, &row[2])] {
+            assert_eq!(
+                &word(rule(&key, role)),
+                cell,
+                "docs/migrating-from-mirrormaker.md: {key} in the {role:?} file"
+            );
+        }
+    }
+}
+
+/// GitHub's anchor for a Markdown heading: lower case, spaces to `-`,
+/// punctuation other than `-` and `_` dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every `docs/FILE.md#anchor` kmirror's code names (error messages point
+/// to the section that explains the fix) is a heading of that file, and
+/// docs/kerberos.md has a section for each Kerberos error the operator
+/// meets first.
+#[test]
+fn doc_anchors_named_by_the_code_exist() {
+    let mut named = Vec::new();
+    let mut stack = vec![repo().join("src")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, _) in text.match_indices("docs/") {
+                    let r: String = text[i..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || "/._-#".contains(*c))
+                        .collect();
+                    if let Some((file, a)) = r.split_once(".md#") {
+                        named.push((p.clone(), format!("{file}.md"), a.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(named.len() >= 8, "{named:?}");
+    for (src, file, a) in &named {
+        let doc = std::fs::read_to_string(repo().join(file))
+            .unwrap_or_else(|e| panic!("{}: {file}: {e}", src.display()));
+        let anchors: Vec<String> = doc
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| anchor(l.trim_start_matches('#')))
+            .collect();
+        assert!(
+            anchors.contains(a),
+            "{} names {file}#{a}, which has no such heading ({anchors:?})",
+            src.display()
+        );
+    }
+    for (text, doc) in kmirror::pipeline::errors::KERBEROS_DOCS {
+        assert!(
+            named.iter().any(|(_, f, a)| format!("{f}#{a}") == *doc),
+            "{text}: {doc} not named"
+        );
+    }
+    assert_eq!(
+        anchor("Cannot find key of appropriate type to decrypt AP REQ"),
+        "cannot-find-key-of-appropriate-type-to-decrypt-ap-req"
+    );
+}
+
+/// docs/kubernetes.md's manifests parse as YAML and say what the page
+/// says: N replicas of one Deployment, kmirror's own command line, the
+/// keytab Secret at 0400 copied to a file kmirror owns, krb5.conf from a
+/// ConfigMap, probes on /healthz and /readyz, scrape annotations on the
+/// metrics port, and properties files kmirror's key table accepts.
+#[test]
+fn kubernetes_manifests_parse_and_agree() {
+    use serde::Deserialize;
+    use serde_yaml::Value;
+    let doc = std::fs::read_to_string(repo().join("docs/kubernetes.md")).unwrap();
+    let mut objects: Vec<Value> = Vec::new();
+    for (line, lang, body) in code_blocks(&doc) {
+        if lang == "yaml" {
+            for d in serde_yaml::Deserializer::from_str(&body) {
+                objects.push(
+                    Value::deserialize(d)
+                        .unwrap_or_else(|e| panic!("docs/kubernetes.md:{line}: {e}")),
+                );
+            }
+        }
+    }
+    let kind = |k: &str, name: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == k && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {k} {name}"))
+            .clone()
+    };
+    let deploy = kind("Deployment", "kmirror");
+    let spec = &deploy["spec"];
+    assert!(spec["replicas"].as_u64().unwrap() >= 2);
+    let pod = &spec["template"];
+    let ann = &pod["metadata"]["annotations"];
+    assert_eq!(ann["prometheus.io/scrape"], "true");
+    assert_eq!(ann["prometheus.io/port"], "9404");
+    assert_eq!(ann["prometheus.io/path"], "/metrics");
+    let c = &pod["spec"]["containers"][0];
+    let args: Vec<String> = c["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        args.contains(&"--metrics.addr=0.0.0.0:9404".to_string()),
+        "{args:?}"
+    );
+    match kmirror::config::cli::parse_invocation(
+        std::iter::once("kmirror".to_string()).chain(args.clone()),
+    ) {
+        Ok(kmirror::config::cli::Invocation::Mirror(_)) => {}
+        other => panic!("container args: {other:?}"),
+    }
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"].as_u64(), Some(9404), "{probe}");
+    }
+    // Grace period above kmirror's drain-and-commit bound.
+    let grace = pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(grace * 1000 >= 30_000 + 15_000);
+    let volumes = pod["spec"]["volumes"].as_sequence().unwrap();
+    let volume = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("volume {name}"))
+    };
+    assert_eq!(
+        volume("keytab-secret")["secret"]["defaultMode"].as_u64(),
+        Some(0o400)
+    );
+    assert_eq!(volume("krb5")["configMap"]["name"], "kmirror-krb5");
+    let mounts = c["volumeMounts"].as_sequence().unwrap();
+    assert!(mounts.iter().any(|m| m["name"] == "krb5"
+        && m["mountPath"] == "/etc/krb5.conf"
+        && m["subPath"] == "krb5.conf"));
+    // The init container leaves the keytab kmirror's own, 0400, where the JAAS file says.
+    let init = pod["spec"]["initContainers"][0]["command"][2]
+        .as_str()
+        .unwrap();
+    assert!(
+        init.contains("chmod 0400 /run/kmirror/keytab/mirrormaker.keytab"),
+        "{init}"
+    );
+    assert_eq!(
+        pod["spec"]["securityContext"]["runAsUser"].as_u64(),
+        Some(10001)
+    );
+    let config = kind("ConfigMap", "kmirror-config");
+    let jaas = config["data"]["kerberos.jaas"].as_str().unwrap();
+    assert!(
+        jaas.contains("keyTab=\"/run/kmirror/keytab/mirrormaker.keytab\""),
+        "{jaas}"
+    );
+    // The properties files pass kmirror's key table.
+    let dir = tempfile::tempdir().unwrap();
+    for (file, role) in [
+        (
+            "source.properties",
+            kmirror::config::translate::Role::Consumer,
+        ),
+        (
+            "target.properties",
+            kmirror::config::translate::Role::Producer,
+        ),
+    ] {
+        let p = dir.path().join(file);
+        std::fs::write(&p, config["data"][file].as_str().unwrap()).unwrap();
+        let props = kmirror::config::properties::PropertiesFile::read(&p).unwrap();
+        kmirror::config::translate::translate(&props, role)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    let krb5 = kind("ConfigMap", "kmirror-krb5");
+    assert!(krb5["data"]["krb5.conf"]
+        .as_str()
+        .unwrap()
+        .contains("rdns = false"));
 }

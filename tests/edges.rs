@@ -139,7 +139,7 @@ fn stop_during_queue_full_ends_the_wait() {
             "false",
             "--shutdown.timeout.ms",
             "2000",
-            "--metrics-addr",
+            "--metrics.addr",
             &addr,
             "--progress.interval.ms",
             "200",

@@ -21,7 +21,7 @@ fn run(args: &[String]) -> (i32, String) {
 }
 
 #[test]
-fn zookeeper_era_keys_are_refused_with_the_modern_key() {
+fn zookeeper_alone_is_refused_and_mirrormaker1_files_otherwise_load() {
     let dir = tempfile::tempdir().unwrap();
     let c = dir.path().join("consumer.properties");
     let p = dir.path().join("producer.properties");
@@ -44,23 +44,40 @@ fn zookeeper_era_keys_are_refused_with_the_modern_key() {
         "{out}"
     );
 
-    std::fs::write(&c, "bootstrap.servers=a:9092\ngroup.id=KafkaMirror\n").unwrap();
-    std::fs::write(&p, "metadata.broker.list=b:9092\nproducer.type=async\n").unwrap();
-    let (code, out) = run(&mirror_args(&c, &p, "test-topic", &[]));
-    assert_eq!(code, 2, "{out}");
-    assert!(
-        out.contains("producer.properties:1: metadata.broker.list")
-            && out.contains("bootstrap.servers"),
-        "{out}"
-    );
-
-    std::fs::write(&p, "bootstrap.servers=b:9092\ncompression.codec=gzip\n").unwrap();
-    let (code, out) = run(&mirror_args(&c, &p, "test-topic", &[]));
-    assert_eq!(code, 2, "{out}");
-    assert!(
-        out.contains("compression.codec") && out.contains("compression.type"),
-        "{out}"
-    );
+    // With bootstrap.servers added, the seed file and a MirrorMaker 1
+    // producer file load unchanged: old keys translated or noted.
+    std::fs::write(
+        &c,
+        "zookeeper.connect=zk1:2181\nbootstrap.servers=a:9092\ngroup.id=KafkaMirror\nauto.commit.enable=false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &p,
+        "metadata.broker.list=b:9092\nproducer.type=async\ncompression.codec=gzip\nrequest.required.acks=-1\n",
+    )
+    .unwrap();
+    let args = mirror_args(&c, &p, "test-topic", &[]);
+    let cli = match kmirror::config::cli::parse_invocation(
+        std::iter::once("kmirror".to_string()).chain(args),
+    )
+    .unwrap()
+    {
+        kmirror::config::cli::Invocation::Mirror(cli) => cli,
+        other => panic!("{other:?}"),
+    };
+    let config = kmirror::config::Config::from_args_and_kafka_opts(&cli.mirror, None).unwrap();
+    assert_eq!(config.target.bootstrap, "b:9092");
+    let cc = config.target.client_config();
+    assert_eq!(cc.get("compression.type"), Some("gzip"));
+    assert!(config
+        .target
+        .notes
+        .iter()
+        .any(|n| n.message.contains("producer.type ignored")));
+    assert!(config.sources[0]
+        .notes
+        .iter()
+        .any(|n| n.message.contains("zookeeper.connect ignored")));
 }
 
 #[test]
@@ -88,7 +105,7 @@ fn plaintext_is_refused_without_allow_plaintext() {
     let (code, out) = run(&args);
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("c.properties") && out.contains("--allow-plaintext"),
+        out.contains("c.properties") && out.contains("--allow.plaintext"),
         "{out}"
     );
 }
@@ -121,7 +138,7 @@ fn missing_target_topic_is_named_and_nothing_is_committed() {
     assert!(
         out.contains("missing on the target")
             && out.contains(&topic)
-            && out.contains("--create-topics"),
+            && out.contains("--create.topics"),
         "{out}"
     );
     // Its log went to a file, not a terminal: plain text, no colour codes.
@@ -149,7 +166,7 @@ fn help_is_enough_for_a_mirrormaker_user() {
         "--abort.on.send.failure",
         "--new.consumer",
         "--delivery.timeout.ms",
-        "--insecure-skip-certificate-verification",
+        "--insecure.skip.certificate.verification",
         "acks=all",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");

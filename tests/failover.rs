@@ -186,7 +186,7 @@ fn mirror_and_sync_into(
     let partitioning = if repartition_into.is_some() {
         "--num.producers=1"
     } else {
-        "--preserve-partitions"
+        "--preserve.partitions"
     };
     let group = random_name("km");
     let app = random_name("app");
@@ -202,7 +202,7 @@ fn mirror_and_sync_into(
         &p,
         &topic,
         &[
-            "--metrics-addr",
+            "--metrics.addr",
             &metrics,
             partitioning,
             "--sync.group.offsets",
@@ -409,7 +409,7 @@ fn failover_exact() {
     let outcomes = fail_over(&mut run);
     assert_exact(&outcomes);
     // The source is gone: the positions last synced are on the target.
-    let out = translate(&run, &["--group", &run.app, "--from-target", "--json"]);
+    let out = translate(&run, &["--group", &run.app, "--from.target", "--json"]);
     for r in rows(&out) {
         let p = r["partition"].as_i64().unwrap() as i32;
         assert_eq!(r["source_offset"].as_i64(), Some(run.positions[&p]), "{r}");
@@ -553,7 +553,7 @@ fn failover_repartitioned_never_skips_and_counts_rereads() {
     await_synced(&run.rig.target_conn(), &run.app, &run.topic, &run.mirror);
     let _lost = Paused::new(run.rig.source.pid());
     run.mirror.kill9();
-    let out = translate(&run, &["--group", &run.app, "--from-target", "--json"]);
+    let out = translate(&run, &["--group", &run.app, "--from.target", "--json"]);
     let reported: i64 = rows(&out)
         .iter()
         .map(|r| r["rereads"].as_i64().unwrap())
@@ -605,7 +605,7 @@ fn tombstones_arrive_as_tombstones() {
     producer.flush(Duration::from_secs(30)).unwrap();
     let group = random_name("km");
     let (c, p) = rig.properties(&group, &[]);
-    let args = mirror_args(&c, &p, &topic, &["--preserve-partitions", "--offset.map"]);
+    let args = mirror_args(&c, &p, &topic, &["--preserve.partitions", "--offset.map"]);
     let mut km = Kmirror::spawn(&args, &rig.dir.path().join("kmirror.log"));
     km.await_all_committed(
         &rig.source_conn(),

@@ -77,7 +77,7 @@ fn tansu_target_outage(outage: Duration, producer: &[&str]) -> checker::Report {
                 "2000",
                 "--progress.interval.ms",
                 "200",
-                "--metrics-addr",
+                "--metrics.addr",
                 &addr,
             ],
         ),

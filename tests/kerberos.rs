@@ -446,11 +446,11 @@ fn per_side_principals_in_one_run() {
                 &jaas_arg,
                 "--num.streams",
                 "2",
-                "--metrics-addr",
+                "--metrics.addr",
                 &metrics,
-                "--audit-log",
+                "--audit.log",
                 &trail_arg,
-                "--audit-unkeyed",
+                "--audit.unkeyed",
             ],
         ),
         &[],
@@ -556,11 +556,12 @@ fn side_tools_log_in_from_the_keytab() {
             .unwrap_or_else(|| panic!("kmirror {tool} kept running:\n{}", km.output()));
         let out = km.output();
         eprintln!("kmirror {tool}: exit {status}:\n{out}");
+        // lag logs in for the sources only (it never reads the target).
         assert!(
             out.contains("Kerberos ticket obtained from the keytab")
                 && out.contains(&a)
-                && out.contains(&b),
-            "{tool}: no in-process login for both principals:\n{out}"
+                && (tool == "lag" || out.contains(&b)),
+            "{tool}: no in-process login for the principals it needs:\n{out}"
         );
         let src = gssapi_logins(&rig.source.listener)[src_before..].to_vec();
         assert!(
@@ -570,7 +571,7 @@ fn side_tools_log_in_from_the_keytab() {
         // lag reads the source only; verify and check read the target too.
         let tgt = gssapi_logins(&rig.target.listener)[tgt_before..].to_vec();
         assert!(
-            tgt.iter().all(|p| *p == b) && (tool == "lag" || !tgt.is_empty()),
+            tgt.iter().all(|p| *p == b) && (tool == "lag") == tgt.is_empty(),
             "{tool}: the target listener saw {tgt:?}, want only {b}"
         );
         assert!(
@@ -752,7 +753,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
             says: vec![
                 kafka_full.clone(),
                 s("the brokers' own service account"),
-                s("--allow-service-principal"),
+                s("--allow.service.principal"),
             ],
             env: vec![],
         },
@@ -772,7 +773,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
                     path(&kdc.standard_keytab("kafka/localhost"))
                 ),
                 format!("kmirror would authenticate as {kafka_full}"),
-                s("--allow-service-principal"),
+                s("--allow.service.principal"),
             ],
             env: vec![],
         },
@@ -786,7 +787,7 @@ fn kerberos_startup_failures_each_have_their_own_message() {
             says: vec![
                 format!("the default principal of ticket cache {svc_cc}"),
                 format!("kmirror would authenticate as {kafka_full}"),
-                s("--allow-service-principal"),
+                s("--allow.service.principal"),
             ],
             env: vec![("KRB5CCNAME", svc_cc.clone())],
         },
@@ -885,9 +886,9 @@ fn no_secret_in_debug_logs() {
         &c,
         &p,
         &rig.topic,
-        &["--jaas", &jaas_arg, "--allow-plaintext"],
+        &["--jaas", &jaas_arg, "--allow.plaintext"],
     );
-    args.push("--accept-unverified-acls".into());
+    args.push("--accept.unverified.acls".into());
     let mut km = rig.spawn(&args, &[("RUST_LOG", "debug".into())], "km-debug.log");
     let done = await_condition(Duration::from_secs(120), || {
         let c =

@@ -385,7 +385,7 @@ fn two_processes_share_a_group_and_survive_one_killed() {
 }
 
 /// A topic created on the source after start is picked up, and with
-/// --create-topics a missing target topic is created with the source's
+/// --create.topics a missing target topic is created with the source's
 /// partition count.
 #[test]
 fn picks_up_new_topics_and_creates_target_topics() {
@@ -400,7 +400,7 @@ fn picks_up_new_topics_and_creates_target_topics() {
             &c,
             &p,
             &format!("{prefix}-.*"),
-            &["--create-topics", "--topic.refresh.interval.ms", "300"],
+            &["--create.topics", "--topic.refresh.interval.ms", "300"],
         ),
         &rig.dir.path().join("km.log"),
     );
@@ -441,7 +441,7 @@ fn picks_up_new_topics_and_creates_target_topics() {
     check_mirror(&rig, &second, 700, Partitioning::ByKey);
 }
 
-/// --preserve-partitions keeps partition numbers.
+/// --preserve.partitions keeps partition numbers.
 #[test]
 fn preserve_partitions_keeps_partition_numbers() {
     let rig = Rig::start();
@@ -455,7 +455,7 @@ fn preserve_partitions_keeps_partition_numbers() {
     let group = random_name("mm");
     let (c, p) = rig.properties(&group, &[]);
     let mut km = Kmirror::spawn(
-        &mirror_args(&c, &p, &topic, &["--preserve-partitions"]),
+        &mirror_args(&c, &p, &topic, &["--preserve.partitions"]),
         &rig.dir.path().join("km.log"),
     );
     let source = cluster::read_all(

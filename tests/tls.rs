@@ -427,7 +427,7 @@ fn run_mirror(
     let group = random_name("mm");
     let (c, p) = env.properties(&group, src, tgt, target_lines);
     // A certificate principal is not known to `kmirror`'s ACL checks.
-    let mut args = vec!["--accept-unverified-acls"];
+    let mut args = vec!["--accept.unverified.acls"];
     args.extend(extra);
     let mut km = env.spawn(&mirror_args(&c, &p, &topic, &args), &format!("{group}.log"));
     let source_records = cluster::read_all(
@@ -469,7 +469,7 @@ fn run_mirror(
 }
 
 /// An empty `ssl.endpoint.identification.algorithm` is refused without
-/// `--insecure-skip-hostname-verification`; with it, a broker whose
+/// `--insecure.skip.hostname.verification`; with it, a broker whose
 /// certificate names another host is mirrored, with a warning at start.
 #[test]
 fn hostname_verification_off_needs_the_flag_and_warns() {
@@ -495,7 +495,7 @@ fn hostname_verification_off_needs_the_flag_and_warns() {
         &lines,
         &[
             "ssl.endpoint.identification.algorithm: an empty value turns off hostname verification",
-            "--insecure-skip-hostname-verification",
+            "--insecure.skip.hostname.verification",
         ],
     );
     let out = run_mirror(
@@ -503,16 +503,16 @@ fn hostname_verification_off_needs_the_flag_and_warns() {
         &source,
         &target,
         Some(&lines),
-        &["--insecure-skip-hostname-verification"],
+        &["--insecure.skip.hostname.verification"],
     );
     assert!(
-        out.contains("--insecure-skip-hostname-verification: broker certificates are not checked against the broker's name"),
+        out.contains("--insecure.skip.hostname.verification: broker certificates are not checked against the broker's name"),
         "{out}"
     );
 }
 
 /// `enable.ssl.certificate.verification=false` is refused without
-/// `--insecure-skip-certificate-verification`; with it, a broker whose
+/// `--insecure.skip.certificate.verification`; with it, a broker whose
 /// certificate the configured CA did not sign is mirrored (librdkafka and
 /// the start-up check both skip verification), with a warning at start.
 #[test]
@@ -541,7 +541,7 @@ fn certificate_verification_off_needs_the_flag_and_warns() {
         &lines,
         &[
             "enable.ssl.certificate.verification: false turns off verification of broker certificates",
-            "--insecure-skip-certificate-verification",
+            "--insecure.skip.certificate.verification",
         ],
     );
     let out = run_mirror(
@@ -549,11 +549,11 @@ fn certificate_verification_off_needs_the_flag_and_warns() {
         &source,
         &target,
         Some(&lines),
-        &["--insecure-skip-certificate-verification"],
+        &["--insecure.skip.certificate.verification"],
     );
     assert!(
         out.contains(
-            "--insecure-skip-certificate-verification: broker certificates are not verified at all"
+            "--insecure.skip.certificate.verification: broker certificates are not verified at all"
         ),
         "{out}"
     );
@@ -689,7 +689,7 @@ fn refused(
     let group = random_name("mm");
     let (c, p) = env.properties(&group, source, target, Some(target_lines));
     let mut km = env.spawn(
-        &mirror_args(&c, &p, &topic, &["--accept-unverified-acls"]),
+        &mirror_args(&c, &p, &topic, &["--accept.unverified.acls"]),
         &format!("{name}.log"),
     );
     let status = km

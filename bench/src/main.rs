@@ -560,7 +560,7 @@ fn kmirror_run(
     .args([
         "--whitelist",
         topic,
-        "--allow-plaintext",
+        "--allow.plaintext",
         "--offset.commit.interval.ms",
         COMMIT_INTERVAL_MS,
     ])

@@ -26,7 +26,7 @@ pub enum Partitioning {
     /// Keyed records are partitioned by key (murmur2): all records of one
     /// key must be on one target partition.
     ByKey,
-    /// `--preserve-partitions`: a record lands on its source partition number.
+    /// `--preserve.partitions`: a record lands on its source partition number.
     Preserve,
 }
 
@@ -91,7 +91,7 @@ pub enum Violation {
         /// The target partitions it was found on.
         partitions: Vec<i32>,
     },
-    /// `--preserve-partitions` was expected but a record moved.
+    /// `--preserve.partitions` was expected but a record moved.
     WrongPartition {
         /// Source partition/offset.
         source: (i32, i64),

@@ -23,12 +23,14 @@ use clap::{ArgAction, Args, Parser};
                   in the producer properties: the idempotent producer keeps order over long links); a \
                   source offset is committed only after the target has acknowledged every record before it. \
                   The first failed send stops kmirror (non-zero exit) after committing only what was delivered.\n\n\
-                  Old ZooKeeper-era keys (zookeeper.connect, groupid, broker.list, producer.type, ...) are \
-                  refused with the modern key to use; Java-only keys are translated or ignored with a note.",
+                  MirrorMaker 1's old consumer and producer keys (groupid, metadata.broker.list, \
+                  compression.codec, zookeeper.*, ...) are translated or ignored with a note; Java-only keys \
+                  likewise. A new group starts at the earliest offset (MirrorMaker's Java default was latest: \
+                  set auto.offset.reset=latest to start from now).",
     after_help = "Subcommands: `kmirror check [FLAGS]` runs every start-up check (configuration, keytab, \
                   authentication, topics, ACLs on both clusters) without consuming, and prints a report. \
                   `kmirror lag [FLAGS] [--format json]` shows the group's lag per partition. \
-                  `kmirror audit verify FILE --key KEY` checks an --audit-log trail. `kmirror verify [FLAGS]` \
+                  `kmirror audit verify FILE --key KEY` checks an --audit.log trail. `kmirror verify [FLAGS]` \
                   compares source and target topics up to the committed offsets.\n\n\
                   Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure (send failure, \
                   lost source data, authorization), 2 on a configuration error. Log level: RUST_LOG \
@@ -62,17 +64,72 @@ pub struct CheckCli {
 #[command(
     name = "kmirror lag",
     version,
-    about = "Show, for kmirror's consumer group on each source cluster, the committed offset, log size, \
-             lag and owning member of every partition of the matched topics, with totals. Takes the same \
-             flags and files as a mirror run."
+    about = "Show kmirror's consumer group on each source cluster as `kafka-consumer-groups.sh --describe` \
+             does: GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID, \
+             with a CLUSTER column first when there are several sources. Needs only the consumer \
+             properties (group.id and security, Kerberos included); without --whitelist it shows \
+             every topic the group has a committed offset or a member in."
 )]
 pub struct LagCli {
-    /// The same options as a mirror run.
+    /// The source side's options.
     #[command(flatten)]
-    pub mirror: MirrorArgs,
+    pub lag: LagArgs,
     /// Report format: `table` for people, `json` for automation.
     #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
+    /// The same as `--format json`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `kmirror lag`: the source side of a run only.
+#[derive(Debug, Clone, Args)]
+pub struct LagArgs {
+    /// Consumer properties file of a source cluster (its group.id is the
+    /// group shown). Repeat for several source clusters.
+    #[arg(long = "consumer.config", value_name = "FILE", action = ArgAction::Append, required = true)]
+    pub consumer_config: Vec<PathBuf>,
+    /// Accepted so that a run's command line works unchanged; not read
+    /// (lag needs no access to the target).
+    #[arg(long = "producer.config", value_name = "FILE", hide = true)]
+    pub producer_config: Option<PathBuf>,
+    /// Only topics matching this regex (as a run's --whitelist).
+    #[arg(long = "whitelist", visible_alias = "include", value_name = "REGEX")]
+    pub whitelist: Option<String>,
+    /// Not topics matching this regex (as a run's --blacklist).
+    #[arg(long = "blacklist", visible_alias = "exclude", value_name = "REGEX")]
+    pub blacklist: Option<String>,
+    /// Internal topics (names starting with __) too.
+    #[arg(long = "include.internal", alias = "include-internal")]
+    pub include_internal: bool,
+    /// JAAS login configuration file (section KafkaClientSource, else
+    /// KafkaClient); without it, a file named in KAFKA_OPTS is read.
+    #[arg(long, value_name = "FILE")]
+    pub jaas: Option<PathBuf>,
+    /// As a run's --allow.plaintext.
+    #[arg(long = "allow.plaintext", alias = "allow-plaintext")]
+    pub allow_plaintext: bool,
+    /// As a run's --allow.service.principal.
+    #[arg(long = "allow.service.principal", alias = "allow-service-principal")]
+    pub allow_service_principal: bool,
+    /// As a run's --allow.insecure.keytab.
+    #[arg(long = "allow.insecure.keytab", alias = "allow-insecure-keytab")]
+    pub allow_insecure_keytab: bool,
+    /// As a run's --insecure.skip.hostname.verification.
+    #[arg(
+        long = "insecure.skip.hostname.verification",
+        alias = "insecure-skip-hostname-verification"
+    )]
+    pub insecure_skip_hostname_verification: bool,
+    /// As a run's --insecure.skip.certificate.verification.
+    #[arg(
+        long = "insecure.skip.certificate.verification",
+        alias = "insecure-skip-certificate-verification"
+    )]
+    pub insecure_skip_certificate_verification: bool,
+    /// Log format: `text` for people, `json` for machines.
+    #[arg(long = "log.format", alias = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 /// `kmirror verify`: compares source and target topics up to the committed offsets.
@@ -95,7 +152,7 @@ pub struct VerifyCli {
 #[command(
     name = "kmirror audit",
     version,
-    about = "Work with the audit trail written with --audit-log."
+    about = "Work with the audit trail written with --audit.log."
 )]
 pub struct AuditCli {
     /// What to do.
@@ -114,7 +171,7 @@ pub enum AuditCommand {
     Verify {
         /// The audit trail (JSON Lines).
         file: PathBuf,
-        /// The key the trail was written with (`--audit-key` of the run).
+        /// The key the trail was written with (`--audit.key` of the run).
         /// After key rotations, give every key of the trail, one `--key`
         /// each, in any order.
         #[arg(long, value_name = "KEY", required_unless_present = "unkeyed")]
@@ -122,7 +179,7 @@ pub enum AuditCommand {
         /// The anchor (default: FILE.anchor).
         #[arg(long, value_name = "FILE")]
         anchor: Option<PathBuf>,
-        /// Check a trail written with --audit-unkeyed (or by kmirror
+        /// Check a trail written with --audit.unkeyed (or by kmirror
         /// before keys): only accidental damage can be detected. With
         /// --key: the trail was unkeyed until a rotation to that key.
         #[arg(long)]
@@ -131,7 +188,7 @@ pub enum AuditCommand {
     /// Hand the trail over to a new key: append a rotation line sealed
     /// under both keys and re-anchor under the new one. Stop the mirror
     /// first (the trail is locked while it runs), rotate, then start it
-    /// with `--audit-key NEW`. `verify` then needs both keys.
+    /// with `--audit.key NEW`. `verify` then needs both keys.
     Rotate {
         /// The audit trail (JSON Lines).
         file: PathBuf,
@@ -140,12 +197,12 @@ pub enum AuditCommand {
         key: Option<PathBuf>,
         /// The key every later line is sealed with (a new file of at
         /// least 32 random bytes, mode 0600).
-        #[arg(long = "new-key", value_name = "KEY")]
+        #[arg(long = "new.key", alias = "new-key", value_name = "KEY")]
         new_key: PathBuf,
         /// The anchor (default: FILE.anchor).
         #[arg(long, value_name = "FILE")]
         anchor: Option<PathBuf>,
-        /// The trail is unkeyed (written with --audit-unkeyed): adopt a key for it.
+        /// The trail is unkeyed (written with --audit.unkeyed): adopt a key for it.
         #[arg(long, conflicts_with = "key")]
         unkeyed: bool,
     },
@@ -170,7 +227,7 @@ pub struct OffsetsCli {
 pub enum OffsetsCommand {
     /// Print where GROUP should start on each target partition to continue
     /// exactly where it stopped on the source: its committed source offsets
-    /// (or, with --from-target or when the source cannot be reached, the
+    /// (or, with --from.target or when the source cannot be reached, the
     /// positions last synced by --sync.group.offsets) translated with the
     /// offset map. With --apply, commit them for GROUP on the target
     /// (refused while GROUP has active members there; a target offset
@@ -194,12 +251,16 @@ pub enum OffsetsCommand {
         apply: bool,
         /// Use the source positions last synced to the target (the source
         /// cluster is gone) instead of asking the source.
-        #[arg(long)]
+        #[arg(long = "from.target", alias = "from-target")]
         from_target: bool,
         /// The lost source cluster's id, naming its map topic
         /// (kmirror.offsets.<id>), when the source cannot be asked and the
         /// target holds several map topics.
-        #[arg(long, value_name = "ID")]
+        #[arg(
+            long = "source.cluster.id",
+            alias = "source-cluster-id",
+            value_name = "ID"
+        )]
         source_cluster_id: Option<String>,
     },
 }
@@ -245,12 +306,28 @@ pub fn command_tree() -> clap::Command {
         .subcommand_negates_reqs(true)
         .args_conflicts_with_subcommands(true)
         .subcommand(CheckCli::command().name("check"))
-        .subcommand(LagCli::command().name("lag"))
+        .subcommand(lag_command().name("lag"))
         .subcommand(VerifyCli::command().name("verify"))
         .subcommand(AuditCli::command().name("audit"))
         .subcommand(OffsetsCli::command().name("offsets"))
         .subcommand(CompletionsCli::command().name("completions"))
         .subcommand(ManpageCli::command().name("manpage"))
+}
+
+/// `kmirror lag`'s parser: [`LagCli`] plus every other flag of a mirror
+/// run, hidden and not read, so that a run's whole command line works
+/// unchanged after `kmirror lag` (lag reads only the sources). Derived from
+/// [`MirrorArgs`], so a flag added to runs is accepted here too.
+fn lag_command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = LagCli::command();
+    let known: Vec<clap::Id> = cmd.get_arguments().map(|a| a.get_id().clone()).collect();
+    for a in Cli::command().get_arguments() {
+        if a.get_long().is_some() && !known.contains(a.get_id()) {
+            cmd = cmd.arg(a.clone().hide(true).required(false));
+        }
+    }
+    cmd
 }
 
 /// What the command line asks for.
@@ -302,7 +379,13 @@ where
     };
     match args.get(1).and_then(|a| a.to_str()) {
         Some(name @ "check") => CheckCli::try_parse_from(rest(name)).map(Invocation::Check),
-        Some(name @ "lag") => LagCli::try_parse_from(rest(name)).map(Invocation::Lag),
+        Some(name @ "lag") => {
+            use clap::FromArgMatches;
+            lag_command()
+                .try_get_matches_from(rest(name))
+                .and_then(|m| LagCli::from_arg_matches(&m))
+                .map(Invocation::Lag)
+        }
         Some(name @ "audit") => AuditCli::try_parse_from(rest(name)).map(Invocation::Audit),
         Some(name @ "verify") => VerifyCli::try_parse_from(rest(name)).map(Invocation::Verify),
         Some(name @ "offsets") => OffsetsCli::try_parse_from(rest(name)).map(Invocation::Offsets),
@@ -329,16 +412,19 @@ pub struct MirrorArgs {
 
     /// Topics to mirror: a Java-style regular expression matched against the
     /// whole topic name; a comma means `|` ('orders,payments.*'). Internal
-    /// topics (names starting with __) are never included unless --include-internal.
+    /// topics (names starting with __) are never included unless
+    /// --include.internal. Required unless --blacklist is given alone,
+    /// which mirrors every topic but those.
     #[arg(
         long = "whitelist",
         visible_alias = "include",
         value_name = "REGEX",
-        required = true
+        required_unless_present = "blacklist"
     )]
-    pub whitelist: String,
+    pub whitelist: Option<String>,
 
-    /// Topics not to mirror, even if the whitelist matches (same syntax).
+    /// Topics not to mirror, even if the whitelist matches (same syntax);
+    /// alone, every other topic is mirrored.
     #[arg(long = "blacklist", visible_alias = "exclude", value_name = "REGEX")]
     pub blacklist: Option<String>,
 
@@ -389,7 +475,7 @@ pub struct MirrorArgs {
     /// Permit security.protocol=PLAINTEXT, and PLAIN/SCRAM over
     /// SASL_PLAINTEXT. kmirror is for secured clusters: without this flag
     /// they are refused.
-    #[arg(long)]
+    #[arg(long = "allow.plaintext", alias = "allow-plaintext")]
     pub allow_plaintext: bool,
 
     /// JAAS login configuration file, as MirrorMaker reads through
@@ -403,26 +489,32 @@ pub struct MirrorArgs {
     /// Permit a Kerberos principal whose first component is the brokers'
     /// service name (e.g. kafka/host@REALM). That account is usually a super
     /// user, so ACLs would not limit the mirror; a warning is logged.
-    #[arg(long)]
+    #[arg(long = "allow.service.principal", alias = "allow-service-principal")]
     pub allow_service_principal: bool,
 
     /// Accept a keytab that group or others may read or write, or that
     /// another user owns, with a warning instead of refusing to start.
-    #[arg(long)]
+    #[arg(long = "allow.insecure.keytab", alias = "allow-insecure-keytab")]
     pub allow_insecure_keytab: bool,
 
     /// Accept ssl.endpoint.identification.algorithm= (empty or none), which
     /// turns off checking that a broker's certificate names the broker: any
     /// certificate from the trusted CA is then accepted for any broker. A
     /// warning is logged at every start.
-    #[arg(long)]
+    #[arg(
+        long = "insecure.skip.hostname.verification",
+        alias = "insecure-skip-hostname-verification"
+    )]
     pub insecure_skip_hostname_verification: bool,
 
     /// Accept enable.ssl.certificate.verification=false, which turns off
     /// verification of broker certificates altogether (librdkafka and the
     /// start-up TLS check): anyone on the network path can then impersonate
     /// the brokers. A warning is logged at every start.
-    #[arg(long)]
+    #[arg(
+        long = "insecure.skip.certificate.verification",
+        alias = "insecure-skip-certificate-verification"
+    )]
     pub insecure_skip_certificate_verification: bool,
 
     /// Bound, in milliseconds, on how long the producer keeps retrying a
@@ -439,7 +531,7 @@ pub struct MirrorArgs {
     pub delivery_timeout_ms: Option<u64>,
 
     /// Mirror internal topics (names starting with __) too, if the whitelist matches them.
-    #[arg(long)]
+    #[arg(long = "include.internal", alias = "include-internal")]
     pub include_internal: bool,
 
     /// Create missing target topics with the source's partition count and
@@ -449,13 +541,13 @@ pub struct MirrorArgs {
     /// min.cleanable.dirty.ratio and compression.type (needs CREATE on the
     /// target, DESCRIBE_CONFIGS on the source topics). Without it a missing
     /// target topic is an error.
-    #[arg(long)]
+    #[arg(long = "create.topics", alias = "create-topics")]
     pub create_topics: bool,
 
     /// Write each record to the same partition number it has on the source,
     /// instead of partitioning by key. Target topics must have at least as
     /// many partitions.
-    #[arg(long)]
+    #[arg(long = "preserve.partitions", alias = "preserve-partitions")]
     pub preserve_partitions: bool,
 
     /// Record where each source record lands on the target (the offset
@@ -506,7 +598,7 @@ pub struct MirrorArgs {
 
     /// Start even when ACLs cannot be verified (the principal may not
     /// describe ACLs and the broker does not report authorized operations).
-    #[arg(long)]
+    #[arg(long = "accept.unverified.acls", alias = "accept-unverified-acls")]
     pub accept_unverified_acls: bool,
 
     /// Serve Prometheus metrics (`/metrics`) and health checks (`/healthz`,
@@ -514,7 +606,11 @@ pub struct MirrorArgs {
     /// a bare port (`9404`) means 127.0.0.1. `0.0.0.0:PORT` exposes the
     /// topic names, partition offsets and lag to anyone who can reach the
     /// host, unauthenticated. Off by default.
-    #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
+    #[arg(
+        long = "metrics.addr",
+        alias = "metrics-addr",
+        value_name = "HOST:PORT"
+    )]
     pub metrics_addr: Option<String>,
 
     /// Interval between progress lines in the log (rate, total mirrored,
@@ -530,38 +626,50 @@ pub struct MirrorArgs {
     /// Append an audit trail to FILE: one JSON line per committed source
     /// range (offsets, record count, bytes, SHA-256 of the records, where
     /// they landed, principals, time), chained and sealed with
-    /// --audit-key, fsynced before the offsets are committed, anchored in
+    /// --audit.key, fsynced before the offsets are committed, anchored in
     /// FILE.anchor. Check it with `kmirror audit verify FILE --key KEY`.
-    #[arg(long = "audit-log", value_name = "FILE")]
+    #[arg(long = "audit.log", alias = "audit-log", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
 
     /// The audit trail's secret key: a file of at least 32 bytes, private
     /// to kmirror's user (mode 0600) or a systemd credential, e.g. made
     /// with `head -c 32 /dev/urandom > audit.key`. Every entry and the
-    /// anchor carry an HMAC-SHA-256 under it. Required with --audit-log
-    /// unless --audit-unkeyed.
-    #[arg(long = "audit-key", value_name = "FILE", requires = "audit_log")]
+    /// anchor carry an HMAC-SHA-256 under it. Required with --audit.log
+    /// unless --audit.unkeyed.
+    #[arg(
+        long = "audit.key",
+        alias = "audit-key",
+        value_name = "FILE",
+        requires = "audit_log"
+    )]
     pub audit_key: Option<PathBuf>,
 
     /// Where to keep the audit trail's anchor (entry count and head MAC,
     /// rewritten after every append); default: the trail's path plus
     /// `.anchor`. Put it where the trail's writers cannot roll it back.
-    #[arg(long = "audit-anchor", value_name = "FILE", requires = "audit_log")]
+    #[arg(
+        long = "audit.anchor",
+        alias = "audit-anchor",
+        value_name = "FILE",
+        requires = "audit_log"
+    )]
     pub audit_anchor: Option<PathBuf>,
 
     /// Write the audit trail without a key (plain SHA-256 chain): it then
     /// detects accidents only, since anyone who can write the file can
-    /// rewrite it and recompute every hash. Off by default: --audit-log
-    /// without --audit-key is refused.
+    /// rewrite it and recompute every hash. Off by default: --audit.log
+    /// without --audit.key is refused.
     #[arg(
-        long = "audit-unkeyed",
+        long = "audit.unkeyed",
+        alias = "audit-unkeyed",
         requires = "audit_log",
         conflicts_with = "audit_key"
     )]
     pub audit_unkeyed: bool,
 
-    /// Log format: `text` for people, `json` for machines.
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    /// Log format: `text` for people, `json` for machines (every line on
+    /// stderr a JSON object, errors and the final summary included).
+    #[arg(long = "log.format", alias = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 }
 
@@ -588,7 +696,7 @@ mod tests {
         match parse_invocation(check).unwrap() {
             Invocation::Check(c) => {
                 assert_eq!(c.format, "json");
-                assert_eq!(c.mirror.whitelist, "x");
+                assert_eq!(c.mirror.whitelist.as_deref(), Some("x"));
             }
             other => panic!("{other:?}"),
         }
@@ -602,6 +710,37 @@ mod tests {
             .chain(["--format=json"]);
         match parse_invocation(lag).unwrap() {
             Invocation::Lag(l) => assert_eq!(l.format, "json"),
+            other => panic!("{other:?}"),
+        }
+        // A run's whole command line works after `lag` (run-only flags
+        // accepted and not read).
+        let run_line = [
+            "kmirror",
+            "lag",
+            "--consumer.config=c",
+            "--producer.config=p",
+            "--whitelist=x",
+            "--offset.commit.interval.ms",
+            "500",
+            "--num.streams=4",
+            "--create.topics",
+            "--audit.log=a",
+            "--audit.unkeyed",
+            "--metrics.addr=9404",
+            "--shutdown.timeout.ms=1000",
+        ];
+        match parse_invocation(run_line).unwrap() {
+            Invocation::Lag(l) => assert_eq!(l.lag.whitelist.as_deref(), Some("x")),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_invocation(["kmirror", "lag", "--consumer.config=c", "--nope"]).is_err());
+        // lag needs only the consumer side.
+        match parse_invocation(["kmirror", "lag", "--consumer.config=c", "--json"]).unwrap() {
+            Invocation::Lag(l) => {
+                assert!(l.json);
+                assert_eq!(l.lag.whitelist, None);
+                assert_eq!(l.lag.producer_config, None);
+            }
             other => panic!("{other:?}"),
         }
         let two_keys = [
@@ -628,12 +767,12 @@ mod tests {
             "a.jsonl",
             "--key",
             "k",
-            "--new-key",
+            "--new.key",
             "n",
         ];
         assert!(parse_invocation(rotate).is_ok());
         assert!(
-            parse_invocation(["kmirror", "audit", "rotate", "a.jsonl", "--new-key", "n"]).is_err()
+            parse_invocation(["kmirror", "audit", "rotate", "a.jsonl", "--new.key", "n"]).is_err()
         );
         assert!(parse_invocation(["kmirror", "audit", "rotate", "a.jsonl", "--key", "k"]).is_err());
         let verify = ["kmirror", "verify"].into_iter().chain(base);
@@ -642,7 +781,7 @@ mod tests {
             Invocation::Verify(_)
         ));
         let observe = std::iter::once("kmirror").chain(base).chain([
-            "--metrics-addr",
+            "--metrics.addr",
             "127.0.0.1:0",
             "--progress.interval.ms",
             "500",
@@ -679,6 +818,18 @@ mod tests {
         assert_eq!(m.metrics_addr, None);
         assert_eq!(m.progress_interval_ms, 30000);
         assert!(m.abort_on_send_failure);
+    }
+
+    #[test]
+    fn blacklist_alone_or_whitelist_is_required() {
+        let base = ["kmirror", "--consumer.config=c", "--producer.config=p"];
+        let only_black = base.into_iter().chain(["--blacklist=tmp.*"]);
+        match parse_invocation(only_black).unwrap() {
+            Invocation::Mirror(c) => assert_eq!(c.mirror.whitelist, None),
+            other => panic!("{other:?}"),
+        }
+        let neither = parse_invocation(base).unwrap_err().to_string();
+        assert!(neither.contains("--whitelist"), "{neither}");
     }
 
     #[test]

@@ -49,6 +49,16 @@ pub enum ConfigError {
         #[source]
         source: KeytabError,
     },
+    /// A GSSAPI side, and Cyrus SASL's GSSAPI plug-in is not installed.
+    #[error("{label} ({path}): {error}")]
+    SaslPlugin {
+        /// The side: `source`, `source 2`, `target`.
+        label: String,
+        /// The properties file of that side.
+        path: PathBuf,
+        /// Which package to install (in the message, not repeated as a cause).
+        error: crate::security::sasl_plugin::SaslPluginError,
+    },
     /// A required key is missing from a properties file.
     #[error("{path}: {key} is missing: {hint}")]
     Missing {
@@ -103,8 +113,8 @@ pub struct ClusterConfig {
     pub start: StartPolicy,
     /// Remarks made while translating, logged at start-up.
     pub notes: Vec<Note>,
-    /// Checks relaxed by a flag (`--allow-service-principal`,
-    /// `--allow-insecure-keytab`): log at start-up as warnings.
+    /// Checks relaxed by a flag (`--allow.service.principal`,
+    /// `--allow.insecure.keytab`): log at start-up as warnings.
     pub warnings: Vec<String>,
     /// The principal this side authenticates as, resolved before any
     /// connection ([`resolve`]): shown by `kmirror check`, recorded in the
@@ -172,6 +182,29 @@ impl ClusterConfig {
         Ok(cfg)
     }
 
+    /// The checks before any broker connection: librdkafka's kinit would
+    /// only fail at the first connect, naming neither the file nor the fix.
+    /// No network I/O: the TLS/SASL broker probes are the caller's
+    /// (`preflight::tls::preflight_sides`).
+    fn preflight(&mut self, sec: SecurityOptions) -> Result<(), ConfigError> {
+        self.check_sasl_plugin()?;
+        self.check_keytab(sec.allow_insecure_keytab)
+    }
+
+    /// A GSSAPI side needs Cyrus SASL's GSSAPI plug-in: without it
+    /// librdkafka would fail only at the first connection ("No worthy mechs
+    /// found"), naming no package.
+    fn check_sasl_plugin(&self) -> Result<(), ConfigError> {
+        if self.security.kerberos().is_none() {
+            return Ok(());
+        }
+        security::sasl_plugin::check_gssapi().map_err(|error| ConfigError::SaslPlugin {
+            label: self.label.clone(),
+            path: self.path.clone(),
+            error,
+        })
+    }
+
     /// Keytab preflight for a GSSAPI side that logs in with a keytab
     /// ([`keytab::preflight`]); a relaxed check becomes a warning.
     fn check_keytab(&mut self, allow_insecure: bool) -> Result<(), ConfigError> {
@@ -221,7 +254,7 @@ impl ClusterConfig {
             });
         }
         self.warnings.push(format!(
-            "{}: --allow-service-principal: authenticating as {name} ({source}), the brokers' own service account (usually a super user), so ACLs do not limit the mirror; use a dedicated principal such as mirrormaker/HOST@REALM",
+            "{}: --allow.service.principal: authenticating as {name} ({source}), the brokers' own service account (usually a super user), so ACLs do not limit the mirror; use a dedicated principal such as mirrormaker/HOST@REALM",
             self.path.display()
         ));
         Ok(())
@@ -339,7 +372,7 @@ pub struct Config {
     pub topic_refresh_interval: Duration,
     /// Bound on a clean stop's flush and commit (default 30 s).
     pub shutdown_timeout: Duration,
-    /// `--accept-unverified-acls`: start even when the start-up ACL checks
+    /// `--accept.unverified.acls`: start even when the start-up ACL checks
     /// cannot verify some permission.
     pub accept_unverified_acls: bool,
     /// `--offset.map` (or `--sync.group.offsets`): record where each record
@@ -349,6 +382,82 @@ pub struct Config {
     pub sync_groups: Option<regex::Regex>,
     /// `--sync.group.offsets.interval.ms` (default 10 s).
     pub sync_interval: Duration,
+}
+
+/// Every `--consumer.config` file, loaded as for a run, labelled `source`
+/// (one) or `source 1`, `source 2`, ...
+fn load_sources(
+    paths: &[PathBuf],
+    sec: SecurityOptions,
+    jaas: Option<&JaasFileSource>,
+) -> Result<Vec<ClusterConfig>, ConfigError> {
+    let mut sources = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let label = if paths.len() == 1 {
+            "source".to_string()
+        } else {
+            format!("source {}", i + 1)
+        };
+        sources.push(ClusterConfig::load(label, path, Role::Consumer, sec, jaas)?);
+    }
+    Ok(sources)
+}
+
+/// The source clusters alone, for `kmirror lag`: no target, no producer
+/// file; topics optionally filtered.
+#[derive(Debug, Clone)]
+pub struct SourcesConfig {
+    /// Source clusters, in `--consumer.config` order, checked as for a run.
+    pub sources: Vec<ClusterConfig>,
+    /// `--whitelist`/`--blacklist`, when given; otherwise every topic the
+    /// group has a committed offset or an owner in.
+    pub filter: Option<TopicFilter>,
+}
+
+impl SourcesConfig {
+    /// Validates `kmirror lag`'s arguments and reads the consumer files
+    /// (JAAS from `--jaas` or `KAFKA_OPTS`, as a run).
+    pub fn from_lag_args(args: &cli::LagArgs) -> Result<SourcesConfig, ConfigError> {
+        let sec = SecurityOptions {
+            allow_plaintext: args.allow_plaintext,
+            allow_service_principal: args.allow_service_principal,
+            allow_insecure_keytab: args.allow_insecure_keytab,
+            insecure_skip_hostname_verification: args.insecure_skip_hostname_verification,
+            insecure_skip_certificate_verification: args.insecure_skip_certificate_verification,
+        };
+        let kafka_opts = std::env::var("KAFKA_OPTS").ok();
+        let jaas = match (&args.jaas, kafka_opts.as_deref()) {
+            (Some(path), _) => Some(JaasFileSource {
+                path: path.clone(),
+                section: jaas::SOURCE_SECTION,
+                via: "--jaas",
+            }),
+            (None, Some(opts)) => {
+                jaas::login_config_from_kafka_opts(opts).map(|path| JaasFileSource {
+                    path,
+                    section: jaas::KAFKA_CLIENT_SECTION,
+                    via: "KAFKA_OPTS",
+                })
+            }
+            (None, None) => None,
+        };
+        let filter = match (&args.whitelist, &args.blacklist) {
+            (None, None) => None,
+            (w, b) => Some(TopicFilter::new(
+                w.as_deref().unwrap_or(".*"),
+                b.as_deref(),
+                args.include_internal,
+            )?),
+        };
+        let mut sources = load_sources(&args.consumer_config, sec, jaas.as_ref())?;
+        let ccache = resolve::default_ccache_name(std::env::var("KRB5CCNAME").ok().as_deref());
+        for c in &mut sources {
+            c.preflight(sec)?;
+            // Who the side is, as a run resolves it (local files only).
+            c.resolve_principal(&ccache, sec)?;
+        }
+        Ok(SourcesConfig { sources, filter })
+    }
 }
 
 impl Config {
@@ -421,7 +530,8 @@ impl Config {
         let source_jaas = jaas_for(jaas::SOURCE_SECTION);
         let target_jaas = jaas_for(jaas::TARGET_SECTION);
         let filter = TopicFilter::new(
-            &args.whitelist,
+            // --blacklist alone: every topic but those (MirrorMaker 1).
+            args.whitelist.as_deref().unwrap_or(".*"),
             args.blacklist.as_deref(),
             args.include_internal,
         )?;
@@ -435,21 +545,7 @@ impl Config {
                 })?),
                 None => None,
             };
-        let mut sources = Vec::new();
-        for (i, path) in args.consumer_config.iter().enumerate() {
-            let label = if args.consumer_config.len() == 1 {
-                "source".to_string()
-            } else {
-                format!("source {}", i + 1)
-            };
-            sources.push(ClusterConfig::load(
-                label,
-                path,
-                Role::Consumer,
-                sec,
-                source_jaas.as_ref(),
-            )?);
-        }
+        let mut sources = load_sources(&args.consumer_config, sec, source_jaas.as_ref())?;
         let mut target = ClusterConfig::load(
             "target".into(),
             &args.producer_config,
@@ -463,7 +559,7 @@ impl Config {
         // Before any broker connection: librdkafka's kinit would only fail
         // at the first connect, naming neither the file nor the fix.
         for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
-            c.check_keytab(sec.allow_insecure_keytab)?;
+            c.preflight(sec)?;
         }
         // Who each side is, before any connection: a keytab or ticket cache
         // decides it when the configuration does not say.
@@ -627,7 +723,7 @@ mod tests {
             "{e}"
         );
         let cfg = Config::from_args_and_kafka_opts(
-            &args(&c, &p, &[&flag, "--allow-insecure-keytab"]),
+            &args(&c, &p, &[&flag, "--allow.insecure.keytab"]),
             None,
         )
         .unwrap();
@@ -678,16 +774,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("PLAINTEXT") && e.contains("--allow-plaintext"),
+            e.contains("PLAINTEXT") && e.contains("--allow.plaintext"),
             "{e}"
         );
-        assert!(Config::from_args(&args(&c, &p, &["--allow-plaintext"])).is_ok());
+        assert!(Config::from_args(&args(&c, &p, &["--allow.plaintext"])).is_ok());
         let c = write(
             d.path(),
             "c.properties",
             "bootstrap.servers=a:9092\ngroup.id=g\nfetch.wait.max.ms=banana\n",
         );
-        let e = Config::from_args(&args(&c, &p, &["--allow-plaintext"]))
+        let e = Config::from_args(&args(&c, &p, &["--allow.plaintext"]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("c.properties:3: fetch.wait.max.ms"), "{e}");
@@ -696,7 +792,7 @@ mod tests {
             "c.properties",
             "bootstrap.servers=a:9092\ngroup.id=g\nno.such.key=1\n",
         );
-        let e = Config::from_args(&args(&c, &p, &["--allow-plaintext"]))
+        let e = Config::from_args(&args(&c, &p, &["--allow.plaintext"]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("c.properties:3: no.such.key"), "{e}");
@@ -846,18 +942,18 @@ mod tests {
                 "{}: kmirror would authenticate as kafka/localhost@R (the first entry of keytab {}",
                 svc_c.display(),
                 svc_kt.display()
-            )) && e.contains("--allow-service-principal"),
+            )) && e.contains("--allow.service.principal"),
             "{e}"
         );
         // The same through a ticket cache.
         let e = run(&cache_c, &mm_p, &[], &svc_cc).unwrap_err().to_string();
         assert!(
             e.contains(&format!("kmirror would authenticate as kafka/localhost@R (the default principal of ticket cache {svc_cc})"))
-                && e.contains("--allow-service-principal"),
+                && e.contains("--allow.service.principal"),
             "{e}"
         );
         // With the flag: accepted, with a warning naming it.
-        let cfg = run(&svc_c, &mm_p, &["--allow-service-principal"], &alice_cc).unwrap();
+        let cfg = run(&svc_c, &mm_p, &["--allow.service.principal"], &alice_cc).unwrap();
         assert!(
             cfg.sources[0]
                 .warnings
@@ -893,7 +989,7 @@ mod tests {
             "p.properties",
             "bootstrap.servers=b:9092\nsecurity.protocol=PLAINTEXT\n",
         );
-        let cfg = Config::from_args(&args(&c, &p, &["--allow-plaintext"])).unwrap();
+        let cfg = Config::from_args(&args(&c, &p, &["--allow.plaintext"])).unwrap();
         let w: Vec<String> = cfg.sources[0].start_warnings().collect();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(

@@ -4,11 +4,49 @@
 
 use regex::Regex;
 
+/// A compiled topic pattern: the regex crate (linear time) when it accepts
+/// the pattern, otherwise fancy-regex for the Java features it lacks
+/// (lookahead/lookbehind, possessive quantifiers, backreferences).
+#[derive(Debug, Clone)]
+enum Pattern {
+    Fast(Regex),
+    Java(fancy_regex::Regex),
+}
+
+impl Pattern {
+    /// Compiles `^(?:p)$`; on failure, the reason and the 0-based position
+    /// in `p` where the engine stopped, when it says.
+    fn anchored(p: &str) -> Result<Pattern, (String, Option<usize>)> {
+        const PREFIX: usize = "^(?:".len();
+        let full = format!("^(?:{p})$");
+        let fast_err = match Regex::new(&full) {
+            Ok(r) => return Ok(Pattern::Fast(r)),
+            Err(e) => e,
+        };
+        match fancy_regex::Regex::new(&full) {
+            Ok(r) => Ok(Pattern::Java(r)),
+            Err(fancy_regex::Error::ParseError(pos, kind)) => Err((
+                kind.to_string(),
+                Some(pos.saturating_sub(PREFIX).min(p.len())),
+            )),
+            Err(_) => Err((fast_err.to_string(), None)),
+        }
+    }
+
+    fn is_match(&self, topic: &str) -> bool {
+        match self {
+            Pattern::Fast(r) => r.is_match(topic),
+            // A pattern that backtracks past fancy-regex's limit matches nothing.
+            Pattern::Java(r) => r.is_match(topic).unwrap_or(false),
+        }
+    }
+}
+
 /// Which source topics are mirrored.
 #[derive(Debug, Clone)]
 pub struct TopicFilter {
-    include: Regex,
-    exclude: Option<Regex>,
+    include: Pattern,
+    exclude: Option<Pattern>,
     include_internal: bool,
     include_src: String,
     exclude_src: Option<String>,
@@ -16,14 +54,28 @@ pub struct TopicFilter {
 
 /// A whitelist/blacklist that is not a valid regular expression.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{flag} {pattern:?} is not a valid regular expression: {reason}")]
+#[error("{flag} {pattern:?} is not a valid regular expression{}: {reason}", at(.position, .normalized))]
 pub struct FilterError {
     /// The flag it came from.
     pub flag: &'static str,
     /// The pattern as given.
     pub pattern: String,
+    /// The pattern after MirrorMaker's normalisation (commas to `|`).
+    pub normalized: String,
+    /// 0-based character position in `normalized` where parsing stopped.
+    pub position: Option<usize>,
     /// The regex engine's explanation.
     pub reason: String,
+}
+
+fn at(position: &Option<usize>, normalized: &str) -> String {
+    match position {
+        Some(p) => match normalized.get(*p..).filter(|rest| !rest.is_empty()) {
+            Some(rest) => format!(" at position {p} of {normalized:?} (at {rest:?})"),
+            None => format!(" at position {p} of {normalized:?} (its end)"),
+        },
+        None => String::new(),
+    }
 }
 
 /// Normalises a MirrorMaker topic list the way MirrorMaker's `Whitelist`
@@ -55,12 +107,14 @@ impl TopicFilter {
     ) -> Result<TopicFilter, FilterError> {
         let compile = |flag: &'static str, raw: &str| {
             let p = normalize_pattern(raw);
-            Regex::new(&format!("^(?:{p})$"))
+            Pattern::anchored(&p)
                 .map(|r| (r, p.clone()))
-                .map_err(|e| FilterError {
+                .map_err(|(reason, position)| FilterError {
                     flag,
                     pattern: raw.to_string(),
-                    reason: e.to_string(),
+                    normalized: p.clone(),
+                    position,
+                    reason,
                 })
         };
         let (include_re, include_src) = compile("--whitelist", include)?;
@@ -129,6 +183,34 @@ mod tests {
         assert!(!f.matches("__anything"));
         let f = TopicFilter::new(".*", None, true).unwrap();
         assert!(f.matches("__consumer_offsets"));
+    }
+
+    #[test]
+    fn java_lookahead_and_possessive_quantifiers() {
+        // Everything but topics starting with tmp, as a Java user writes it.
+        let f = TopicFilter::new("(?!tmp).*", None, false).unwrap();
+        assert!(f.matches("orders"));
+        assert!(!f.matches("tmp-1"));
+        let f = TopicFilter::new("orders.*+", None, false).unwrap();
+        assert!(f.matches("orders-eu"));
+        assert!(!f.matches("payments"));
+        let f = TopicFilter::new("(?<!x)orders", Some("(\\w)\\1.*"), false).unwrap();
+        assert!(f.matches("orders"));
+        let f = TopicFilter::new(".*", Some("(\\w)\\1.*"), false).unwrap();
+        assert!(!f.matches("oorders"), "backreference in --blacklist");
+        assert!(f.matches("orders"));
+    }
+
+    #[test]
+    fn invalid_pattern_names_flag_pattern_and_position() {
+        let e = TopicFilter::new("orders,pay(ments", None, false).unwrap_err();
+        let m = e.to_string();
+        assert!(m.starts_with("--whitelist \"orders,pay(ments\""), "{m}");
+        assert_eq!(e.normalized, "orders|pay(ments");
+        assert!(e.position.is_some(), "{m}");
+        assert!(m.contains("at position"), "{m}");
+        let e = TopicFilter::new(".*", Some("[z-a]"), false).unwrap_err();
+        assert_eq!(e.flag, "--blacklist");
     }
 
     #[test]

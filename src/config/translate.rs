@@ -144,8 +144,11 @@ const JAVA_PARTITIONER: &str = "kmirror copies bytes and partitions keyed record
 const JAVA_TLS_FACTORY: &str = "a Java TLS factory setting; kmirror verifies certificates with OpenSSL (librdkafka) and rustls (start-up check) against the configured CA";
 const KERBEROS_RENEWAL: &str =
     "kmirror obtains and renews the Kerberos ticket itself, in-process, well before it expires";
-const ZK_NO_EQUIVALENT: &str = "ZooKeeper-era key with no modern equivalent; remove it (kmirror connects to bootstrap.servers)";
-const OLD_ZK_CONSUMER: &str = "old ZooKeeper-based consumer key; remove it: the brokers' group coordinator handles rebalances and offsets";
+const ZK_NO_EQUIVALENT: &str =
+    "a ZooKeeper setting with no effect here: kmirror connects to bootstrap.servers";
+const OLD_ZK_CONSUMER: &str = "an old ZooKeeper-based consumer setting with no effect here: the brokers' group coordinator handles rebalances and offsets";
+const ZK_CONNECT: &str = "kmirror talks to the brokers, not ZooKeeper: it connects to bootstrap.servers, which the file must also set";
+const BACKPRESSURE: &str = "kmirror never drops a record when its buffer is full: it waits (backpressure), bounded by --queue.size";
 const LOADS_ENGINE: &str = "loads an OpenSSL engine or provider (code) into kmirror's process; kmirror loads no code from configuration: remove it and give the key and certificate as files (ssl.keystore.location, or ssl.certificate.location and ssl.key.location)";
 const INLINE_PEM: &str = "inline PEM is not supported; put it in a file and set ssl.ca.location / ssl.certificate.location and ssl.key.location (or ssl.truststore.location / ssl.keystore.location with type PEM)";
 const OPENSSL_LIST: &str = "an OpenSSL algorithm list that kmirror's start-up TLS check (rustls) cannot apply, and Java cipher-suite names are not OpenSSL's: remove it (kmirror uses the TLS libraries' secure defaults, TLS 1.2 and 1.3 only in the start-up check)";
@@ -298,7 +301,7 @@ pub(crate) const TABLE: &[Row] = &[
     consumer("key.deserializer", Ignore("kmirror copies keys and values as bytes, never deserializing them")),
     consumer("value.deserializer", Ignore("kmirror copies keys and values as bytes, never deserializing them")),
     consumer("max.poll.records", Ignore("librdkafka has no per-poll limit; --queue.size bounds buffered records")),
-    consumer("exclude.internal.topics", Ignore("internal topics (names starting with __) are never mirrored unless --include-internal is given")),
+    consumer("exclude.internal.topics", Ignore("internal topics (names starting with __) are never mirrored unless --include.internal is given")),
     // Producer.
     producer("acks", M(Managed::Acks)),
     producer("max.in.flight.requests.per.connection", M(Managed::MaxInFlight)),
@@ -341,39 +344,49 @@ pub(crate) const TABLE: &[Row] = &[
     both("metrics.recording.level", Ignore(JAVA_METRICS)),
     both("metrics.sample.window.ms", Ignore(JAVA_METRICS)),
     both("auto.include.jmx.reporter", Ignore(JAVA_METRICS)),
-    // ZooKeeper-era and old-client keys (MirrorMaker 1 configurations).
-    both("zookeeper.connect", Refuse("ZooKeeper-era key: kmirror talks to the brokers, not ZooKeeper; set bootstrap.servers=BROKER:PORT[,BROKER:PORT] instead")),
-    both("zk.connect", Refuse("ZooKeeper-era key: kmirror talks to the brokers, not ZooKeeper; set bootstrap.servers=BROKER:PORT[,BROKER:PORT] instead")),
-    both("zookeeper.connection.timeout.ms", Refuse(ZK_NO_EQUIVALENT)),
-    both("zookeeper.session.timeout.ms", Refuse(ZK_NO_EQUIVALENT)),
-    both("zookeeper.sync.time.ms", Refuse(ZK_NO_EQUIVALENT)),
-    both("zk.connectiontimeout.ms", Refuse(ZK_NO_EQUIVALENT)),
-    both("zk.sessiontimeout.ms", Refuse(ZK_NO_EQUIVALENT)),
-    both("groupid", Refuse("old consumer key; use group.id instead")),
-    both("autooffset.reset", Refuse("old consumer key; use auto.offset.reset (earliest or latest) instead")),
-    both("autocommit.interval.ms", Refuse("old consumer key; use the --offset.commit.interval.ms flag")),
-    both("rebalance.max.retries", Refuse(OLD_ZK_CONSUMER)),
-    both("rebalance.backoff.ms", Refuse(OLD_ZK_CONSUMER)),
-    both("refresh.leader.backoff.ms", Refuse(OLD_ZK_CONSUMER)),
-    both("queued.max.message.chunks", Refuse(OLD_ZK_CONSUMER)),
-    both("offsets.storage", Refuse(OLD_ZK_CONSUMER)),
-    both("dual.commit.enabled", Refuse(OLD_ZK_CONSUMER)),
-    both("shallow.iterator.enable", Refuse("old MirrorMaker consumer key; remove it: kmirror copies every record unchanged (key, value, headers, timestamp)")),
-    both("mirror.topics.whitelist", Refuse("old MirrorMaker key; use the --whitelist flag")),
-    both("consumer.timeout.ms", Refuse("old consumer key; remove it: kmirror runs until stopped")),
-    both("broker.list", Refuse("old producer key; use bootstrap.servers instead")),
-    both("metadata.broker.list", Refuse("old producer key; use bootstrap.servers instead")),
-    both("producer.type", Refuse("old producer key; remove it: kmirror always sends asynchronously with acks=all and one request in flight")),
-    both("compression.codec", Refuse("old producer key; use compression.type (none, gzip, snappy, lz4, zstd) instead")),
-    both("request.required.acks", Refuse("old producer key; kmirror always uses acks=all (remove it)")),
-    both("serializer.class", Refuse("old producer key; remove it: kmirror copies keys and values as bytes")),
-    both("key.serializer.class", Refuse("old producer key; remove it: kmirror copies keys and values as bytes")),
-    both("max.message.size", Refuse("old producer key; use max.request.size instead")),
-    both("queue.time", Refuse("old producer key; use linger.ms instead")),
-    both("queue.size", Refuse("old producer key; use the --queue.size flag")),
-    both("queue.enqueue.timeout.ms", Refuse("old producer key; remove it: kmirror applies backpressure bounded by --queue.size")),
-    both("queue.enqueueTimeout.ms", Refuse("old producer key; remove it: kmirror applies backpressure bounded by --queue.size")),
-    both("queue.buffering.max.messages.old", Refuse("old producer key; remove it: kmirror applies backpressure bounded by --queue.size")),
+    // ZooKeeper-era and old-client keys (MirrorMaker 1 configurations):
+    // each one with a modern equivalent is translated, each one that has
+    // no effect without ZooKeeper is ignored with a note, so a MirrorMaker 1
+    // file runs unchanged once it names bootstrap.servers.
+    both("zookeeper.connect", Ignore(ZK_CONNECT)),
+    both("zk.connect", Ignore(ZK_CONNECT)),
+    both("zookeeper.connection.timeout.ms", Ignore(ZK_NO_EQUIVALENT)),
+    both("zookeeper.session.timeout.ms", Ignore(ZK_NO_EQUIVALENT)),
+    both("zookeeper.sync.time.ms", Ignore(ZK_NO_EQUIVALENT)),
+    both("zk.connectiontimeout.ms", Ignore(ZK_NO_EQUIVALENT)),
+    both("zk.sessiontimeout.ms", Ignore(ZK_NO_EQUIVALENT)),
+    consumer("groupid", Rename("group.id")),
+    consumer("consumer.id", Ignore("the old consumer's member name; the group coordinator names members itself")),
+    consumer("autooffset.reset", M(Managed::OffsetReset)),
+    consumer("autocommit.interval.ms", M(Managed::CommitInterval)),
+    consumer("auto.commit.enabled", M(Managed::AutoCommit)),
+    consumer("num.consumer.fetchers", Ignore("librdkafka fetches from every broker in parallel already")),
+    consumer("rebalance.max.retries", Ignore(OLD_ZK_CONSUMER)),
+    consumer("rebalance.backoff.ms", Ignore(OLD_ZK_CONSUMER)),
+    consumer("refresh.leader.backoff.ms", Ignore(OLD_ZK_CONSUMER)),
+    consumer("queued.max.message.chunks", Ignore(OLD_ZK_CONSUMER)),
+    consumer("offsets.storage", Ignore(OLD_ZK_CONSUMER)),
+    consumer("dual.commit.enabled", Ignore(OLD_ZK_CONSUMER)),
+    consumer("offsets.channel.backoff.ms", Ignore(OLD_ZK_CONSUMER)),
+    consumer("offsets.channel.socket.timeout.ms", Ignore(OLD_ZK_CONSUMER)),
+    consumer("offsets.commit.max.retries", Ignore(OLD_ZK_CONSUMER)),
+    consumer("shallow.iterator.enable", Ignore("kmirror always copies each record unchanged (key, value, headers, timestamp), never re-compressing")),
+    consumer("mirror.topics.whitelist", Ignore("MirrorMaker 0.7's topic list; the topics come from --whitelist/--blacklist on the command line")),
+    consumer("consumer.timeout.ms", Ignore("kmirror runs until stopped")),
+    producer("broker.list", Rename("bootstrap.servers")),
+    producer("metadata.broker.list", Rename("bootstrap.servers")),
+    producer("request.required.acks", M(Managed::Acks)),
+    producer("producer.type", Ignore("kmirror always sends asynchronously with acks=all and one request in flight, and commits only what was acknowledged")),
+    producer("compression.codec", Rename("compression.type")),
+    producer("compressed.topics", Ignore("compression.type applies to every topic")),
+    producer("serializer.class", Ignore("kmirror copies keys and values as bytes")),
+    producer("key.serializer.class", Ignore("kmirror copies keys and values as bytes")),
+    producer("max.message.size", Rename("message.max.bytes")),
+    producer("queue.time", Rename("linger.ms")),
+    producer("queue.size", Ignore("--queue.size bounds the records in flight")),
+    producer("queue.enqueue.timeout.ms", Ignore(BACKPRESSURE)),
+    producer("queue.enqueueTimeout.ms", Ignore(BACKPRESSURE)),
+    producer("queue.buffering.max.messages.old", Ignore(BACKPRESSURE)),
 ];
 
 /// Key prefixes refused as a family (librdkafka adds keys to them).
@@ -544,7 +557,33 @@ pub fn translate(file: &PropertiesFile, role: Role) -> Result<Translated, Transl
     for e in file.effective() {
         translate_entry(&file.path, e, role, &mut out)?;
     }
+    zookeeper_without_brokers(file, &out)?;
     Ok(out)
+}
+
+/// A MirrorMaker 1 file names ZooKeeper; kmirror ignores it when the file
+/// also names the brokers, and otherwise stops at that line: the one edit
+/// such a file needs.
+fn zookeeper_without_brokers(
+    file: &PropertiesFile,
+    out: &Translated,
+) -> Result<(), TranslateError> {
+    if out.settings.iter().any(|s| s.key == "bootstrap.servers") {
+        return Ok(());
+    }
+    match file
+        .effective()
+        .into_iter()
+        .find(|e| matches!(e.key.as_str(), "zookeeper.connect" | "zk.connect"))
+    {
+        Some(e) => Err(TranslateError::Refused {
+            path: file.path.clone(),
+            line: e.line,
+            key: e.key.clone(),
+            message: "ZooKeeper-era key: kmirror talks to the brokers, not ZooKeeper; add bootstrap.servers=BROKER:PORT[,BROKER:PORT] (the one edit a MirrorMaker 1 file needs; this line is then ignored)".into(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn translate_entry(
@@ -579,6 +618,9 @@ fn translate_entry(
             push(&e.key, e.value.clone(), &mut out.settings);
         }
         Rule::Rename(to) => {
+            if to == "group.id" {
+                out.group_id = Some(v.to_string());
+            }
             note(format!("{} is {to} in librdkafka; translated", e.key));
             push(to, e.value.clone(), &mut out.settings);
         }
@@ -995,38 +1037,45 @@ metrics.num.samples                      ign ign
 metrics.recording.level                  ign ign
 metrics.sample.window.ms                 ign ign
 auto.include.jmx.reporter                ign ign
-zookeeper.connect                        ref ref
-zk.connect                               ref ref
-zookeeper.connection.timeout.ms          ref ref
-zookeeper.session.timeout.ms             ref ref
-zookeeper.sync.time.ms                   ref ref
-zk.connectiontimeout.ms                  ref ref
-zk.sessiontimeout.ms                     ref ref
-groupid                                  ref ref
-autooffset.reset                         ref ref
-autocommit.interval.ms                   ref ref
-rebalance.max.retries                    ref ref
-rebalance.backoff.ms                     ref ref
-refresh.leader.backoff.ms                ref ref
-queued.max.message.chunks                ref ref
-offsets.storage                          ref ref
-dual.commit.enabled                      ref ref
-shallow.iterator.enable                  ref ref
-mirror.topics.whitelist                  ref ref
-consumer.timeout.ms                      ref ref
-broker.list                              ref ref
-metadata.broker.list                     ref ref
-producer.type                            ref ref
-compression.codec                        ref ref
-request.required.acks                    ref ref
-serializer.class                         ref ref
-key.serializer.class                     ref ref
-max.message.size                         ref ref
-queue.time                               ref ref
-queue.size                               ref ref
-queue.enqueue.timeout.ms                 ref ref
-queue.enqueueTimeout.ms                  ref ref
-queue.buffering.max.messages.old         ref ref
+zookeeper.connect                        ign ign
+zk.connect                               ign ign
+zookeeper.connection.timeout.ms          ign ign
+zookeeper.session.timeout.ms             ign ign
+zookeeper.sync.time.ms                   ign ign
+zk.connectiontimeout.ms                  ign ign
+zk.sessiontimeout.ms                     ign ign
+groupid                                  to:group.id other
+consumer.id                              ign other
+autooffset.reset                         man:OffsetReset other
+autocommit.interval.ms                   man:CommitInterval other
+auto.commit.enabled                      man:AutoCommit other
+num.consumer.fetchers                    ign other
+rebalance.max.retries                    ign other
+rebalance.backoff.ms                     ign other
+refresh.leader.backoff.ms                ign other
+queued.max.message.chunks                ign other
+offsets.storage                          ign other
+dual.commit.enabled                      ign other
+offsets.channel.backoff.ms               ign other
+offsets.channel.socket.timeout.ms        ign other
+offsets.commit.max.retries               ign other
+shallow.iterator.enable                  ign other
+mirror.topics.whitelist                  ign other
+consumer.timeout.ms                      ign other
+broker.list                              other to:bootstrap.servers
+metadata.broker.list                     other to:bootstrap.servers
+request.required.acks                    other man:Acks
+producer.type                            other ign
+compression.codec                        other to:compression.type
+compressed.topics                        other ign
+serializer.class                         other ign
+key.serializer.class                     other ign
+max.message.size                         other to:message.max.bytes
+queue.time                               other to:linger.ms
+queue.size                               other ign
+queue.enqueue.timeout.ms                 other ign
+queue.enqueueTimeout.ms                  other ign
+queue.buffering.max.messages.old         other ign
 request.timeout.ms                       ign pass
 ";
 
@@ -1152,27 +1201,45 @@ request.timeout.ms                       ign pass
     }
 
     #[test]
-    fn zookeeper_keys_are_refused_naming_the_modern_key() {
-        for (text, modern) in [
-            ("zookeeper.connect=zk:2181", "bootstrap.servers"),
-            ("zk.connect=zk:2181", "bootstrap.servers"),
-            ("groupid=mm", "group.id"),
-            ("broker.list=b:9092", "bootstrap.servers"),
-            ("metadata.broker.list=b:9092", "bootstrap.servers"),
-            ("compression.codec=gzip", "compression.type"),
-        ] {
-            let role =
-                if text.starts_with("zk") || text.starts_with("zoo") || text.starts_with("group") {
-                    Role::Consumer
-                } else {
-                    Role::Producer
-                };
-            let e = tr(&format!("client.id=c\n{text}\n"), role).unwrap_err();
+    fn mirrormaker1_keys_translate_and_zookeeper_alone_is_refused() {
+        // ZooKeeper without brokers: the one edit, named at its line.
+        for text in ["zookeeper.connect=zk:2181", "zk.connect=zk:2181"] {
+            let e = tr(&format!("client.id=c\n{text}\n"), Role::Consumer).unwrap_err();
             let msg = e.to_string();
             assert!(msg.starts_with("t.properties:2: "), "{msg}");
-            assert!(msg.contains(modern), "{text}: {msg}");
+            assert!(msg.contains("add bootstrap.servers="), "{text}: {msg}");
         }
-        let e = tr("producer.type=sync", Role::Producer).unwrap_err();
+        // A MirrorMaker 1 consumer file, unchanged but for bootstrap.servers.
+        let t = tr(
+            "zookeeper.connect=zk:2181\nbootstrap.servers=b:9092\ngroupid=mm\nautooffset.reset=largest\nauto.commit.enabled=false\nshallow.iterator.enable=true\nmirror.topics.whitelist=orders\nconsumer.timeout.ms=-1\nrebalance.max.retries=4\n",
+            Role::Consumer,
+        )
+        .unwrap();
+        assert_eq!(t.group_id.as_deref(), Some("mm"));
+        assert_eq!(t.start, StartPolicy::Latest);
+        assert!(t
+            .settings
+            .iter()
+            .any(|s| s.key == "group.id" && s.value.expose() == "mm"));
+        assert_eq!(t.notes.len(), 8, "{:?}", t.notes);
+        // A MirrorMaker 1 producer file.
+        let t = tr(
+            "metadata.broker.list=b:9092\nrequest.required.acks=-1\nproducer.type=async\ncompression.codec=gzip\nmax.message.size=2000000\nqueue.time=20\nqueue.enqueueTimeout.ms=-1\nserializer.class=kafka.serializer.DefaultEncoder\n",
+            Role::Producer,
+        )
+        .unwrap();
+        let get = |k: &str| {
+            t.settings
+                .iter()
+                .find(|s| s.key == k)
+                .map(|s| s.value.expose().to_string())
+        };
+        assert_eq!(get("bootstrap.servers").as_deref(), Some("b:9092"));
+        assert_eq!(get("compression.type").as_deref(), Some("gzip"));
+        assert_eq!(get("message.max.bytes").as_deref(), Some("2000000"));
+        assert_eq!(get("linger.ms").as_deref(), Some("20"));
+        // The no-loss settings still hold: acks=1 is refused.
+        let e = tr("request.required.acks=1", Role::Producer).unwrap_err();
         assert!(e.to_string().contains("acks=all"), "{e}");
     }
 

@@ -5,7 +5,7 @@
 //! Every delivery report names the target partition and offset of one
 //! source record. Consecutive source offsets landing at consecutive target
 //! offsets of one target partition form a [`Run`]; without faults and with
-//! `--preserve-partitions` a partition is one run per kmirror process. A
+//! `--preserve.partitions` a partition is one run per kmirror process. A
 //! replay after a restart, an offset hole on the source (compaction,
 //! transaction markers) or a record of another source partition landing in
 //! between starts a new run.
@@ -219,7 +219,7 @@ pub type TopicRuns = BTreeMap<i32, Vec<Run>>;
 /// or, when nothing constrains it, one past the last recorded copy on `q`.
 ///
 /// `preserved`: whether records kept their partition number
-/// (`--preserve-partitions`), so that a source partition with no run yet
+/// (`--preserve.partitions`), so that a source partition with no run yet
 /// can only have copies on its own number.
 pub fn translate(
     runs: &TopicRuns,

@@ -5,7 +5,7 @@
 //! Entries are JSON, keyed so compaction keeps what translation needs:
 //! - a run: key `["run", topic, partition, target_partition, target]`; a
 //!   growing run is written again under the same key with its new length;
-//! - the partitioning: key `["meta"]`, whether `--preserve-partitions` was on;
+//! - the partitioning: key `["meta"]`, whether `--preserve.partitions` was on;
 //! - a group's source position last synced: key `["group", group, topic,
 //!   partition]`, so `kmirror offsets translate` works when the source is gone.
 
@@ -90,7 +90,7 @@ pub enum Entry {
     },
     /// How records were partitioned on the target.
     Meta {
-        /// `--preserve-partitions`.
+        /// `--preserve.partitions`.
         preserve_partitions: bool,
     },
     /// The source position of a group's partition when it was last synced.

@@ -2,7 +2,7 @@
 //! committed offsets of matching source groups and commit them on the
 //! target, for groups with no active members there, never backwards. The
 //! source positions synced are written to the map topic too, so
-//! `kmirror offsets translate --from-target` works when the source is gone.
+//! `kmirror offsets translate --from.target` works when the source is gone.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

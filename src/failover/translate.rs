@@ -217,7 +217,7 @@ fn map_topic(config: &Config, req: &Request) -> Result<String, GroupError> {
         }),
         many => Err(GroupError::NoMap {
             reason: format!(
-                "the target has several map topics ({}): name the source with --source-cluster-id",
+                "the target has several map topics ({}): name the source with --source.cluster.id",
                 many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
             ),
         }),

@@ -1,4 +1,4 @@
-//! The `--metrics-addr` HTTP endpoint: `/metrics` (Prometheus text),
+//! The `--metrics.addr` HTTP endpoint: `/metrics` (Prometheus text),
 //! `/healthz` (the process answers) and `/readyz` (authenticated to every
 //! side, consumers joined, not aborting; a 503 gives reason codes such as
 //! `auth_failed target since ...`, never raw error text). HTTP/1.1 on
@@ -41,7 +41,7 @@ const EVICTION_WAIT: Duration = Duration::from_millis(500);
 
 /// Binding the metrics address failed.
 #[derive(Debug, thiserror::Error)]
-#[error("--metrics-addr {addr}: cannot listen: {source}")]
+#[error("--metrics.addr {addr}: cannot listen: {source}")]
 pub struct BindError {
     /// The address asked for.
     pub addr: String,

@@ -1,6 +1,8 @@
 //! `kmirror lag`: how far kmirror's consumer group is behind on each source
-//! cluster, per partition of the matched topics, in the layout of Kafka's
-//! old `ConsumerOffsetChecker` (`Group Topic Pid Offset logSize Lag Owner`).
+//! cluster, per partition, in the layout of Kafka's
+//! `kafka-consumer-groups.sh --describe` (`GROUP TOPIC PARTITION
+//! CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID`), with a
+//! `CLUSTER` column first when there are several source clusters.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,8 +12,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
+use crate::config::topics::TopicFilter;
 use crate::config::translate::StartPolicy;
-use crate::config::{ClusterConfig, Config};
+use crate::config::ClusterConfig;
 use crate::preflight::{self, PreflightError};
 
 /// How long each broker request of `kmirror lag` may take.
@@ -35,10 +38,10 @@ pub enum LagError {
     },
 }
 
-/// One partition's row.
+/// One partition's row; the JSON field names are the table's columns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LagRow {
-    /// Source cluster label (`source 1`, ...).
+    /// Source cluster label (`source`, or `source 1`, `source 2`, ...).
     pub cluster: String,
     /// Consumer group.
     pub group: String,
@@ -47,22 +50,25 @@ pub struct LagRow {
     /// Partition id.
     pub partition: i32,
     /// The group's committed offset (next record to mirror), if any.
-    pub offset: Option<i64>,
+    pub current_offset: Option<i64>,
     /// The partition's high watermark (offset after the last record).
-    pub log_size: i64,
-    /// The partition's low watermark (first record still held).
-    pub log_start: i64,
-    /// Records not yet mirrored: `log_size - offset`; without a committed
-    /// offset, what the start policy would still read (`log_size -
-    /// log_start` for earliest, 0 for latest).
+    pub log_end_offset: i64,
+    /// Records not yet mirrored: `log_end_offset - current_offset`; without
+    /// a committed offset, what kmirror's start position would still read
+    /// (the whole log for earliest, kmirror's default; 0 for latest).
     pub lag: i64,
-    /// `client-id/host` of the group member assigned this partition;
-    /// `none` if no member has it, `unknown` if the broker does not describe groups.
-    pub owner: String,
+    /// Member id of the group member assigned this partition (`None`: no member has it).
+    pub consumer_id: Option<String>,
+    /// That member's host, as the broker reports it (`/10.0.0.1`).
+    pub host: Option<String>,
+    /// That member's client.id.
+    pub client_id: Option<String>,
     /// Replication latency, in milliseconds: the age (now minus its source
     /// timestamp) of the oldest record not yet mirrored and committed, the
-    /// one at `offset`: what a failover now would lose, measured in time.
-    /// `None` when nothing is behind (or that record could not be read).
+    /// one at `current_offset` (the log start without one): what a failover
+    /// now would lose, measured in time. `None` when nothing is behind (or
+    /// that record could not be read). The table's last column, `LATENCY`,
+    /// after kafka-consumer-groups.sh's own so their positions stay.
     pub latency_ms: Option<i64>,
 }
 
@@ -73,43 +79,62 @@ pub struct LagReport {
     pub rows: Vec<LagRow>,
     /// Sum of `lag`.
     pub total_lag: i64,
-    /// Sum of `log_size`.
-    pub total_log_size: i64,
 }
 
+const COLUMNS: [&str; 9] = [
+    "GROUP",
+    "TOPIC",
+    "PARTITION",
+    "CURRENT-OFFSET",
+    "LOG-END-OFFSET",
+    "LAG",
+    "CONSUMER-ID",
+    "HOST",
+    "CLIENT-ID",
+];
+
+/// kmirror's own column after kafka-consumer-groups.sh's: `latency_ms` as
+/// seconds (`12.3s`), `-` when nothing is behind.
+const LATENCY_COLUMN: &str = "LATENCY";
+
 impl LagReport {
-    /// Renders the report as an aligned table with a totals line.
+    /// Renders the report as `kafka-consumer-groups.sh --describe` does:
+    /// left-aligned columns, `-` for a missing value; a `CLUSTER` column
+    /// first when rows come from several clusters.
     pub fn table(&self) -> String {
-        let header = [
-            "Group", "Topic", "Pid", "Offset", "logSize", "Lag", "Owner", "Latency",
-        ];
-        let mut cells: Vec<[String; 8]> = vec![header.map(String::from)];
+        let several = self.rows.iter().any(|r| r.cluster != self.rows[0].cluster);
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let mut cells: Vec<Vec<String>> = Vec::new();
+        let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+        header.push(LATENCY_COLUMN.into());
+        if several {
+            header.insert(0, "CLUSTER".into());
+        }
+        cells.push(header);
         for r in &self.rows {
-            cells.push([
+            let mut row = vec![
                 r.group.clone(),
                 r.topic.clone(),
                 r.partition.to_string(),
-                r.offset.map_or_else(|| "-".to_string(), |o| o.to_string()),
-                r.log_size.to_string(),
+                r.current_offset
+                    .map_or_else(|| "-".into(), |o| o.to_string()),
+                r.log_end_offset.to_string(),
                 r.lag.to_string(),
-                r.owner.clone(),
+                dash(&r.consumer_id),
+                dash(&r.host),
+                dash(&r.client_id),
                 r.latency_ms.map_or_else(
                     || "-".to_string(),
                     |ms| format!("{:.1}s", ms as f64 / 1000.0),
                 ),
-            ]);
+            ];
+            if several {
+                // Labels hold spaces; the column stays one word for awk.
+                row.insert(0, r.cluster.replace(' ', "-"));
+            }
+            cells.push(row);
         }
-        cells.push([
-            "TOTAL".into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            self.total_log_size.to_string(),
-            self.total_lag.to_string(),
-            String::new(),
-            String::new(),
-        ]);
-        let mut widths = [0usize; 8];
+        let mut widths = vec![0usize; cells[0].len()];
         for row in &cells {
             for (w, c) in widths.iter_mut().zip(row) {
                 *w = (*w).max(c.len());
@@ -119,34 +144,50 @@ impl LagReport {
         for row in &cells {
             let line: Vec<String> = row
                 .iter()
-                .zip(widths)
+                .zip(&widths)
                 .map(|(c, w)| format!("{c:<w$}"))
                 .collect();
-            out.push_str(line.join("  ").trim_end());
+            out.push_str(line.join(" ").trim_end());
             out.push('\n');
         }
         out
     }
 
-    /// Renders the report as JSON (`rows`, `total_lag`, `total_log_size`).
+    /// Renders the report as JSON: `rows` with the table's columns as
+    /// fields (lower case, `_` for `-`, null for `-`), and `total_lag`.
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a lag report always serialises")
     }
 }
 
-/// Collects the report for every source cluster of `config`.
-pub fn collect(config: &Config) -> Result<LagReport, LagError> {
+/// Collects the report for every source cluster.
+pub fn collect(
+    sources: &[ClusterConfig],
+    filter: Option<&TopicFilter>,
+) -> Result<LagReport, LagError> {
     let mut report = LagReport::default();
-    for src in &config.sources {
-        report.rows.extend(collect_cluster(config, src)?);
+    for src in sources {
+        report.rows.extend(collect_cluster(src, filter)?);
     }
     report.total_lag = report.rows.iter().map(|r| r.lag).sum();
-    report.total_log_size = report.rows.iter().map(|r| r.log_size).sum();
     Ok(report)
 }
 
-/// The rows of one source cluster: every partition of its matched topics.
-pub fn collect_cluster(config: &Config, src: &ClusterConfig) -> Result<Vec<LagRow>, LagError> {
+/// A group member, for the CONSUMER-ID, HOST and CLIENT-ID columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Member {
+    id: String,
+    host: String,
+    client_id: String,
+}
+
+/// The rows of one source cluster: every partition of the topics `filter`
+/// matches, or, without one, every partition the group has a committed
+/// offset or an owner in.
+pub fn collect_cluster(
+    src: &ClusterConfig,
+    filter: Option<&TopicFilter>,
+) -> Result<Vec<LagRow>, LagError> {
     let group = src.group_id.clone().unwrap_or_default();
     let kafka = |context: String| {
         let cluster = src.label.clone();
@@ -162,9 +203,12 @@ pub fn collect_cluster(config: &Config, src: &ClusterConfig) -> Result<Vec<LagRo
     cfg.set("enable.auto.commit", "false");
     let consumer: BaseConsumer = cfg.create().map_err(kafka("creating a client".into()))?;
     let all = preflight::topics::all_topics(consumer.client(), src)?;
-    let matched = preflight::topics::matching(&all, &config.filter);
+    let candidates = match filter {
+        Some(f) => preflight::topics::matching(&all, f),
+        None => all,
+    };
     let mut tpl = TopicPartitionList::new();
-    for (topic, &n) in &matched {
+    for (topic, &n) in &candidates {
         for p in 0..n as i32 {
             tpl.add_partition(topic, p);
         }
@@ -178,24 +222,30 @@ pub fn collect_cluster(config: &Config, src: &ClusterConfig) -> Result<Vec<LagRo
             "reading the committed offsets of group {group}"
         )))?;
     let owners = match consumer.fetch_group_list(Some(&group), REQUEST_TIMEOUT) {
-        Ok(list) => Some(owners_of(&list, &group)),
+        Ok(list) => owners_of(&list, &group),
         Err(e) => {
-            tracing::warn!(cluster = %src.label, "describing group {group} failed, owners unknown: {e}");
-            None
+            tracing::warn!(cluster = %src.label, "describing group {group} failed, members unknown: {e}");
+            HashMap::new()
         }
     };
     let mut rows = Vec::new();
+    let mut log_start = HashMap::new();
     for e in committed.elements() {
         let (topic, partition) = (e.topic(), e.partition());
+        let offset = match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        };
+        let owner = owners.get(&(topic.to_string(), partition));
+        if filter.is_none() && offset.is_none() && owner.is_none() {
+            continue; // not the group's topic
+        }
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
             .map_err(kafka(format!(
                 "reading the watermarks of {topic} [{partition}]"
             )))?;
-        let offset = match e.offset() {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        };
+        log_start.insert((topic.to_string(), partition), low);
         let lag = match offset {
             Some(o) => (high - o).max(0),
             None => match src.start {
@@ -203,28 +253,22 @@ pub fn collect_cluster(config: &Config, src: &ClusterConfig) -> Result<Vec<LagRo
                 StartPolicy::Latest => 0,
             },
         };
-        let owner = match &owners {
-            None => "unknown".to_string(),
-            Some(m) => m
-                .get(&(topic.to_string(), partition))
-                .cloned()
-                .unwrap_or_else(|| "none".into()),
-        };
         rows.push(LagRow {
             cluster: src.label.clone(),
             group: group.clone(),
             topic: topic.to_string(),
             partition,
-            offset,
-            log_size: high,
-            log_start: low,
+            current_offset: offset,
+            log_end_offset: high,
             lag,
-            owner,
+            consumer_id: owner.map(|m| m.id.clone()),
+            host: owner.map(|m| m.host.clone()),
+            client_id: owner.map(|m| m.client_id.clone()),
             latency_ms: None,
         });
     }
     rows.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    set_latency(src, &mut rows);
+    set_latency(src, &mut rows, &log_start);
     Ok(rows)
 }
 
@@ -233,11 +277,15 @@ pub fn collect_cluster(config: &Config, src: &ClusterConfig) -> Result<Vec<LagRo
 const LATENCY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Fills `latency_ms` of the lagging rows: reads the record at each one's
-/// committed offset (its first record without one) and takes its age.
-fn set_latency(src: &ClusterConfig, rows: &mut [LagRow]) {
+/// committed offset (its first record, `log_start`, without one) and
+/// takes its age.
+fn set_latency(src: &ClusterConfig, rows: &mut [LagRow], log_start: &HashMap<(String, i32), i64>) {
     let mut tpl = TopicPartitionList::new();
     for r in rows.iter().filter(|r| r.lag > 0) {
-        let at = r.offset.unwrap_or(r.log_start);
+        let start = log_start.get(&(r.topic.clone(), r.partition)).copied();
+        let Some(at) = r.current_offset.or(start) else {
+            continue;
+        };
         let _ = tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(at));
     }
     if tpl.count() == 0 {
@@ -278,19 +326,21 @@ fn set_latency(src: &ClusterConfig, rows: &mut [LagRow]) {
     }
 }
 
-/// (topic, partition) → `client-id/host` for every member of `group`.
-fn owners_of(list: &rdkafka::groups::GroupList, group: &str) -> HashMap<(String, i32), String> {
+/// (topic, partition) → the member of `group` assigned it.
+fn owners_of(list: &rdkafka::groups::GroupList, group: &str) -> HashMap<(String, i32), Member> {
     let mut out = HashMap::new();
     for g in list.groups().iter().filter(|g| g.name() == group) {
         for m in g.members() {
             let Some(bytes) = m.assignment() else {
+                // Some brokers (tansu 0.6) describe members without it.
+                tracing::debug!(member = m.id(), "group member without an assignment");
                 continue;
             };
-            let who = format!(
-                "{}/{}",
-                m.client_id(),
-                m.client_host().trim_start_matches('/')
-            );
+            let who = Member {
+                id: m.id().to_string(),
+                host: m.client_host().to_string(),
+                client_id: m.client_id().to_string(),
+            };
             for (topic, parts) in decode_assignment(bytes).unwrap_or_default() {
                 for p in parts {
                     out.insert((topic.clone(), p), who.clone());
@@ -301,42 +351,26 @@ fn owners_of(list: &rdkafka::groups::GroupList, group: &str) -> HashMap<(String,
     out
 }
 
-/// Decodes a consumer-protocol `MemberAssignment` (version i16, then an
-/// array of topic name and partition ids; user data after is ignored).
+/// Decodes a consumer-protocol `MemberAssignment` (version i16, then the
+/// version's `ConsumerProtocolAssignment`) with the kafka-protocol crate.
 /// `None` when the bytes are not that layout.
 pub fn decode_assignment(b: &[u8]) -> Option<Vec<(String, Vec<i32>)>> {
-    struct R<'a>(&'a [u8]);
-    impl R<'_> {
-        fn take(&mut self, n: usize) -> Option<&[u8]> {
-            if self.0.len() < n {
-                return None;
-            }
-            let (h, t) = self.0.split_at(n);
-            self.0 = t;
-            Some(h)
-        }
-        fn i16(&mut self) -> Option<i16> {
-            Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
-        }
-        fn i32(&mut self) -> Option<i32> {
-            Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
-        }
-    }
+    use kafka_protocol::messages::ConsumerProtocolAssignment;
+    use kafka_protocol::protocol::Decodable;
     if b.is_empty() {
         return Some(Vec::new());
     }
-    let mut r = R(b);
-    let _version = r.i16()?;
-    let topics = r.i32()?;
-    let mut out = Vec::new();
-    for _ in 0..topics.max(0) {
-        let len = usize::try_from(r.i16()?).ok()?;
-        let name = String::from_utf8(r.take(len)?.to_vec()).ok()?;
-        let n = r.i32()?;
-        let parts = (0..n.max(0)).map(|_| r.i32()).collect::<Option<Vec<_>>>()?;
-        out.push((name, parts));
-    }
-    Some(out)
+    let mut buf = bytes::Bytes::copy_from_slice(b);
+    let version = bytes::Buf::try_get_i16(&mut buf).ok()?;
+    // Versions above the crate's read as its newest: fields are only added.
+    let version = version.clamp(0, 3);
+    let a = ConsumerProtocolAssignment::decode(&mut buf, version).ok()?;
+    Some(
+        a.assigned_partitions
+            .into_iter()
+            .map(|tp| (tp.topic.to_string(), tp.partitions))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -372,38 +406,102 @@ mod tests {
         assert_eq!(decode_assignment(&b[..9]), None, "truncated");
     }
 
-    #[test]
-    fn table_has_header_rows_and_totals() {
-        let row = |p, offset, log_size, lag| LagRow {
-            cluster: "source 1".into(),
+    fn row(cluster: &str, p: i32, offset: Option<i64>, end: i64, lag: i64) -> LagRow {
+        LagRow {
+            cluster: cluster.into(),
             group: "mm".into(),
             topic: "orders".into(),
             partition: p,
-            offset,
-            log_size,
-            log_start: 0,
+            current_offset: offset,
+            log_end_offset: end,
             lag,
-            owner: "none".into(),
+            consumer_id: (p == 0).then(|| "rdkafka-1b2c".into()),
+            host: (p == 0).then(|| "/10.0.0.7".into()),
+            client_id: (p == 0).then(|| "kmirror".into()),
             latency_ms: (lag > 0).then_some(12_345),
-        };
+        }
+    }
+
+    #[test]
+    fn table_is_kafka_consumer_groups_describe() {
         let r = LagReport {
-            rows: vec![row(0, Some(5), 10, 5), row(1, None, 7, 7)],
+            rows: vec![
+                row("source", 0, Some(5), 10, 5),
+                row("source", 1, None, 7, 7),
+            ],
             total_lag: 12,
-            total_log_size: 17,
         };
         let t = r.table();
-        let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 4);
-        assert!(lines[0].starts_with("Group"));
-        let cols: Vec<&str> = lines[2].split_whitespace().collect();
-        assert_eq!(cols, ["mm", "orders", "1", "-", "7", "7", "none", "12.3s"]);
+        let lines: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        let mut header = COLUMNS.to_vec();
+        header.push(LATENCY_COLUMN);
+        assert_eq!(lines[0], header);
         assert_eq!(
-            lines[3].split_whitespace().collect::<Vec<_>>(),
-            ["TOTAL", "17", "12"]
+            lines[1],
+            [
+                "mm",
+                "orders",
+                "0",
+                "5",
+                "10",
+                "5",
+                "rdkafka-1b2c",
+                "/10.0.0.7",
+                "kmirror",
+                "12.3s"
+            ]
         );
+        assert_eq!(
+            lines[2],
+            ["mm", "orders", "1", "-", "7", "7", "-", "-", "-", "12.3s"]
+        );
+        // JSON: the same fields.
         let j: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
         assert_eq!(j["total_lag"], 12);
-        assert_eq!(j["rows"][0]["offset"], 5);
-        assert!(j["rows"][1]["offset"].is_null());
+        let fields: Vec<String> = j["rows"][0].as_object().unwrap().keys().cloned().collect();
+        for c in COLUMNS {
+            let f = c.to_lowercase().replace('-', "_");
+            assert!(fields.contains(&f), "{f} not in {fields:?}");
+        }
+        assert_eq!(j["rows"][0]["current_offset"], 5);
+        assert!(j["rows"][1]["current_offset"].is_null());
+        assert!(j["rows"][1]["consumer_id"].is_null());
+        assert_eq!(j["rows"][0]["latency_ms"], 12_345);
+        // Nothing behind: no latency.
+        let caught_up = LagReport {
+            rows: vec![row("source", 0, Some(10), 10, 0)],
+            total_lag: 0,
+        };
+        let t = caught_up.table();
+        assert_eq!(
+            t.lines().nth(1).unwrap().split_whitespace().last(),
+            Some("-"),
+            "{t}"
+        );
+        let j: serde_json::Value = serde_json::from_str(&caught_up.json()).unwrap();
+        assert!(j["rows"][0]["latency_ms"].is_null());
+    }
+
+    #[test]
+    fn table_has_a_cluster_column_with_several_sources() {
+        let one = LagReport {
+            rows: vec![row("source", 0, Some(1), 1, 0)],
+            total_lag: 0,
+        };
+        assert!(one.table().starts_with("GROUP"));
+        let two = LagReport {
+            rows: vec![
+                row("source 1", 0, Some(1), 1, 0),
+                row("source 2", 0, Some(1), 1, 0),
+            ],
+            total_lag: 0,
+        };
+        let t = two.table();
+        let lines: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines[0][0], "CLUSTER");
+        assert_eq!(lines[0].len(), 11);
+        assert_eq!(lines[2][0], "source-2");
+        assert_eq!(lines[2].len(), 11);
     }
 }

@@ -1,4 +1,4 @@
-//! Prometheus metrics of a run (`--metrics-addr`), and the health state
+//! Prometheus metrics of a run (`--metrics.addr`), and the health state
 //! behind `/healthz` and `/readyz`.
 //!
 //! The pipeline updates these from its hot paths (delivery callback,
@@ -530,26 +530,10 @@ fn sanitize_reason(reason: &str) -> String {
     r
 }
 
-/// `2026-01-02T03:04:05Z` for a Unix time in milliseconds.
+/// `2026-01-02T03:04:05Z` for a Unix time in milliseconds (humantime).
 fn rfc3339_utc(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 #[cfg(test)]

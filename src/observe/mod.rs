@@ -2,7 +2,7 @@
 //! `kmirror lag`.
 //!
 //! - [`metrics`]: the Prometheus registry the pipeline updates.
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz` on `--metrics-addr`.
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz` on `--metrics.addr`.
 //! - [`lag`]: the `kmirror lag` report.
 //! - [`audit`]: the keyed, anchored audit trail and `kmirror audit verify`.
 //! - [`verify`]: `kmirror verify`, source against target up to the commits.
@@ -18,18 +18,18 @@ use std::time::Duration;
 /// Observability options of a mirror run (from the command line).
 #[derive(Debug, Clone)]
 pub struct ObserveOptions {
-    /// `--metrics-addr HOST:PORT`: serve metrics and health there; off when `None`.
+    /// `--metrics.addr HOST:PORT`: serve metrics and health there; off when `None`.
     pub metrics_addr: Option<String>,
     /// `--progress.interval.ms`: how often to log a progress line (default 30 s).
     pub progress_interval: Duration,
-    /// `--audit-log FILE`: append one entry per committed range; off when `None`.
+    /// `--audit.log FILE`: append one entry per committed range; off when `None`.
     pub audit_log: Option<std::path::PathBuf>,
-    /// `--audit-anchor FILE`: where the trail's anchor goes (default: `FILE.anchor`).
+    /// `--audit.anchor FILE`: where the trail's anchor goes (default: `FILE.anchor`).
     pub audit_anchor: Option<std::path::PathBuf>,
-    /// `--audit-key FILE`, loaded: seals the trail. Required with
+    /// `--audit.key FILE`, loaded: seals the trail. Required with
     /// `audit_log` unless `audit_unkeyed`.
     pub audit_key: Option<std::sync::Arc<audit::key::AuditKey>>,
-    /// `--audit-unkeyed`: accept a trail without a key (plain SHA-256,
+    /// `--audit.unkeyed`: accept a trail without a key (plain SHA-256,
     /// which whoever can write the file can recompute). Default false.
     pub audit_unkeyed: bool,
 }
@@ -48,7 +48,7 @@ impl ObserveOptions {
         let seal = match (&self.audit_key, self.audit_unkeyed) {
             (Some(k), _) => audit::Seal::Keyed(k.clone()),
             (None, true) => {
-                tracing::warn!(path = %path.display(), "--audit-unkeyed: the audit trail is NOT authenticated; anyone who can write it can rewrite it undetected");
+                tracing::warn!(path = %path.display(), "--audit.unkeyed: the audit trail is NOT authenticated; anyone who can write it can rewrite it undetected");
                 audit::Seal::Unkeyed
             }
             (None, false) => return Err(audit::AuditError::NoKey { path: path.clone() }),

@@ -261,13 +261,13 @@ pub fn run(config: &Config, progress: bool) -> Result<Vec<TopicVerdict>, LagErro
             })?;
     let mut verdicts = Vec::new();
     for src in &config.sources {
-        let report = super::lag::collect_cluster(config, src)?;
+        let report = super::lag::collect_cluster(src, Some(&config.filter))?;
         let mut by_topic: BTreeMap<String, BTreeMap<i32, Option<i64>>> = BTreeMap::new();
         for r in &report {
             by_topic
                 .entry(r.topic.clone())
                 .or_default()
-                .insert(r.partition, r.offset);
+                .insert(r.partition, r.current_offset);
         }
         for (topic, ends) in by_topic {
             bar.set_message(format!("{} {topic}: source", src.label));

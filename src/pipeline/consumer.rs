@@ -48,7 +48,7 @@ pub(crate) struct MirrorConsumerContext {
     drain_timeout: Duration,
     /// Whether this consumer has had an assignment yet (for `/readyz`).
     joined: std::sync::atomic::AtomicBool,
-    /// The source cluster's id, for audit entries (fetched with `--audit-log`).
+    /// The source cluster's id, for audit entries (fetched with `--audit.log`).
     cluster_id: std::sync::OnceLock<String>,
     /// The principal kmirror uses on this source, for audit entries.
     principal: String,

@@ -155,9 +155,59 @@ pub fn client_error_is_fatal(code: C) -> bool {
     )
 }
 
+/// Kerberos errors as librdkafka and MIT krb5 word them, and the section of
+/// docs/kerberos.md that explains the cause and the fix.
+pub const KERBEROS_DOCS: &[(&str, &str)] = &[
+    (
+        "Server not found in Kerberos database",
+        "docs/kerberos.md#server-not-found-in-kerberos-database",
+    ),
+    (
+        "No worthy mechs found",
+        "docs/kerberos.md#no-worthy-mechs-found",
+    ),
+    (
+        "Clock skew too great",
+        "docs/kerberos.md#clock-skew-too-great",
+    ),
+    (
+        "Cannot find key of appropriate type to decrypt AP REQ",
+        "docs/kerberos.md#cannot-find-key-of-appropriate-type-to-decrypt-ap-req",
+    ),
+    (
+        "Client not found in Kerberos database",
+        "docs/kerberos.md#client-not-found-in-kerberos-database",
+    ),
+    (
+        "Preauthentication failed",
+        "docs/kerberos.md#preauthentication-failed",
+    ),
+];
+
+/// ` (see <the section>)` when `message` holds a Kerberos error the
+/// docs explain; empty otherwise.
+pub fn kerberos_doc_hint(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    KERBEROS_DOCS
+        .iter()
+        .find(|(text, _)| lower.contains(&text.to_ascii_lowercase()))
+        .map(|(_, doc)| format!(" (see {doc})"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kerberos_errors_point_to_their_section() {
+        let m = "SASL authentication error: GSSAPI Error: Unspecified GSS failure (Server not found in Kerberos database)";
+        assert_eq!(
+            kerberos_doc_hint(m),
+            " (see docs/kerberos.md#server-not-found-in-kerberos-database)"
+        );
+        assert_eq!(kerberos_doc_hint("Broker transport failure"), "");
+    }
 
     #[test]
     fn lists_are_disjoint_and_classified() {

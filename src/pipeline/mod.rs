@@ -109,7 +109,7 @@ pub enum PipelineError {
         current_id: String,
     },
     /// A client reported an error kmirror cannot continue after.
-    #[error("{cluster}: {code:?}: {message}")]
+    #[error("{cluster}: {code:?}: {message}{}", errors::kerberos_doc_hint(.message))]
     Client {
         /// Cluster label.
         cluster: String,
@@ -209,9 +209,9 @@ pub(crate) struct Shared {
     pub abort_on_send_failure: bool,
     /// Counters.
     pub stats: Stats,
-    /// Prometheus metrics and readiness (always kept; served with --metrics-addr).
+    /// Prometheus metrics and readiness (always kept; served with --metrics.addr).
     pub metrics: Arc<crate::observe::metrics::Metrics>,
-    /// `--audit-log`: written before every commit.
+    /// `--audit.log`: written before every commit.
     pub audit: Option<Arc<crate::observe::audit::AuditLog>>,
     /// (topic, note) pairs already logged: each timestamp note once per topic.
     pub timestamp_notes: Mutex<BTreeSet<(String, consumer::TimestampNote)>>,
@@ -296,7 +296,7 @@ pub(crate) struct PartitionState {
     /// stored with every commit, so a re-created topic is recognised.
     pub topic_id: Option<String>,
     pub tracker: Mutex<crate::pipeline::tracker::OffsetTracker>,
-    /// Records awaiting their audit entry (filled only with `--audit-log`).
+    /// Records awaiting their audit entry (filled only with `--audit.log`).
     pub trail: Mutex<crate::observe::audit::PartitionTrail>,
     /// The topic's delivered-records and -bytes counters.
     pub counters: crate::observe::metrics::TopicCounters,
@@ -397,7 +397,7 @@ fn metadata_client(cluster: &ClusterConfig) -> Result<BaseConsumer, PreflightErr
 
 /// Start-up checks: reaches every cluster, resolves the whitelist on each
 /// source, and makes sure the target has every topic (creating them with
-/// `--create-topics`). Nothing is consumed before this passes.
+/// `--create.topics`). Nothing is consumed before this passes.
 fn plan(config: &Config) -> Result<Vec<SourcePlan>, PreflightError> {
     // Authentication and ACLs first, as `kmirror check` does: a missing
     // permission found here costs nothing; found mid-run it stops the mirror.

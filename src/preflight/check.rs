@@ -98,7 +98,7 @@ pub struct SidePlan {
     pub group: Option<String>,
     /// Target topics that do not exist yet.
     pub missing_topics: BTreeSet<String>,
-    /// `--create-topics`: kmirror creates the missing target topics.
+    /// `--create.topics`: kmirror creates the missing target topics.
     pub create_topics: bool,
     /// `enable.idempotence=true` on the target producer.
     pub idempotence: bool,
@@ -121,7 +121,7 @@ pub struct FailoverNeeds {
 ///
 /// Source: READ and DESCRIBE on every topic and on the group. Target:
 /// WRITE and DESCRIBE on every topic; CREATE on each missing topic (or the
-/// cluster) with `--create-topics`; IDEMPOTENT_WRITE on the cluster when
+/// cluster) with `--create.topics`; IDEMPOTENT_WRITE on the cluster when
 /// the producer is idempotent (brokers before Kafka 3.0 require it; later
 /// ones accept WRITE on any topic instead, KIP-679).
 pub fn requirements(plan: &SidePlan) -> Vec<Requirement> {
@@ -194,7 +194,7 @@ pub fn requirements(plan: &SidePlan) -> Vec<Requirement> {
                             ResourceType::Topic,
                             t,
                             Operation::Create,
-                            "create the missing topic (--create-topics)",
+                            "create the missing topic (--create.topics)",
                         )
                     });
                 }
@@ -926,7 +926,7 @@ fn gather(
 
 /// One WARN row per mirrored topic whose target configuration differs from
 /// what the source topic sets itself (allow-listed keys, as
-/// `--create-topics` copies them). Topics whose configuration cannot be
+/// `--create.topics` copies them). Topics whose configuration cannot be
 /// read on either side are skipped: DESCRIBE_CONFIGS is not required.
 fn drift_rows(
     target: &crate::config::ClusterConfig,
@@ -1148,9 +1148,9 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
 pub enum Tolerated {
     /// A WARN row: works, but deserves attention.
     Warning,
-    /// UNVERIFIED, accepted with `--accept-unverified-acls`.
+    /// UNVERIFIED, accepted with `--accept.unverified.acls`.
     AcceptedUnverified,
-    /// UNVERIFIED on a PLAINTEXT cluster: `--allow-plaintext` already opted
+    /// UNVERIFIED on a PLAINTEXT cluster: `--allow.plaintext` already opted
     /// out of authentication there, so there is usually no principal whose
     /// ACLs could be checked.
     PlaintextUnverified,
@@ -1186,7 +1186,7 @@ pub fn gate(
         return Ok(tolerated);
     }
     let hint = if failing.iter().any(|r| r.verdict == Verdict::Unverified) {
-        "UNVERIFIED rows: the broker's authorized operations (KIP-430, Kafka 2.3+) do not decide them and the principal may not describe ACLs. Grant the principal DESCRIBE on the cluster so kmirror can read its ACLs, or pass --accept-unverified-acls to start without verifying them.\n"
+        "UNVERIFIED rows: the broker's authorized operations (KIP-430, Kafka 2.3+) do not decide them and the principal may not describe ACLs. Grant the principal DESCRIBE on the cluster so kmirror can read its ACLs, or pass --accept.unverified.acls to start without verifying them.\n"
     } else {
         ""
     };
@@ -1231,7 +1231,7 @@ pub fn tolerated_warnings(tolerated: &[(Tolerated, CheckRow)]) -> Vec<String> {
                 row.cluster, row.principal, row.check, row.resource, row.detail
             )),
             Tolerated::AcceptedUnverified => out.push(format!(
-                "{}: {} {} {} not verified (--accept-unverified-acls): {}",
+                "{}: {} {} {} not verified (--accept.unverified.acls): {}",
                 row.cluster, row.principal, row.check, row.resource, row.detail
             )),
         }
@@ -1242,7 +1242,7 @@ pub fn tolerated_warnings(tolerated: &[(Tolerated, CheckRow)]) -> Vec<String> {
             .map(|r| format!("{} {}", r.check, r.resource))
             .collect();
         out.push(format!(
-            "{cluster}: PLAINTEXT cluster (--allow-plaintext): {} ACL check(s) not verified, started anyway: {}. First reason: {}",
+            "{cluster}: PLAINTEXT cluster (--allow.plaintext): {} ACL check(s) not verified, started anyway: {}. First reason: {}",
             rows.len(),
             what.join(", "),
             rows[0].detail
@@ -1263,7 +1263,7 @@ pub fn plaintext_clusters(config: &Config) -> BTreeSet<String> {
 }
 
 /// The checks a mirror run performs before creating any consumer: the same
-/// as `kmirror check`, decided by [`gate`] with `--accept-unverified-acls`
+/// as `kmirror check`, decided by [`gate`] with `--accept.unverified.acls`
 /// from `config`. Returns the rows to log as warnings.
 pub fn startup_checks(config: &Config) -> Result<Vec<(Tolerated, CheckRow)>, PreflightError> {
     let report = run_checks(
@@ -2088,7 +2088,7 @@ mod tests {
         // The same row on a secured cluster refuses the run, with the fix.
         let err = gate(&report, &BTreeSet::new()).unwrap_err().to_string();
         assert!(err.contains("start-up checks failed"), "{err}");
-        assert!(err.contains("--accept-unverified-acls"), "{err}");
+        assert!(err.contains("--accept.unverified.acls"), "{err}");
         assert!(err.contains("needed to test: READ"), "{err}");
         assert!(!err.contains("PRIVILEGE"), "only failing rows: {err}");
         assert!(!err.contains("result: "), "{err}");
@@ -2128,9 +2128,9 @@ mod tests {
         let lines = tolerated_warnings(&tolerated);
         assert_eq!(lines.len(), 3, "{lines:#?}");
         assert!(lines[0].starts_with("target: User:mirror PRIVILEGE TOPIC:orders"));
-        assert!(lines[1].contains("WRITE TOPIC:orders not verified (--accept-unverified-acls)"));
+        assert!(lines[1].contains("WRITE TOPIC:orders not verified (--accept.unverified.acls)"));
         assert!(
-            lines[2].starts_with("source: PLAINTEXT cluster (--allow-plaintext): 2 ACL check(s)")
+            lines[2].starts_with("source: PLAINTEXT cluster (--allow.plaintext): 2 ACL check(s)")
                 && lines[2].contains("READ TOPIC:orders, DESCRIBE TOPIC:orders")
                 && lines[2].contains("needed to test: READ"),
             "{}",

@@ -24,16 +24,16 @@ pub enum PreflightError {
         /// librdkafka's error.
         source: KafkaError,
     },
-    /// Target topics do not exist and `--create-topics` was not given.
-    #[error("{target}: topic(s) missing on the target cluster: {}. Create them with the source's partition count, or pass --create-topics to let kmirror create them", topics.join(", "))]
+    /// Target topics do not exist and `--create.topics` was not given.
+    #[error("{target}: topic(s) missing on the target cluster: {}. Create them with the source's partition count, or pass --create.topics to let kmirror create them", topics.join(", "))]
     TargetTopicsMissing {
         /// The target's label and file.
         target: String,
         /// The missing topics.
         topics: Vec<String>,
     },
-    /// `--preserve-partitions` with a target topic that is too small.
-    #[error("--preserve-partitions: target topic {topic} has {target_partitions} partitions, fewer than the {source_partitions} of the source topic; add partitions on the target or drop --preserve-partitions")]
+    /// `--preserve.partitions` with a target topic that is too small.
+    #[error("--preserve.partitions: target topic {topic} has {target_partitions} partitions, fewer than the {source_partitions} of the source topic; add partitions on the target or drop --preserve.partitions")]
     TooFewPartitions {
         /// The topic.
         topic: String,
@@ -51,7 +51,7 @@ pub enum PreflightError {
         reason: String,
     },
     /// The authentication and ACL checks found something a mirror run would
-    /// fail on (or could not verify it, without `--accept-unverified-acls`).
+    /// fail on (or could not verify it, without `--accept.unverified.acls`).
     #[error("start-up checks failed; nothing was consumed. Fix these (grant the listed operations to the principal on that cluster, e.g. with kafka-acls.sh), or run `kmirror check` with the same flags for the full report:\n{rows}{hint}")]
     Checks {
         /// The failing rows, rendered as a table.

@@ -26,7 +26,7 @@ use secrecy::ExposeSecret;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use super::scram as sasl;
-use crate::config::Config;
+use crate::config::{ClusterConfig, Config};
 use crate::security::tls::{keytool_command, sniff, StoreKind};
 use crate::security::{Auth, SaslMechanism, TlsSettings};
 
@@ -333,7 +333,7 @@ fn load_roots(
 /// A server-certificate verifier that remembers the certificate the broker
 /// presented (to describe a failure) and, when hostname verification is
 /// off, accepts a certificate valid for another name; when certificate
-/// verification is off (`--insecure-skip-certificate-verification`, as
+/// verification is off (`--insecure.skip.certificate.verification`, as
 /// librdkafka is then told), accepts any certificate.
 #[derive(Debug)]
 struct Recording {
@@ -442,11 +442,19 @@ pub fn preflight_security(
 /// expired certificate only as a handshake failure in librdkafka's log.
 /// Warnings are added to the side's start-up warnings.
 pub fn preflight_config(config: &mut Config) -> Result<(), TlsError> {
-    for c in config
-        .sources
-        .iter_mut()
-        .chain(std::iter::once(&mut config.target))
-    {
+    preflight_sides(
+        config
+            .sources
+            .iter_mut()
+            .chain(std::iter::once(&mut config.target)),
+    )
+}
+
+/// [`preflight_config`] for some sides only (`kmirror lag` reads the sources).
+pub fn preflight_sides<'a>(
+    sides: impl IntoIterator<Item = &'a mut ClusterConfig>,
+) -> Result<(), TlsError> {
+    for c in sides {
         let w = preflight_security(&c.label, &c.path, &c.bootstrap, &c.security)?;
         c.warnings.extend(w);
     }
@@ -609,7 +617,7 @@ fn describe(
                     _ => Vec::new(),
                 };
                 let names = names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
-                format!("presented a certificate for {names}, not '{host}'; connect with a name the certificate holds (bootstrap.servers), have the broker certificate reissued with '{host}' as a subject alternative name, or (unsafe) set ssl.endpoint.identification.algorithm= and pass --insecure-skip-hostname-verification")
+                format!("presented a certificate for {names}, not '{host}'; connect with a name the certificate holds (bootstrap.servers), have the broker certificate reissued with '{host}' as a subject alternative name, or (unsafe) set ssl.endpoint.identification.algorithm= and pass --insecure.skip.hostname.verification")
             }
             CertificateError::UnknownIssuer => format!(
                 "presented a certificate signed by an unknown CA (not in {ca_origin}): its issuer is '{}'; point ssl.ca.location (or ssl.truststore.location) at the CA that signed the brokers' certificates",
@@ -947,7 +955,7 @@ mod tests {
             )),
             "{e}"
         );
-        // --insecure-skip-certificate-verification: the preflight accepts
+        // --insecure.skip.certificate.verification: the preflight accepts
         // what librdkafka is told to accept (any certificate), no more.
         let mut unverified = tls_of(Some(&other.pem()), None);
         unverified.skip_certificate_verification = true;

@@ -131,7 +131,7 @@ pub fn ensure_target_topics<C: ClientContext>(
     Ok(created)
 }
 
-/// Topic configurations `--create-topics` copies from the source topic, when
+/// Topic configurations `--create.topics` copies from the source topic, when
 /// set on it (not the source brokers' defaults): what the data means
 /// (compaction, retention, timestamps, limits), not how a cluster stores it
 /// (replication, min.insync.replicas, segment placement stay the target's).

@@ -189,7 +189,7 @@ pub enum KerberosError {
     },
     /// The KDC does not know the principal.
     #[error(
-        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: {kdc} does not know principal {principal} ({detail}); create it (kadmin.local -q 'addprinc -randkey {principal}') and export a fresh keytab, or fix the principal name"
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: {kdc} does not know principal {principal} ({detail}); create it (kadmin.local -q 'addprinc -randkey {principal}') and export a fresh keytab, or fix the principal name (docs/kerberos.md#client-not-found-in-kerberos-database)"
     )]
     PrincipalUnknown {
         /// The principal.
@@ -203,7 +203,7 @@ pub enum KerberosError {
     },
     /// The keytab's key is not the principal's current key.
     #[error(
-        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: {kdc} rejected the key (key version or key mismatch: the keytab is stale, e.g. exported before a later ktadd changed the key) ({detail}); export a fresh keytab (kadmin.local -q 'ktadd -k {keytab} {principal}'), and replace every copy of the old one"
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: {kdc} rejected the key (key version or key mismatch: the keytab is stale, e.g. exported before a later ktadd changed the key) ({detail}); export a fresh keytab (kadmin.local -q 'ktadd -k {keytab} {principal}'), and replace every copy of the old one (docs/kerberos.md#preauthentication-failed)"
     )]
     StaleKeytab {
         /// The principal.
@@ -231,7 +231,7 @@ pub enum KerberosError {
     },
     /// The clocks of this host and the KDC differ too much.
     #[error(
-        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: the clocks of this host and {kdc} differ by more than the allowed skew (usually 5 minutes) ({detail}); synchronise this host's clock (NTP)"
+        "cannot get a Kerberos ticket for {principal} with keytab {keytab}: the clocks of this host and {kdc} differ by more than the allowed skew (usually 5 minutes) ({detail}); synchronise this host's clock (NTP) (docs/kerberos.md#clock-skew-too-great)"
     )]
     ClockSkew {
         /// The principal.

@@ -122,7 +122,7 @@ pub enum KeytabError {
     },
     /// Someone else owns the keytab, so they can change or replace it.
     #[error(
-        "keytab {path} is owned by uid {owner}, not by kmirror's user (uid {euid}); fix with `chown {euid} {path}` (or pass --allow-insecure-keytab)"
+        "keytab {path} is owned by uid {owner}, not by kmirror's user (uid {euid}); fix with `chown {euid} {path}` (or pass --allow.insecure.keytab)"
     )]
     Owner {
         /// The keytab path.
@@ -135,7 +135,7 @@ pub enum KeytabError {
     /// Group or others may read or write the keytab: anyone who reads it can
     /// authenticate as the mirror.
     #[error(
-        "keytab {path} has mode {mode:04o}: group or others may read or write it, and anyone who reads a keytab can authenticate as its principal; fix with `chmod 600 {path}` (or pass --allow-insecure-keytab)"
+        "keytab {path} has mode {mode:04o}: group or others may read or write it, and anyone who reads a keytab can authenticate as its principal; fix with `chmod 600 {path}` (or pass --allow.insecure.keytab)"
     )]
     Permissions {
         /// The keytab path.
@@ -480,7 +480,7 @@ fn preflight_as(
     };
     let warning = match insecure {
         Some(e) if !allow_insecure => return Err(e),
-        Some(e) => Some(format!("--allow-insecure-keytab: accepting insecure {e}")),
+        Some(e) => Some(format!("--allow.insecure.keytab: accepting insecure {e}")),
         None => None,
     };
     let keytab = read_open(file, path)?;

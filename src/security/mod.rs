@@ -14,6 +14,7 @@ pub mod keytab;
 mod parse;
 pub mod principal;
 pub mod resolve;
+pub mod sasl_plugin;
 pub mod tls;
 
 use std::fmt;
@@ -27,7 +28,7 @@ pub use kerberos::TicketSlot;
 /// `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum SecurityProtocol {
-    /// No TLS, no authentication. Refused unless `--allow-plaintext`.
+    /// No TLS, no authentication. Refused unless `--allow.plaintext`.
     Plaintext,
     /// TLS (server authentication, optionally a client certificate).
     Ssl,
@@ -138,7 +139,7 @@ pub struct TlsSettings {
     /// The PKCS#12 truststore `ca_pem` came from, for messages.
     pub truststore: Option<PathBuf>,
     /// `enable.ssl.certificate.verification=false` with
-    /// `--insecure-skip-certificate-verification`: broker certificates are
+    /// `--insecure.skip.certificate.verification`: broker certificates are
     /// not verified at all, by librdkafka nor by the start-up check.
     /// (Inverted so that `Default` verifies.)
     pub skip_certificate_verification: bool,
@@ -239,7 +240,7 @@ pub enum ScramHash {
 /// can be half-configured). `tls` is `Some` exactly for SASL_SSL.
 #[derive(Debug, Clone)]
 pub enum Auth {
-    /// PLAINTEXT: no TLS, no authentication (only with `--allow-plaintext`).
+    /// PLAINTEXT: no TLS, no authentication (only with `--allow.plaintext`).
     Plaintext,
     /// SSL: TLS, optionally with a client certificate.
     Ssl(TlsSettings),
@@ -250,7 +251,7 @@ pub enum Auth {
         /// TLS for SASL_SSL.
         tls: Option<TlsSettings>,
     },
-    /// SASL/PLAIN (over SASL_SSL, or SASL_PLAINTEXT with `--allow-plaintext`).
+    /// SASL/PLAIN (over SASL_SSL, or SASL_PLAINTEXT with `--allow.plaintext`).
     Plain {
         /// Username and password.
         credentials: UserPassword,
@@ -418,18 +419,18 @@ fn apply_tls(cfg: &mut ClientConfig, tls: &TlsSettings) {
 /// Options from the command line that relax security checks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SecurityOptions {
-    /// `--allow-plaintext`: permit PLAINTEXT, and PLAIN/SCRAM over SASL_PLAINTEXT.
+    /// `--allow.plaintext`: permit PLAINTEXT, and PLAIN/SCRAM over SASL_PLAINTEXT.
     pub allow_plaintext: bool,
-    /// `--allow-service-principal`: permit a Kerberos principal whose first
+    /// `--allow.service.principal`: permit a Kerberos principal whose first
     /// component is the brokers' service name (with a warning).
     pub allow_service_principal: bool,
-    /// `--allow-insecure-keytab`: a keytab readable by others or owned by
+    /// `--allow.insecure.keytab`: a keytab readable by others or owned by
     /// another user is a warning instead of an error.
     pub allow_insecure_keytab: bool,
-    /// `--insecure-skip-hostname-verification`: permit an empty
+    /// `--insecure.skip.hostname.verification`: permit an empty
     /// `ssl.endpoint.identification.algorithm` (with a warning at every start).
     pub insecure_skip_hostname_verification: bool,
-    /// `--insecure-skip-certificate-verification`: permit
+    /// `--insecure.skip.certificate.verification`: permit
     /// `enable.ssl.certificate.verification=false` (with a warning at every start).
     pub insecure_skip_certificate_verification: bool,
 }
@@ -473,7 +474,7 @@ pub enum SecurityError {
         message: String,
     },
     /// The protocol sends credentials or data unprotected.
-    #[error("{path}: {message} (pass --allow-plaintext to accept this)")]
+    #[error("{path}: {message} (pass --allow.plaintext to accept this)")]
     Plaintext {
         /// The properties file.
         path: PathBuf,
@@ -509,7 +510,7 @@ pub enum SecurityError {
     /// or ticket cache (not written in the configuration), is the brokers'
     /// service account.
     #[error(
-        "{path}: kmirror would authenticate as {principal} ({how}), the brokers' own service account (usually a super user); mirroring with it defeats ACLs. Name a dedicated principal with principal=\"mirrormaker/HOST@REALM\" (kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM', then export its key), or pass --allow-service-principal"
+        "{path}: kmirror would authenticate as {principal} ({how}), the brokers' own service account (usually a super user); mirroring with it defeats ACLs. Name a dedicated principal with principal=\"mirrormaker/HOST@REALM\" (kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM', then export its key), or pass --allow.service.principal"
     )]
     ResolvedServicePrincipal {
         /// The properties file.
@@ -521,7 +522,7 @@ pub enum SecurityError {
     },
     /// The mirror would authenticate as the brokers' service account.
     #[error(
-        "{path}: principal {principal} is the brokers' own service account (usually a super user); mirroring with it defeats ACLs. Create a dedicated principal, e.g. mirrormaker/HOST@REALM (kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM'), or pass --allow-service-principal"
+        "{path}: principal {principal} is the brokers' own service account (usually a super user); mirroring with it defeats ACLs. Create a dedicated principal, e.g. mirrormaker/HOST@REALM (kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM'), or pass --allow.service.principal"
     )]
     ServicePrincipal {
         /// The properties file.
@@ -655,7 +656,7 @@ pub(crate) mod tests {
             },
             Case { props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=u\nsasl.password=p\nssl.endpoint.identification.algorithm=", allow_plaintext: false, ok: false, sets: &[] },
             Case {
-                props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=u\nsasl.password=p\nssl.endpoint.identification.algorithm=\n# --insecure-skip-hostname-verification",
+                props: "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=u\nsasl.password=p\nssl.endpoint.identification.algorithm=\n# --insecure.skip.hostname.verification",
                 allow_plaintext: false,
                 ok: true,
                 sets: &[
@@ -730,7 +731,7 @@ pub(crate) mod tests {
                 allow_plaintext: c.allow_plaintext,
                 insecure_skip_hostname_verification: c
                     .props
-                    .contains("# --insecure-skip-hostname-verification"),
+                    .contains("# --insecure.skip.hostname.verification"),
                 ..Default::default()
             };
             match sec_jaas(c.props, opts, None).map(|(s, _)| s) {
@@ -1025,7 +1026,7 @@ pub(crate) mod tests {
         assert!(
             e.starts_with("s.properties: principal kafka/b1.example.com@EXAMPLE.COM is the brokers' own service account")
                 && e.contains("kadmin.local -q 'addprinc -randkey mirrormaker/HOST@REALM'")
-                && e.contains("--allow-service-principal"),
+                && e.contains("--allow.service.principal"),
             "{e}"
         );
         let opts = SecurityOptions {
@@ -1123,25 +1124,25 @@ pub(crate) mod tests {
                 SecurityOptions::default(),
                 Err(&[
                     "s.properties:3: enable.ssl.certificate.verification: ",
-                    "--insecure-skip-certificate-verification",
+                    "--insecure.skip.certificate.verification",
                 ]),
             ),
             (
                 no_verify.clone(),
                 skip_host,
-                Err(&["--insecure-skip-certificate-verification"]),
+                Err(&["--insecure.skip.certificate.verification"]),
             ),
             (no_verify.clone(), skip_cert, Ok(1)),
             (
                 no_host.clone(),
                 skip_cert,
-                Err(&["--insecure-skip-hostname-verification"]),
+                Err(&["--insecure.skip.hostname.verification"]),
             ),
             (no_host.clone(), skip_host, Ok(1)),
             (
                 neither.clone(),
                 skip_cert,
-                Err(&["--insecure-skip-hostname-verification"]),
+                Err(&["--insecure.skip.hostname.verification"]),
             ),
             (neither.clone(), both, Ok(2)),
             (

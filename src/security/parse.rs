@@ -206,7 +206,7 @@ impl Reader<'_> {
             });
         }
         warnings.push(format!(
-            "{}: --allow-service-principal: authenticating as {p}, the brokers' own service account (usually a super user), so ACLs do not limit the mirror; use a dedicated principal such as mirrormaker/HOST@REALM",
+            "{}: --allow.service.principal: authenticating as {p}, the brokers' own service account (usually a super user), so ACLs do not limit the mirror; use a dedicated principal such as mirrormaker/HOST@REALM",
             self.path.display()
         ));
         Ok(())

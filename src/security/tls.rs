@@ -90,11 +90,11 @@ pub(crate) fn settings_from_entries(
             tls.verify_hostname = true;
         } else if v.is_empty() || v.eq_ignore_ascii_case("none") {
             if !opts.insecure_skip_hostname_verification {
-                return Err(invalid(e, "an empty value turns off hostname verification, so any certificate from the trusted CA would be accepted for any broker (a man in the middle with one is not detected); remove the line (default https), or pass --insecure-skip-hostname-verification to accept the risk".into()));
+                return Err(invalid(e, "an empty value turns off hostname verification, so any certificate from the trusted CA would be accepted for any broker (a man in the middle with one is not detected); remove the line (default https), or pass --insecure.skip.hostname.verification to accept the risk".into()));
             }
             tls.verify_hostname = false;
             warnings.push(format!(
-                "{}:{}: --insecure-skip-hostname-verification: broker certificates are not checked against the broker's name (ssl.endpoint.identification.algorithm is empty); any certificate signed by the trusted CA is accepted",
+                "{}:{}: --insecure.skip.hostname.verification: broker certificates are not checked against the broker's name (ssl.endpoint.identification.algorithm is empty); any certificate signed by the trusted CA is accepted",
                 path.display(),
                 e.line
             ));
@@ -166,7 +166,7 @@ pub(crate) fn settings_from_entries(
 }
 
 /// `enable.ssl.certificate.verification`: whether certificates are
-/// verified. `false` needs `--insecure-skip-certificate-verification` and
+/// verified. `false` needs `--insecure.skip.certificate.verification` and
 /// pushes a warning for every start.
 fn certificate_verification(
     path: &Path,
@@ -178,13 +178,13 @@ fn certificate_verification(
         "true" => Ok(true),
         "false" if opts.insecure_skip_certificate_verification => {
             warnings.push(format!(
-                "{}:{}: --insecure-skip-certificate-verification: broker certificates are not verified at all (enable.ssl.certificate.verification=false): anyone on the network path can impersonate the brokers and read or alter records",
+                "{}:{}: --insecure.skip.certificate.verification: broker certificates are not verified at all (enable.ssl.certificate.verification=false): anyone on the network path can impersonate the brokers and read or alter records",
                 path.display(),
                 e.line
             ));
             Ok(false)
         }
-        "false" => Err("false turns off verification of broker certificates, so anyone on the network path could impersonate the brokers and read or alter records; remove the line (default true) and trust the brokers' CA with ssl.ca.location or ssl.truststore.location, or pass --insecure-skip-certificate-verification to accept the risk".into()),
+        "false" => Err("false turns off verification of broker certificates, so anyone on the network path could impersonate the brokers and read or alter records; remove the line (default true) and trust the brokers' CA with ssl.ca.location or ssl.truststore.location, or pass --insecure.skip.certificate.verification to accept the risk".into()),
         _ => Err("expected true or false".into()),
     }
 }
@@ -422,7 +422,7 @@ mod tests {
         for v in ["", "none", "NONE"] {
             let props = format!("ssl.endpoint.identification.algorithm={v}");
             let e = settings(&props, false).unwrap_err().to_string();
-            assert!(e.contains("--insecure-skip-hostname-verification"), "{e}");
+            assert!(e.contains("--insecure.skip.hostname.verification"), "{e}");
             let (t, w) = settings(&props, true).unwrap();
             assert!(!t.verify_hostname);
             assert_eq!(w.len(), 1, "{w:?}");

@@ -322,7 +322,7 @@ pub fn mirror_args(c: &Path, p: &Path, whitelist: &str, extra: &[&str]) -> Vec<S
         p.display().to_string(),
         "--whitelist".into(),
         whitelist.into(),
-        "--allow-plaintext".into(),
+        "--allow.plaintext".into(),
         "--offset.commit.interval.ms".into(),
         "500".into(),
     ];

@@ -116,7 +116,7 @@ fn up(dir: &Path) -> anyhow::Result<()> {
     println!("--- {}", tp.display());
     print!("{}", std::fs::read_to_string(&tp)?);
     println!("---");
-    println!("try:  . {}  &&  kmirror --consumer.config {} --producer.config {} --whitelist '.*' --create-topics", env.display(), sp.display(), tp.display());
+    println!("try:  . {}  &&  kmirror --consumer.config {} --producer.config {} --whitelist '.*' --create.topics", env.display(), sp.display(), tp.display());
     println!("take it down with: kmirror-rig down   (or Ctrl-C here)");
 
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -1,4 +1,4 @@
-//! The audit key (`--audit-key FILE`, `kmirror audit verify --key FILE`):
+//! The audit key (`--audit.key FILE`, `kmirror audit verify --key FILE`):
 //! the secret every entry and the anchor are authenticated with
 //! (HMAC-SHA-256), so whoever can write the trail but not read the key
 //! cannot rewrite it without `verify` noticing.

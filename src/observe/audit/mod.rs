@@ -1,4 +1,4 @@
-//! The audit trail (`--audit-log FILE`): an append-only JSON Lines file
+//! The audit trail (`--audit.log FILE`): an append-only JSON Lines file
 //! with one entry per committed source range, chained and authenticated
 //! with a key, its anchor, and its checker (`kmirror audit verify FILE
 //! --key KEY`).
@@ -22,7 +22,7 @@
 //! Chain: every entry carries `prev` (the previous entry's `hash`, 64
 //! zeros for the first) and `hash`, the HMAC-SHA-256 under the audit key
 //! ([`key::AuditKey`]) of the entry's JSON line with `hash` left out
-//! (plain SHA-256 with `--audit-unkeyed`, which anyone who can write the
+//! (plain SHA-256 with `--audit.unkeyed`, which anyone who can write the
 //! file can recompute). A line must be exactly the canonical serialisation
 //! of its fields, so any edit, even of white space, breaks the chain at
 //! that line; without the key, a changed entry cannot be re-chained.
@@ -33,7 +33,7 @@
 //! and each partition's last audited offset, itself MAC'd, replaced
 //! atomically. `verify` reads the anchor and names the entries missing
 //! from the file. Copying the anchor off the host (or placing it with
-//! `--audit-anchor` on storage the trail's writers cannot change) also
+//! `--audit.anchor` on storage the trail's writers cannot change) also
 //! defeats rolling back both files together.
 //!
 //! One writer: the trail is created mode 0600 and held with an exclusive
@@ -84,8 +84,8 @@ pub enum AuditError {
         /// What is wrong.
         reason: String,
     },
-    /// `--audit-log` without `--audit-key` (nor `--audit-unkeyed`).
-    #[error("audit log {path}: no --audit-key: an unkeyed trail can be rewritten by anyone who can write it; create a key (`head -c 32 /dev/urandom > audit.key && chmod 600 audit.key`) and pass --audit-key audit.key, or pass --audit-unkeyed to accept a trail that proves nothing against its writers")]
+    /// `--audit.log` without `--audit.key` (nor `--audit.unkeyed`).
+    #[error("audit log {path}: no --audit.key: an unkeyed trail can be rewritten by anyone who can write it; create a key (`head -c 32 /dev/urandom > audit.key && chmod 600 audit.key`) and pass --audit.key audit.key, or pass --audit.unkeyed to accept a trail that proves nothing against its writers")]
     NoKey {
         /// The audit file.
         path: PathBuf,
@@ -161,7 +161,7 @@ pub enum AuditError {
 pub enum Seal {
     /// HMAC-SHA-256 under the audit key.
     Keyed(Arc<key::AuditKey>),
-    /// Plain SHA-256 (`--audit-unkeyed`): detects accidents, not forgery.
+    /// Plain SHA-256 (`--audit.unkeyed`): detects accidents, not forgery.
     Unkeyed,
 }
 
@@ -750,7 +750,7 @@ pub struct Verified {
     pub incomplete_last_line: bool,
     /// The key rotations, in file order.
     pub rotations: Vec<rotation::KeyRotation>,
-    /// The trail is sealed under a key at its end (not `--audit-unkeyed`).
+    /// The trail is sealed under a key at its end (not `--audit.unkeyed`).
     pub keyed: bool,
 }
 

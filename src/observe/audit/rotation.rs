@@ -1,4 +1,4 @@
-//! Key rotation (`kmirror audit rotate TRAIL --key OLD --new-key NEW`):
+//! Key rotation (`kmirror audit rotate TRAIL --key OLD --new.key NEW`):
 //! one line in the trail that hands the chain from one key to the next.
 //!
 //! The rotation line names both key ids and is sealed under *both* keys
@@ -10,7 +10,7 @@
 //! before it. The anchor is re-written under the new key. `verify` takes
 //! every key of the trail (`--key` once per key); the mirror needs only
 //! the current one. Rotating from an unkeyed trail (`--unkeyed`) adopts a
-//! key for a trail written with `--audit-unkeyed`.
+//! key for a trail written with `--audit.unkeyed`.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
