@@ -200,6 +200,9 @@ pub(crate) struct Shared {
     shutdown_timeout: Duration,
     /// When the stop must be over: set once, at the first stop request.
     stop_deadline: std::sync::OnceLock<Instant>,
+    /// Wakes the run's wait for a stop (threads poll `stop` between polls
+    /// of librdkafka; the async side waits on this instead of polling).
+    stop_notify: tokio::sync::Notify,
     fatal: Mutex<Option<PipelineError>>,
     /// Records handed to a producer and not yet reported.
     pub in_flight: AtomicUsize,
@@ -231,6 +234,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             shutdown_timeout: Duration::from_secs(30),
             stop_deadline: std::sync::OnceLock::new(),
+            stop_notify: tokio::sync::Notify::new(),
             fatal: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             queue_size,
@@ -266,6 +270,7 @@ impl Shared {
         self.stop_deadline
             .get_or_init(|| Instant::now() + self.shutdown_timeout);
         self.stop.store(true, Ordering::Release);
+        self.stop_notify.notify_waiters();
     }
 
     /// When a stop under way must be over (`None` while running).
@@ -548,12 +553,56 @@ pub async fn run(
     run_with(config, crate::observe::ObserveOptions::default(), shutdown).await
 }
 
-/// [`run`] with observability options: the metrics endpoint and progress lines.
+/// [`run`] with observability options: the metrics endpoint and progress
+/// lines. The stages, in order: start-up ([`start`]: endpoint, Kerberos,
+/// audit trail, checks, shared state), the pipeline threads
+/// ([`spawn_threads`]: fetch, forward and commit per consumer), the wait
+/// for a stop ([`wait_for_stop`]), the bounded stop ([`stop`]: drain,
+/// commit, flush) and the outcome ([`outcome`]).
 pub async fn run_with(
     config: Config,
     observe: crate::observe::ObserveOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, crate::Error> {
+    let started = Instant::now();
+    let config = Arc::new(config);
+    let run = start(&config, &observe).await?;
+    let producers = Arc::new(producer::ProducerPool::new(
+        &config.target,
+        config.num_producers,
+        &run.shared,
+    )?);
+    let threads = spawn_threads(&config, run.plans, &run.shared, &producers)?;
+    wait_for_stop(shutdown, &run.shared).await;
+    stop(&config, &run.shared, &producers, threads).await?;
+    // The producers before the Kerberos ticket keeper they may rely on.
+    drop(producers);
+    drop(run.background);
+    outcome(&config, &run.shared, started)
+}
+
+/// What [`start`] sets up for a run.
+struct Started {
+    shared: Arc<Shared>,
+    plans: Vec<SourcePlan>,
+    /// The metrics endpoint, the progress reporter and the Kerberos ticket
+    /// keeper: they live as long as the run.
+    background: (
+        Option<AbortOnDrop>,
+        AbortOnDrop,
+        Option<crate::security::kerberos::TicketKeeper>,
+    ),
+}
+
+/// Start-up: logs the configuration notes, serves the metrics endpoint
+/// (from the start, so `/healthz` answers and `/readyz` says "not yet"
+/// during the checks; a bad address stops the run at once), logs in with
+/// Kerberos, opens the audit trail, runs the start-up checks and builds the
+/// state every thread shares.
+async fn start(
+    config: &Arc<Config>,
+    observe: &crate::observe::ObserveOptions,
+) -> Result<Started, PipelineError> {
     for c in config.sources.iter().chain(std::iter::once(&config.target)) {
         for n in &c.notes {
             info!(at = %n.at, "{}", n.message);
@@ -562,16 +611,10 @@ pub async fn run_with(
             warn!(cluster = %c.label, "{w}");
         }
     }
-    let started = Instant::now();
-    let config = Arc::new(config);
-    // Served from the start, so /healthz answers (and /readyz says "not
-    // yet") during start-up checks; a bad address stops the run at once.
     let metrics = Arc::new(crate::observe::metrics::Metrics::new());
     let server = match &observe.metrics_addr {
         Some(addr) => {
-            let listener = crate::observe::http::bind(addr)
-                .await
-                .map_err(PipelineError::from)?;
+            let listener = crate::observe::http::bind(addr).await?;
             Some(AbortOnDrop(tokio::spawn(crate::observe::http::serve(
                 listener,
                 metrics.clone(),
@@ -593,8 +636,7 @@ pub async fn run_with(
     let audit = observe
         .open_audit_log(&crate::observe::audit::principal_of(
             &config.target.principal,
-        ))
-        .map_err(PipelineError::from)?
+        ))?
         .map(Arc::new);
     let plans = {
         let config = config.clone();
@@ -606,7 +648,7 @@ pub async fn run_with(
         Shared::new(
             config.queue_size,
             config.abort_on_send_failure,
-            metrics.clone(),
+            metrics,
             audit,
         )
         .with_shutdown_timeout(config.shutdown_timeout),
@@ -621,15 +663,10 @@ pub async fn run_with(
             .metrics
             .set_principal(&c.label, &c.principal.record_name());
     }
-    // Sides that log in with Kerberos: their ticket's expiry is exported.
-    let kerberos_sides: Vec<(String, crate::security::TicketSlot)> = config
-        .sides()
-        .filter_map(|c| Some((c.label.clone(), c.security.kerberos()?.ticket.clone())))
-        .collect();
     let reporter = AbortOnDrop(tokio::spawn(report_progress(
         shared.clone(),
         observe.progress_interval,
-        kerberos_sides,
+        kerberos_sides(config),
     )));
     if let Some(k) = &kerberos {
         // An expired, unrenewable ticket stops the mirror cleanly.
@@ -637,6 +674,7 @@ pub async fn run_with(
         k.on_expiry(move |e| shared.fail(e.into()));
     }
     if config.offset_map {
+        // The offset map's writer exists before the first delivery report.
         let config = config.clone();
         let writer = tokio::task::spawn_blocking(move || crate::failover::start(&config))
             .await
@@ -644,12 +682,30 @@ pub async fn run_with(
             .map_err(PipelineError::from)?;
         let _ = shared.offset_map.set(Arc::new(writer));
     }
-    let producers = Arc::new(producer::ProducerPool::new(
-        &config.target,
-        config.num_producers,
-        &shared,
-    )?);
+    Ok(Started {
+        shared,
+        plans,
+        background: (server, reporter, kerberos),
+    })
+}
 
+/// The sides that log in with Kerberos, with their ticket slots: their
+/// ticket's expiry is exported.
+fn kerberos_sides(config: &Config) -> Vec<(String, crate::security::TicketSlot)> {
+    config
+        .sides()
+        .filter_map(|c| Some((c.label.clone(), c.security.kerberos()?.ticket.clone())))
+        .collect()
+}
+
+/// Starts `--num.streams` consumer threads and a topic watcher per source
+/// cluster, each supervised (a panic stops the run).
+fn spawn_threads(
+    config: &Arc<Config>,
+    plans: Vec<SourcePlan>,
+    shared: &Arc<Shared>,
+    producers: &Arc<producer::ProducerPool>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, PipelineError> {
     let mut threads = Vec::new();
     for p in plans {
         for stream in 0..config.num_streams {
@@ -714,14 +770,23 @@ pub async fn run_with(
         queue_size = config.queue_size,
         "mirroring"
     );
+    Ok(threads)
+}
 
-    // Wait for a shutdown request or for a fatal error to stop the threads.
-    let stopped = {
-        let shared = shared.clone();
-        async move {
-            while !shared.stopping() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+/// Waits for `shutdown` (a signal) or a fatal error, whichever comes first,
+/// and starts the stop's clock.
+async fn wait_for_stop(shutdown: impl Future<Output = ()>, shared: &Shared) {
+    let stopped = async {
+        loop {
+            // Registered before the check, so a stop requested in between
+            // still wakes this wait.
+            let notified = shared.stop_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shared.stopping() {
+                return;
             }
+            notified.await;
         }
     };
     tokio::select! {
@@ -729,9 +794,20 @@ pub async fn run_with(
         _ = stopped => {}
     }
     shared.request_stop();
+}
+
+/// The bounded stop: the threads drain and commit their delivered prefix,
+/// then the producers are flushed, all within `--shutdown.timeout.ms` of
+/// the stop request; past it the run ends ([`stop_overran`]).
+async fn stop(
+    config: &Config,
+    shared: &Arc<Shared>,
+    producers: &producer::ProducerPool,
+    threads: Vec<std::thread::JoinHandle<()>>,
+) -> Result<(), PipelineError> {
     let deadline = shared
         .stop_deadline()
-        .expect("a stop was requested just above");
+        .expect("wait_for_stop requested the stop");
     let joined = tokio::time::timeout_at(
         deadline.into(),
         tokio::task::spawn_blocking(move || join_all(threads)),
@@ -741,7 +817,7 @@ pub async fn run_with(
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => shared.fail(e),
         Ok(Err(e)) => shared.fail(PipelineError::Internal(format!("joining threads: {e}"))),
-        Err(_) => return Err(stop_overran(&shared, config.shutdown_timeout).into()),
+        Err(_) => return Err(stop_overran(shared, config.shutdown_timeout)),
     }
     // Consumers have committed what was delivered; anything still queued in
     // a producer was not committed and would be replayed. Flush so a clean
@@ -751,7 +827,13 @@ pub async fn run_with(
             warn!("flushing producer: {e}");
         }
     }
-    drop((reporter, server));
+    Ok(())
+}
+
+/// The run's outcome after its stop: the summary, or the first fatal error
+/// (with a missing-permission hint where one applies), or the records the
+/// target had not acknowledged when the consumers stopped.
+fn outcome(config: &Config, shared: &Shared, started: Instant) -> Result<Summary, crate::Error> {
     let s = &shared.stats;
     let summary = Summary {
         records: s.records.load(Ordering::Relaxed),
