@@ -588,7 +588,7 @@ pub struct MirrorArgs {
     /// milliseconds: in-flight records are drained and the delivered prefix
     /// committed within it; past it kmirror exits 1 naming the records not
     /// acknowledged (their offsets are not committed). The default stays
-    /// below the shipped systemd unit's TimeoutStopSec (45 s).
+    /// below the shipped systemd unit's TimeoutStopSec (60 s).
     #[arg(
         long = "shutdown.timeout.ms",
         value_name = "MS",
