@@ -4,6 +4,7 @@
 //! file, line and key.
 
 pub mod cli;
+pub(crate) mod producer;
 pub mod properties;
 pub mod topics;
 pub mod translate;

@@ -153,6 +153,25 @@ impl TopicFilter {
     }
 }
 
+/// Prefix of the offset map topics kmirror keeps on the target (`--offset.map`).
+pub const OFFSET_MAP_TOPIC_PREFIX: &str = "kmirror.offsets.";
+
+/// The map topic of the source cluster with id `cluster_id`. Characters a
+/// topic name cannot hold become `_`.
+pub fn offset_map_topic(cluster_id: &str) -> String {
+    let id: String = cluster_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{OFFSET_MAP_TOPIC_PREFIX}{id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

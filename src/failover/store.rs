@@ -28,7 +28,7 @@ use super::map::{Run, RunRecorder, TopicRuns};
 use crate::config::ClusterConfig;
 
 /// Prefix of the offset map topics; the source cluster's id follows.
-pub const TOPIC_PREFIX: &str = "kmirror.offsets.";
+pub const TOPIC_PREFIX: &str = crate::config::topics::OFFSET_MAP_TOPIC_PREFIX;
 
 /// How long writing a batch of entries may take before it counts as failed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -127,20 +127,10 @@ impl Entry {
     }
 }
 
-/// The map topic of the source cluster with id `cluster_id`. Characters a
-/// topic name cannot hold become `_`.
+/// The map topic of the source cluster with id `cluster_id` (named in
+/// `config`, where `preflight` finds it without importing `failover`).
 pub fn topic_name(cluster_id: &str) -> String {
-    let id: String = cluster_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{TOPIC_PREFIX}{id}")
+    crate::config::topics::offset_map_topic(cluster_id)
 }
 
 /// Everything read back from a map topic.
@@ -245,7 +235,7 @@ impl MapWriter {
         target: &ClusterConfig,
         topics: BTreeMap<String, String>,
     ) -> Result<MapWriter, StoreError> {
-        let producer = crate::pipeline::producer::producer_config(target, 10_000)
+        let producer = crate::config::producer::producer_config(target, 10_000)
             .create_with_context(MapDelivery::default())
             .map_err(|source| StoreError::Kafka {
                 cluster: target.label.clone(),

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
@@ -197,55 +196,9 @@ pub(crate) struct ProducerPool {
     pub producers: Vec<ThreadedProducer<DeliveryContext>>,
 }
 
-/// The target's client config with kmirror's no-loss producer settings on
-/// top of the user's.
-pub(crate) fn producer_config(target: &ClusterConfig, queue_size: usize) -> ClientConfig {
-    let mut c = target.client_config();
-    // Every in-sync replica must have the record before it counts as
-    // delivered; anything less can lose acknowledged records.
-    c.set("acks", "all");
-    if is_idempotent(&c) {
-        // The distance mode (enable.idempotence=true): sequence numbers let
-        // the broker reject a batch that would overtake a retried one and
-        // drop a retried batch it already has, so order and no-duplicates
-        // hold with up to 5 requests in flight (`translate` allows 1..=5,
-        // default 5). Gapless: an error that could leave a gap in a
-        // partition is fatal, which stops kmirror with only the delivered
-        // prefix committed (docs/architecture.md).
-        if c.get("max.in.flight.requests.per.connection").is_none() {
-            c.set("max.in.flight.requests.per.connection", "5");
-        }
-        c.set("enable.gapless.guarantee", "true");
-    } else {
-        // One request at a time per broker: a retried batch cannot be
-        // overtaken by a later one, so per-partition order survives retries.
-        c.set("max.in.flight.requests.per.connection", "1");
-    }
-    // Retry until delivered: the properties file can only agree (see
-    // `translate`), and `message.timeout.ms` (--delivery.timeout.ms,
-    // default no limit) is the one bound.
-    c.set("message.send.max.retries", "2147483647");
-    if c.get("message.timeout.ms").is_none() {
-        c.set("message.timeout.ms", "0");
-    }
-    // Java's default partitioner for keyed records (murmur2), so per-key
-    // placement matches what a Java client would have produced.
-    c.set("partitioner", "murmur2_random");
-    // kmirror bounds in-flight records by --queue.size itself; librdkafka's
-    // queue is set above that so QueueFull stays a rare race.
-    c.set(
-        "queue.buffering.max.messages",
-        (queue_size + 1000).to_string(),
-    );
-    c
-}
-
-/// Whether the target producer is idempotent (`enable.idempotence=true`),
-/// which is kmirror's distance mode.
-pub(crate) fn is_idempotent(c: &ClientConfig) -> bool {
-    c.get("enable.idempotence")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-}
+// The no-loss producer settings live in `config` (the offset map's writer
+// in `failover` uses them too, and `failover` must not import `pipeline`).
+pub(crate) use crate::config::producer::producer_config;
 
 impl ProducerPool {
     /// Creates `n` producers.
@@ -292,6 +245,7 @@ impl ProducerPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::producer::is_idempotent;
     use clap::Parser;
 
     fn target(p_text: &str, flags: &[&str]) -> ClusterConfig {

@@ -1062,7 +1062,7 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
         };
         if config.offset_map {
             if let Some(id) = consumer.client().fetch_cluster_id(opts.timeout) {
-                map_topics.push(crate::failover::store::topic_name(&id));
+                map_topics.push(crate::config::topics::offset_map_topic(&id));
             }
         }
         synced.extend(plan.failover.groups.iter().cloned());
