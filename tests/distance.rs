@@ -95,33 +95,8 @@ fn idempotent_survives_kill_9_mid_stream() {
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let (c, p) = rig.properties(&group, &extra);
     let args = mirror_args(&c, &p, &topic, &["--queue.size", "2000"]);
-    let chunk = w.records / 4;
-    let mut produced = 0;
-    let mut committed_before = 0;
-    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("km-0.log"));
-    for round in 1..=2 {
-        produced +=
-            cluster::produce_range(&rig.source_conn(), &topic, &w, produced..produced + chunk)
-                .unwrap();
-        // Kill only a process that has committed something itself.
-        let seen = await_condition(Duration::from_secs(120), || {
-            let c = cluster::committed_offsets(&rig.source_conn(), &group, &topic).ok()?;
-            let total: i64 = c.values().map(|o| o.unwrap_or(0)).sum();
-            (total > committed_before).then_some(total)
-        });
-        committed_before = seen.unwrap_or_else(|| {
-            panic!(
-                "round {round}: nothing committed past {committed_before}:\n{}",
-                km.output()
-            )
-        });
-        produced +=
-            cluster::produce_range(&rig.source_conn(), &topic, &w, produced..produced + chunk)
-                .unwrap();
-        km.kill9();
-        km = Kmirror::spawn(&args, &rig.dir.path().join(format!("km-{round}.log")));
-    }
-    assert_eq!(produced, w.records);
+    // Kill only a process that has committed something itself.
+    let mut km = mirror_through_kill9_rounds(&rig, &args, &group, &topic, &w, 2);
     km.await_all_committed(
         &rig.source_conn(),
         &group,

@@ -84,36 +84,9 @@ fn survives_kill_9_three_times() {
     let group = random_name("mm");
     let (c, p) = rig.properties(&group, &[&format!("c:group.instance.id={group}-a")]);
     let args = mirror_args(&c, &p, &topic, &["--queue.size", "2000"]);
-    let chunk = w.records / 6;
-    let mut produced = 0;
-    let mut committed_before = 0;
-    let mut km = Kmirror::spawn(&args, &rig.dir.path().join("km-0.log"));
-    for round in 1..=3 {
-        // More data arrives while kmirror is running.
-        produced +=
-            cluster::produce_range(&rig.source_conn(), &topic, &w, produced..produced + chunk)
-                .unwrap();
-        // Wait until this process has committed some of it, then kill.
-        let seen = await_condition(Duration::from_secs(120), || {
-            let c = cluster::committed_offsets(&rig.source_conn(), &group, &topic).ok()?;
-            let total: i64 = c.values().map(|o| o.unwrap_or(0)).sum();
-            (total > committed_before).then_some(total)
-        });
-        committed_before = seen.unwrap_or_else(|| {
-            panic!(
-                "round {round}: nothing committed past {committed_before}:\n{}",
-                km.output()
-            )
-        });
-        produced +=
-            cluster::produce_range(&rig.source_conn(), &topic, &w, produced..produced + chunk)
-                .unwrap();
-        km.kill9();
-        km = Kmirror::spawn(&args, &rig.dir.path().join(format!("km-{round}.log")));
-    }
-    produced +=
-        cluster::produce_range(&rig.source_conn(), &topic, &w, produced..w.records).unwrap();
-    assert_eq!(produced, w.records);
+    // More data arrives while each process runs; each is killed only once
+    // it has committed some of it.
+    let mut km = mirror_through_kill9_rounds(&rig, &args, &group, &topic, &w, 3);
     km.await_all_committed(
         &rig.source_conn(),
         &group,

@@ -363,6 +363,53 @@ pub fn read_source(conn: &ClusterConn, topic: &str, expected: usize) -> Vec<Reco
     source
 }
 
+/// Mirrors all of `w` with `args` through `rounds` kill -9s: each round
+/// produces a chunk (`w.records / (2 * rounds)`), waits until the running
+/// process has committed past what was committed before (so every killed
+/// process did work), produces another chunk while it runs and kills it
+/// (-9), and starts the next (log `km-ROUND.log`). The rest of `w` is
+/// produced at the end; returns the last process, still running.
+pub fn mirror_through_kill9_rounds(
+    rig: &Rig,
+    args: &[String],
+    group: &str,
+    topic: &str,
+    w: &Workload,
+    rounds: usize,
+) -> Kmirror {
+    let chunk = w.records / (2 * rounds);
+    let mut produced = 0;
+    let mut committed_before = 0;
+    let mut km = Kmirror::spawn(args, &rig.dir.path().join("km-0.log"));
+    for round in 1..=rounds {
+        produced +=
+            cluster::produce_range(&rig.source_conn(), topic, w, produced..produced + chunk)
+                .unwrap();
+        let seen = await_condition(Duration::from_secs(120), || {
+            let c = cluster::committed_offsets(&rig.source_conn(), group, topic).ok()?;
+            let total: i64 = c.values().map(|o| o.unwrap_or(0)).sum();
+            (total > committed_before).then_some(total)
+        });
+        committed_before = seen.unwrap_or_else(|| {
+            panic!(
+                "round {round}: nothing committed past {committed_before}:\n{}",
+                km.output()
+            )
+        });
+        produced +=
+            cluster::produce_range(&rig.source_conn(), topic, w, produced..produced + chunk)
+                .unwrap();
+        km.kill9();
+        km = Kmirror::spawn(args, &rig.dir.path().join(format!("km-{round}.log")));
+    }
+    if produced < w.records {
+        produced +=
+            cluster::produce_range(&rig.source_conn(), topic, w, produced..w.records).unwrap();
+    }
+    assert_eq!(produced, w.records);
+    km
+}
+
 /// [`check_mirror`], then checks `group`'s committed offsets of `topic`
 /// against the target: never past the contiguous delivered prefix.
 pub fn check_mirror_and_commits(
