@@ -21,5 +21,6 @@ pub mod observe;
 pub mod pipeline;
 pub mod preflight;
 pub mod security;
+mod table;
 
 pub use error::Error;

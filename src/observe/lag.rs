@@ -134,23 +134,7 @@ impl LagReport {
             }
             cells.push(row);
         }
-        let mut widths = vec![0usize; cells[0].len()];
-        for row in &cells {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.len());
-            }
-        }
-        let mut out = String::new();
-        for row in &cells {
-            let line: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            out.push_str(line.join(" ").trim_end());
-            out.push('\n');
-        }
-        out
+        crate::table::aligned_columns(cells, 1)
     }
 
     /// Renders the report as JSON: `rows` with the table's columns as

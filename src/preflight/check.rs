@@ -413,34 +413,10 @@ impl Report {
                 ]
             })
             .collect();
-        let mut widths = HEADER.map(|h| h.chars().count());
-        for row in &cells {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let line = |row: &[String; 6]| {
-            let mut s = String::new();
-            for (i, cell) in row.iter().enumerate() {
-                if i + 1 == row.len() {
-                    // The last column is not padded: no trailing blanks.
-                    s.push_str(cell);
-                } else {
-                    s.push_str(cell);
-                    s.extend(std::iter::repeat_n(
-                        ' ',
-                        widths[i] - cell.chars().count() + 2,
-                    ));
-                }
-            }
-            s.truncate(s.trim_end().len());
-            s.push('\n');
-            s
-        };
-        let mut out = line(&HEADER.map(String::from));
-        for row in &cells {
-            out.push_str(&line(row));
-        }
+        let mut out = crate::table::aligned_columns(
+            std::iter::once(HEADER.map(String::from)).chain(cells),
+            2,
+        );
         out.push_str(if self.passed() {
             "result: PASS\n"
         } else {
