@@ -273,12 +273,23 @@ fn load_roots(
     warnings: &mut Vec<String>,
 ) -> Result<(RootCertStore, String), TlsError> {
     let mut roots = RootCertStore::empty();
+    // CAs outside their validity are set aside, not refused at once: a
+    // bundle (the system's, or a dedicated file during a CA rotation) may
+    // hold an expired root that no broker chain uses, as OpenSSL and Java
+    // accept. Only a location with no valid CA at all is refused.
+    let mut set_aside: Vec<TlsError> = Vec::new();
     let mut add_pem =
         |file: &Path, pem: &[u8], warnings: &mut Vec<String>| -> Result<usize, TlsError> {
             let mut n = 0;
             for c in CertificateDer::pem_slice_iter(pem) {
                 let c = c.map_err(|e| err(file, format!("not a PEM CA certificate: {e}")))?;
-                check_validity(&c, "CA certificate", file, err, warnings)?;
+                X509Certificate::from_der(&c)
+                    .map_err(|e| err(file, format!("CA certificate cannot be parsed: {e}")))?;
+                // Parsed above, so an error here is about validity only.
+                if let Err(e) = check_validity(&c, "CA certificate", file, err, warnings) {
+                    set_aside.push(e);
+                    continue;
+                }
                 roots
                     .add(c)
                     .map_err(|e| err(file, format!("unusable CA certificate: {e}")))?;
@@ -286,12 +297,11 @@ fn load_roots(
             }
             Ok(n)
         };
-    if let Some(pem) = &tls.ca_pem {
+    let (n, origin, location) = if let Some(pem) = &tls.ca_pem {
         let file = tls.truststore.clone().unwrap_or_default();
-        add_pem(&file, pem.as_bytes(), warnings)?;
-        return Ok((roots, file.display().to_string()));
-    }
-    if let Some(ca) = &tls.ca_location {
+        let n = add_pem(&file, pem.as_bytes(), warnings)?;
+        (n, file.display().to_string(), file)
+    } else if let Some(ca) = &tls.ca_location {
         let files: Vec<PathBuf> = if ca.is_dir() {
             std::fs::read_dir(ca)
                 .map_err(|e| err(ca, format!("cannot read the CA directory: {e}")))?
@@ -311,23 +321,52 @@ fn load_roots(
             }
             n += add_pem(f, &data, warnings)?;
         }
-        if n == 0 {
-            return Err(err(
-                ca,
-                "holds no PEM CA certificate (-----BEGIN CERTIFICATE-----)".into(),
-            ));
+        (n, ca.display().to_string(), ca.clone())
+    } else {
+        let native = rustls_native_certs::load_native_certs();
+        for c in native.certs {
+            // Odd certificates in a system store are not the mirror's problem.
+            let _ = roots.add(c);
         }
-        return Ok((roots, ca.display().to_string()));
+        return Ok((
+            roots,
+            "the system CA store; set ssl.ca.location or ssl.truststore.location".into(),
+        ));
+    };
+    if n == 0 {
+        // Nothing usable: the first CA set aside says why, else there was none.
+        return Err(set_aside.into_iter().next().unwrap_or_else(|| {
+            err(
+                &location,
+                "holds no PEM CA certificate (-----BEGIN CERTIFICATE-----)".into(),
+            )
+        }));
     }
-    let native = rustls_native_certs::load_native_certs();
-    for c in native.certs {
-        // Odd certificates in a system store are not the mirror's problem.
-        let _ = roots.add(c);
+    if !set_aside.is_empty() {
+        warnings.push(set_aside_warning(&origin, &set_aside));
     }
-    Ok((
-        roots,
-        "the system CA store; set ssl.ca.location or ssl.truststore.location".into(),
-    ))
+    Ok((roots, origin))
+}
+
+/// One warning for the CAs of a trust location that were set aside: how many,
+/// the first few reasons, and what to do.
+fn set_aside_warning(origin: &str, set_aside: &[TlsError]) -> String {
+    const SHOWN: usize = 3;
+    let reasons: Vec<String> = set_aside
+        .iter()
+        .take(SHOWN)
+        .map(|e| match e {
+            TlsError::File { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    let more = set_aside.len().saturating_sub(SHOWN);
+    format!(
+        "{origin}: {} CA certificate(s) outside their validity are not trusted ({}{}); a broker chain through them would fail; remove them from the file to silence this",
+        set_aside.len(),
+        reasons.join("; "),
+        if more > 0 { format!("; and {more} more") } else { String::new() },
+    )
 }
 
 /// A server-certificate verifier that remembers the certificate the broker
@@ -823,6 +862,22 @@ mod tests {
             }
         }
 
+        /// A CA whose own certificate expired on 2025-06-30.
+        fn expired(dir: &Path, name: &str) -> Ca {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(DnType::CommonName, name);
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.not_before = date_time_ymd(2020, 1, 1);
+            p.not_after = date_time_ymd(2025, 6, 30);
+            let issuer = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+            std::fs::write(dir.join(format!("{name}.pem")), issuer.pem()).unwrap();
+            Ca {
+                issuer,
+                dir: dir.to_owned(),
+                name: name.to_string(),
+            }
+        }
+
         fn pem(&self) -> PathBuf {
             self.dir.join(format!("{}.pem", self.name))
         }
@@ -1072,6 +1127,42 @@ mod tests {
 
     /// A JKS file named as librdkafka's CA file: refused at the preflight
     /// with the keytool command (moved from security::tls's JKS test).
+    /// An expired root in a bundle (as in the system's, or during a CA
+    /// rotation) is set aside with a warning; a location with no valid CA is
+    /// refused naming the CA and its date.
+    #[test]
+    fn expired_cas_in_a_bundle_are_set_aside_and_an_all_expired_file_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let ca = Ca::new(d.path(), "ca");
+        let old = Ca::expired(d.path(), "old-root");
+        let b = tls_server(&ca.issue("good", &["127.0.0.1"], None), None);
+        let bundle = d.path().join("bundle.pem");
+        let pems: Vec<u8> = [old.pem(), ca.pem()]
+            .iter()
+            .flat_map(|p| std::fs::read(p).unwrap())
+            .collect();
+        std::fs::write(&bundle, pems).unwrap();
+        let w = run(&b, &tls_of(Some(&bundle), None)).unwrap();
+        assert!(
+            w.len() == 1
+                && w[0].contains("1 CA certificate(s) outside their validity are not trusted")
+                && w[0].contains("'CN=old-root' expired on 2025-06-30"),
+            "{w:?}"
+        );
+        let e = run(&b, &tls_of(Some(&old.pem()), None)).unwrap_err();
+        assert!(
+            e.contains("CA certificate 'CN=old-root' expired on 2025-06-30; renew it"),
+            "{e}"
+        );
+        // A directory of PEM files is a bundle too.
+        let dir = d.path().join("certs");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(old.pem(), dir.join("old.pem")).unwrap();
+        std::fs::copy(ca.pem(), dir.join("ca.pem")).unwrap();
+        let w = run(&b, &tls_of(Some(&dir), None)).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+    }
+
     #[test]
     fn jks_named_as_ca_file_is_refused() {
         let d = tempfile::tempdir().unwrap();
