@@ -356,7 +356,8 @@ fn set_aside_warning(origin: &str, set_aside: &[TlsError]) -> String {
         .iter()
         .take(SHOWN)
         .map(|e| match e {
-            TlsError::File { reason, .. } => reason.clone(),
+            // "renew it" is advice for a dedicated CA, not a bundle's root.
+            TlsError::File { reason, .. } => reason.trim_end_matches("; renew it").to_string(),
             other => other.to_string(),
         })
         .collect();
