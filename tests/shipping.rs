@@ -1134,7 +1134,11 @@ fn every_long_flag_is_dotted_and_dashed_spellings_still_parse() {
     ];
     match kmirror::config::cli::parse_invocation(argv).unwrap() {
         kmirror::config::cli::Invocation::Mirror(c) => {
-            assert!(c.mirror.allow_plaintext && c.mirror.create_topics && c.mirror.audit_unkeyed);
+            assert!(
+                c.mirror.security.allow_plaintext
+                    && c.mirror.create_topics
+                    && c.mirror.audit_unkeyed
+            );
             assert_eq!(c.mirror.log_format, "json");
             assert_eq!(c.mirror.metrics_addr.as_deref(), Some("127.0.0.1:9404"));
         }

@@ -106,27 +106,9 @@ pub struct LagArgs {
     /// KafkaClient); without it, a file named in KAFKA_OPTS is read.
     #[arg(long, value_name = "FILE")]
     pub jaas: Option<PathBuf>,
-    /// As a run's --allow.plaintext.
-    #[arg(long = "allow.plaintext", alias = "allow-plaintext")]
-    pub allow_plaintext: bool,
-    /// As a run's --allow.service.principal.
-    #[arg(long = "allow.service.principal", alias = "allow-service-principal")]
-    pub allow_service_principal: bool,
-    /// As a run's --allow.insecure.keytab.
-    #[arg(long = "allow.insecure.keytab", alias = "allow-insecure-keytab")]
-    pub allow_insecure_keytab: bool,
-    /// As a run's --insecure.skip.hostname.verification.
-    #[arg(
-        long = "insecure.skip.hostname.verification",
-        alias = "insecure-skip-hostname-verification"
-    )]
-    pub insecure_skip_hostname_verification: bool,
-    /// As a run's --insecure.skip.certificate.verification.
-    #[arg(
-        long = "insecure.skip.certificate.verification",
-        alias = "insecure-skip-certificate-verification"
-    )]
-    pub insecure_skip_certificate_verification: bool,
+    /// The run's security flags, with the same meaning.
+    #[command(flatten)]
+    pub security: SecurityFlags,
     /// Log format: `text` for people, `json` for machines.
     #[arg(long = "log.format", alias = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -397,6 +379,48 @@ where
     }
 }
 
+/// Flags that let a weaker security setting through, each with a warning:
+/// shared by a mirror run and the tools that connect as it does.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SecurityFlags {
+    /// Permit security.protocol=PLAINTEXT, and PLAIN/SCRAM over
+    /// SASL_PLAINTEXT. kmirror is for secured clusters: without this flag
+    /// they are refused.
+    #[arg(long = "allow.plaintext", alias = "allow-plaintext")]
+    pub allow_plaintext: bool,
+
+    /// Permit a Kerberos principal whose first component is the brokers'
+    /// service name (e.g. kafka/host@REALM). That account is usually a super
+    /// user, so ACLs would not limit the mirror; a warning is logged.
+    #[arg(long = "allow.service.principal", alias = "allow-service-principal")]
+    pub allow_service_principal: bool,
+
+    /// Accept a keytab that group or others may read or write, or that
+    /// another user owns, with a warning instead of refusing to start.
+    #[arg(long = "allow.insecure.keytab", alias = "allow-insecure-keytab")]
+    pub allow_insecure_keytab: bool,
+
+    /// Accept ssl.endpoint.identification.algorithm= (empty or none), which
+    /// turns off checking that a broker's certificate names the broker: any
+    /// certificate from the trusted CA is then accepted for any broker. A
+    /// warning is logged at every start.
+    #[arg(
+        long = "insecure.skip.hostname.verification",
+        alias = "insecure-skip-hostname-verification"
+    )]
+    pub insecure_skip_hostname_verification: bool,
+
+    /// Accept enable.ssl.certificate.verification=false, which turns off
+    /// verification of broker certificates altogether (librdkafka and the
+    /// start-up TLS check): anyone on the network path can then impersonate
+    /// the brokers. A warning is logged at every start.
+    #[arg(
+        long = "insecure.skip.certificate.verification",
+        alias = "insecure-skip-certificate-verification"
+    )]
+    pub insecure_skip_certificate_verification: bool,
+}
+
 /// Options of a mirror run.
 #[derive(Debug, Clone, Args)]
 pub struct MirrorArgs {
@@ -472,12 +496,6 @@ pub struct MirrorArgs {
     #[arg(long = "new.consumer")]
     pub new_consumer: bool,
 
-    /// Permit security.protocol=PLAINTEXT, and PLAIN/SCRAM over
-    /// SASL_PLAINTEXT. kmirror is for secured clusters: without this flag
-    /// they are refused.
-    #[arg(long = "allow.plaintext", alias = "allow-plaintext")]
-    pub allow_plaintext: bool,
-
     /// JAAS login configuration file, as MirrorMaker reads through
     /// -Djava.security.auth.login.config. The source side reads section
     /// KafkaClientSource and the target KafkaClientTarget, each falling back
@@ -486,36 +504,10 @@ pub struct MirrorArgs {
     #[arg(long, value_name = "FILE")]
     pub jaas: Option<PathBuf>,
 
-    /// Permit a Kerberos principal whose first component is the brokers'
-    /// service name (e.g. kafka/host@REALM). That account is usually a super
-    /// user, so ACLs would not limit the mirror; a warning is logged.
-    #[arg(long = "allow.service.principal", alias = "allow-service-principal")]
-    pub allow_service_principal: bool,
-
-    /// Accept a keytab that group or others may read or write, or that
-    /// another user owns, with a warning instead of refusing to start.
-    #[arg(long = "allow.insecure.keytab", alias = "allow-insecure-keytab")]
-    pub allow_insecure_keytab: bool,
-
-    /// Accept ssl.endpoint.identification.algorithm= (empty or none), which
-    /// turns off checking that a broker's certificate names the broker: any
-    /// certificate from the trusted CA is then accepted for any broker. A
-    /// warning is logged at every start.
-    #[arg(
-        long = "insecure.skip.hostname.verification",
-        alias = "insecure-skip-hostname-verification"
-    )]
-    pub insecure_skip_hostname_verification: bool,
-
-    /// Accept enable.ssl.certificate.verification=false, which turns off
-    /// verification of broker certificates altogether (librdkafka and the
-    /// start-up TLS check): anyone on the network path can then impersonate
-    /// the brokers. A warning is logged at every start.
-    #[arg(
-        long = "insecure.skip.certificate.verification",
-        alias = "insecure-skip-certificate-verification"
-    )]
-    pub insecure_skip_certificate_verification: bool,
+    /// What the security checks let through (plaintext, service principals,
+    /// loose keytabs, unverified TLS).
+    #[command(flatten)]
+    pub security: SecurityFlags,
 
     /// Bound, in milliseconds, on how long the producer keeps retrying a
     /// record the target does not acknowledge; past it the send fails and

@@ -419,13 +419,7 @@ impl SourcesConfig {
     /// Validates `kmirror lag`'s arguments and reads the consumer files
     /// (JAAS from `--jaas` or `KAFKA_OPTS`, as a run).
     pub fn from_lag_args(args: &cli::LagArgs) -> Result<SourcesConfig, ConfigError> {
-        let sec = SecurityOptions {
-            allow_plaintext: args.allow_plaintext,
-            allow_service_principal: args.allow_service_principal,
-            allow_insecure_keytab: args.allow_insecure_keytab,
-            insecure_skip_hostname_verification: args.insecure_skip_hostname_verification,
-            insecure_skip_certificate_verification: args.insecure_skip_certificate_verification,
-        };
+        let sec = SecurityOptions::from(&args.security);
         let kafka_opts = std::env::var("KAFKA_OPTS").ok();
         let jaas = match (&args.jaas, kafka_opts.as_deref()) {
             (Some(path), _) => Some(JaasFileSource {
@@ -505,13 +499,7 @@ impl Config {
                 message: "must be at least 1 ms".into(),
             });
         }
-        let sec = SecurityOptions {
-            allow_plaintext: args.allow_plaintext,
-            allow_service_principal: args.allow_service_principal,
-            allow_insecure_keytab: args.allow_insecure_keytab,
-            insecure_skip_hostname_verification: args.insecure_skip_hostname_verification,
-            insecure_skip_certificate_verification: args.insecure_skip_certificate_verification,
-        };
+        let sec = SecurityOptions::from(&args.security);
         // --jaas reads per-side sections; KAFKA_OPTS only `KafkaClient`, as Java.
         let jaas_for = |section: &'static str| match (&args.jaas, kafka_opts) {
             (Some(path), _) => Some(JaasFileSource {
@@ -588,6 +576,18 @@ impl Config {
             sync_groups,
             sync_interval: Duration::from_millis(args.sync_group_offsets_interval_ms),
         })
+    }
+}
+
+impl From<&cli::SecurityFlags> for SecurityOptions {
+    fn from(f: &cli::SecurityFlags) -> SecurityOptions {
+        SecurityOptions {
+            allow_plaintext: f.allow_plaintext,
+            allow_service_principal: f.allow_service_principal,
+            allow_insecure_keytab: f.allow_insecure_keytab,
+            insecure_skip_hostname_verification: f.insecure_skip_hostname_verification,
+            insecure_skip_certificate_verification: f.insecure_skip_certificate_verification,
+        }
     }
 }
 
