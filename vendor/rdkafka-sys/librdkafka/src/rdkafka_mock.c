@@ -180,6 +180,13 @@ rd_kafka_mock_msgset_find(const rd_kafka_mock_partition_t *mpart,
         TAILQ_FOREACH(mset, &mpart->msgsets, link) {
                 if (mset->first_offset <= offset && offset <= mset->last_offset)
                         return mset;
+                /* kmirror patch: an offset of a batch removed by
+                 * rd_kafka_mock_partition_lose_msgset() is answered with
+                 * the next batch, as a broker that lost those records
+                 * (or unpatched tansu 0.6.0 for a fetch inside a batch)
+                 * does. The log has no such holes otherwise. */
+                if (mset->first_offset > offset)
+                        return mset;
         }
 
         return NULL;
@@ -2221,6 +2228,23 @@ rd_kafka_mock_partition_set_follower_wmarks(rd_kafka_mock_cluster_t *mcluster,
             rd_kafka_op_req(mcluster->ops, rko, RD_POLL_INFINITE));
 }
 
+/* kmirror patch: see rdkafka_mock.h */
+rd_kafka_resp_err_t
+rd_kafka_mock_partition_lose_msgset(rd_kafka_mock_cluster_t *mcluster,
+                                    const char *topic,
+                                    int32_t partition,
+                                    int64_t offset) {
+        rd_kafka_op_t *rko = rd_kafka_op_new(RD_KAFKA_OP_MOCK);
+
+        rko->rko_u.mock.name      = rd_strdup(topic);
+        rko->rko_u.mock.cmd       = RD_KAFKA_MOCK_CMD_PART_LOSE_MSGSET;
+        rko->rko_u.mock.partition = partition;
+        rko->rko_u.mock.lo        = offset;
+
+        return rd_kafka_op_err_destroy(
+            rd_kafka_op_req(mcluster->ops, rko, RD_POLL_INFINITE));
+}
+
 rd_kafka_resp_err_t
 rd_kafka_mock_partition_push_leader_response(rd_kafka_mock_cluster_t *mcluster,
                                              const char *topic,
@@ -2586,6 +2610,22 @@ rd_kafka_mock_cluster_cmd(rd_kafka_mock_cluster_t *mcluster,
                         mpart->update_follower_end_offset = rd_false;
                 }
                 break;
+        case RD_KAFKA_MOCK_CMD_PART_LOSE_MSGSET: {
+                /* kmirror patch: see rd_kafka_mock_partition_lose_msgset() */
+                rd_kafka_mock_msgset_t *mset;
+                mpart = rd_kafka_mock_partition_get(
+                    mcluster, rko->rko_u.mock.name, rko->rko_u.mock.partition);
+                if (!mpart)
+                        return RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+                mset = (rd_kafka_mock_msgset_t *)rd_kafka_mock_msgset_find(
+                    mpart, rko->rko_u.mock.lo, rd_false);
+                if (!mset || mset->first_offset > rko->rko_u.mock.lo ||
+                    mset == TAILQ_FIRST(&mpart->msgsets) ||
+                    !TAILQ_NEXT(mset, link))
+                        return RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
+                rd_kafka_mock_msgset_destroy(mpart, mset);
+                break;
+        }
         case RD_KAFKA_MOCK_CMD_PART_PUSH_LEADER_RESPONSE:
                 mpart = rd_kafka_mock_partition_get(
                     mcluster, rko->rko_u.mock.name, rko->rko_u.mock.partition);
