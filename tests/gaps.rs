@@ -99,3 +99,113 @@ fn unexplained_gap_stops_the_mirror_with_the_range() {
     checker::check(&source, &target, Partitioning::ByKey).unwrap_or_else(|v| panic!("{v}"));
     checker::check_committed(&source, &target, &committed).unwrap();
 }
+
+/// Produces `n` records `tag:i` (keyed `key-i`) in one transaction of
+/// `producer` on the mock, then ends it in the log as a coordinator would
+/// (the mock's EndTxn writes no markers): its first offset is `first`.
+/// Returns the offset after its marker.
+fn transaction(
+    producer: &rdkafka::producer::BaseProducer,
+    mock: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    topic: &str,
+    (tag, n, first): (&str, usize, i64),
+    commit: bool,
+) -> i64 {
+    use rdkafka::producer::{BaseRecord, Producer};
+    producer.begin_transaction().unwrap();
+    for i in 0..n {
+        let (k, v) = (format!("key-{i}"), format!("{tag}:{i}"));
+        producer
+            .send(BaseRecord::to(topic).key(&k).payload(&v))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    if commit {
+        producer
+            .commit_transaction(Duration::from_secs(30))
+            .unwrap();
+    } else {
+        producer.abort_transaction(Duration::from_secs(30)).unwrap();
+    }
+    mock.append_transaction_marker(topic, 0, first, commit)
+        .unwrap();
+    first + n as i64 + 1
+}
+
+/// A committed, an aborted and a committed transaction on the source
+/// (librdkafka's mock cluster, with the markers and the aborted list a
+/// coordinator writes): offsets 0..9 committed, 10 its marker, 11..15
+/// aborted, 16 their marker, 17..26 committed, 27 its marker. kmirror
+/// mirrors the 20 committed records (checker), passes over 10..16 as one
+/// skip explained by transactions (log line, and
+/// `kmirror_skipped_offsets_total{reason="transactions"}` = 7), commits
+/// 27, and does not stop.
+#[test]
+fn transaction_skips_are_counted_not_stopped() {
+    use rdkafka::producer::Producer;
+    let rig = Rig::start();
+    let mock: MockCluster<'static, _> = MockCluster::new(1).unwrap();
+    let topic = random_name("txn");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    rig.target_conn().create_topic(&topic, 1).unwrap();
+    let source_conn = ClusterConn::plaintext(mock.bootstrap_servers());
+    let producer: rdkafka::producer::BaseProducer = source_conn
+        .client_config()
+        .set("transactional.id", random_name("tx"))
+        .create()
+        .unwrap();
+    producer.init_transactions(Duration::from_secs(30)).unwrap();
+    let next = transaction(&producer, &mock, &topic, ("one", 10, 0), true);
+    let next = transaction(&producer, &mock, &topic, ("two", 5, next), false);
+    let end = transaction(&producer, &mock, &topic, ("three", 10, next), true);
+    assert_eq!(end, 28);
+
+    let group = random_name("mm");
+    let c = rig.dir.path().join("mock-consumer.properties");
+    std::fs::write(
+        &c,
+        format!(
+            "bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n",
+            mock.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let (_, p) = rig.properties(&group, &[]);
+    let addr = format!("127.0.0.1:{}", kmirror_rig::free_port());
+    let mut km = Kmirror::spawn(
+        &mirror_args(&c, &p, &topic, &["--metrics.addr", &addr]),
+        &rig.dir.path().join("km.log"),
+    );
+    let source = km.await_all_committed(&source_conn, &group, &topic, 20, Duration::from_secs(60));
+    assert_eq!(source.len(), 20, "the aborted records are not read");
+    assert!(source
+        .iter()
+        .all(|r| !r.value.as_deref().unwrap_or_default().starts_with(b"two:")));
+    let series = format!("kmirror_skipped_offsets_total{{cluster=\"source\",topic=\"{topic}\",partition=\"0\",reason=\"transactions\"}}");
+    let (status, body) = http_get(&addr, "/metrics").expect("metrics answer");
+    assert_eq!(status, 200);
+    assert_eq!(
+        parse_prometheus(&body).get(&series),
+        Some(&7.0),
+        "{body}\n{}",
+        km.output()
+    );
+    let out = km.output();
+    assert!(
+        out.contains("offsets 10..16 skipped by the fetch: transactions"),
+        "{out}"
+    );
+    km.stop_ok();
+    let target = cluster::read_all(
+        &rig.target_conn(),
+        &topic,
+        20,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    checker::check(&source, &target, Partitioning::ByKey).unwrap_or_else(|v| panic!("{v}"));
+    let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
+    assert_eq!(committed[&0], Some(27));
+    checker::check_committed(&source, &target, &committed).unwrap();
+}

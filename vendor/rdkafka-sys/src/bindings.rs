@@ -3768,6 +3768,16 @@ extern "C" {
     ) -> rd_kafka_resp_err_t;
 }
 extern "C" {
+    /// kmirror patch (tests): see `rd_kafka_mock_partition_append_txn_marker` in rdkafka_mock.h.
+    pub fn rd_kafka_mock_partition_append_txn_marker(
+        mcluster: *mut rd_kafka_mock_cluster_t,
+        topic: *const c_char,
+        partition: i32,
+        txn_first_offset: i64,
+        commit: c_int,
+    ) -> rd_kafka_resp_err_t;
+}
+extern "C" {
     pub fn rd_kafka_mock_partition_push_leader_response(
         mcluster: *mut rd_kafka_mock_cluster_t,
         topic: *const c_char,
