@@ -172,8 +172,20 @@ fn transaction_skips_are_counted_not_stopped() {
     .unwrap();
     let (_, p) = rig.properties(&group, &[]);
     let addr = format!("127.0.0.1:{}", kmirror_rig::free_port());
+    let trail = rig.dir.path().join("audit.jsonl");
     let mut km = Kmirror::spawn(
-        &mirror_args(&c, &p, &topic, &["--metrics.addr", &addr]),
+        &mirror_args(
+            &c,
+            &p,
+            &topic,
+            &[
+                "--metrics.addr",
+                &addr,
+                "--audit.log",
+                trail.to_str().unwrap(),
+                "--audit.unkeyed",
+            ],
+        ),
         &rig.dir.path().join("km.log"),
     );
     let source = km.await_all_committed(&source_conn, &group, &topic, 20, Duration::from_secs(60));
@@ -208,4 +220,25 @@ fn transaction_skips_are_counted_not_stopped() {
     let committed = cluster::committed_offsets(&source_conn, &group, &topic).unwrap();
     assert_eq!(committed[&0], Some(27));
     checker::check_committed(&source, &target, &committed).unwrap();
+    // The audit trail verifies and names the skip in the entry holding
+    // offset 17, the record after it.
+    let seal = [kmirror::observe::audit::Seal::Unkeyed];
+    let audited = kmirror::observe::audit::verify(&trail, None, &seal)
+        .unwrap_or_else(|e| panic!("the trail does not verify: {e}"));
+    let skipped: Vec<_> = audited
+        .entries
+        .iter()
+        .flat_map(|e| {
+            e.skipped
+                .iter()
+                .map(move |k| (e.first_offset, e.last_offset, k))
+        })
+        .map(|(first, last, k)| {
+            assert!((first..=last).contains(&(k.last_offset + 1)));
+            (k.first_offset, k.last_offset, k.reason.as_str())
+        })
+        .collect();
+    assert_eq!(skipped, [(10, 16, "transactions")]);
+    let records: u64 = audited.entries.iter().map(|e| e.records).sum();
+    assert_eq!(records, 20);
 }
