@@ -336,7 +336,17 @@ static void rd_kafka_toppar_remove(rd_kafka_toppar_t *rktp) {
 void rd_kafka_toppar_uncovered_add(rd_kafka_toppar_t *rktp,
                                    int64_t first,
                                    int64_t last) {
+        int i;
         rd_kafka_toppar_lock(rktp);
+        /* A range fetched again (after a pause, a rebalance or a retried
+         * fetch) is kept once. */
+        for (i = 0; i < rktp->rktp_uncovered_cnt; i++) {
+                if (rktp->rktp_uncovered[i].first == first &&
+                    rktp->rktp_uncovered[i].last == last) {
+                        rd_kafka_toppar_unlock(rktp);
+                        return;
+                }
+        }
         if (rktp->rktp_uncovered_cnt == RD_KAFKA_TOPPAR_UNCOVERED_MAX) {
                 if (rktp->rktp_uncovered[0].last > rktp->rktp_uncovered_lost)
                         rktp->rktp_uncovered_lost =
