@@ -242,3 +242,47 @@ fn transaction_skips_are_counted_not_stopped() {
     let records: u64 = audited.entries.iter().map(|e| e.records).sum();
     assert_eq!(records, 20);
 }
+
+/// The DescribeConfigs kmirror sends on its consumer's own handle, at the
+/// first skip of offsets no batch covered, reads the topic's
+/// `cleanup.policy`: `compact` for a topic created with it; `delete` for one
+/// created without (tansu 0.6.0 lists only the configs a topic was created
+/// with; kmirror takes a missing key as Kafka's default, `delete`).
+#[test]
+fn cleanup_policy_is_read_on_the_consumer_handle() {
+    use kmirror::pipeline::skips::{cleanup_policy, policy_compacts};
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let rig = Rig::start();
+    let plain = random_name("policy");
+    rig.source_conn().create_topic(&plain, 1).unwrap();
+    let compacted = random_name("compacted");
+    let admin: AdminClient<_> = rig.source_conn().client_config().create().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let created = rt
+        .block_on(
+            admin.create_topics(
+                &[NewTopic::new(&compacted, 1, TopicReplication::Fixed(1))
+                    .set("cleanup.policy", "compact")],
+                &AdminOptions::new(),
+            ),
+        )
+        .unwrap();
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let consumer: BaseConsumer = rig
+        .source_conn()
+        .client_config()
+        .set("group.id", random_name("g"))
+        .create()
+        .unwrap();
+    let rk = consumer.client().native_ptr();
+    let policy = cleanup_policy(rk, &compacted, Duration::from_secs(10));
+    assert_eq!(policy.as_deref(), Ok("compact"));
+    assert!(policy_compacts(&policy.unwrap()));
+    let policy = cleanup_policy(rk, &plain, Duration::from_secs(10));
+    assert_eq!(policy.as_deref(), Ok("delete"));
+    assert!(!policy_compacts(&policy.unwrap()));
+}

@@ -14,7 +14,7 @@
 mod consumer;
 pub mod errors;
 pub(crate) mod producer;
-pub(crate) mod skips;
+pub mod skips;
 mod stall;
 mod topic_id;
 pub mod tracker;

@@ -291,7 +291,7 @@ pub(crate) fn classify(skip: Skip, facts: SkipFacts) -> Verdict {
 
 /// Whether a `cleanup.policy` value lets compaction remove records
 /// (`compact`, or `compact,delete` in either order).
-pub(crate) fn policy_compacts(policy: &str) -> bool {
+pub fn policy_compacts(policy: &str) -> bool {
     policy
         .split(',')
         .any(|p| p.trim().eq_ignore_ascii_case("compact"))
@@ -333,8 +333,13 @@ pub(crate) fn uncovered(
 
 /// The source topic's `cleanup.policy` (DescribeConfigs on the consumer's
 /// own connection), or why it could not be read. Called once per assigned
-/// partition, at its first skip with uncovered offsets.
-pub(crate) fn cleanup_policy(
+/// partition, at its first skip with uncovered offsets. An answer without
+/// the key means Kafka's default, `delete`. Public for the rig's tests.
+///
+/// `rk` must be a live client handle (admin calls run on the client's own
+/// threads; the answer comes back on a private queue); `timeout` bounds
+/// the request (a second more for the answer).
+pub fn cleanup_policy(
     rk: *mut rd::rd_kafka_t,
     topic: &str,
     timeout: std::time::Duration,
@@ -405,8 +410,15 @@ unsafe fn read_policy(event: *mut rd::rd_kafka_event_t) -> Result<String, String
             return Ok(text(rd::rd_kafka_ConfigEntry_value(e)));
         }
     }
-    Err("DescribeConfigs: the answer has no cleanup.policy".into())
+    // Kafka always lists it; a broker that leaves it out (tansu 0.6.0 lists
+    // only the configs a topic was created with) is taken at Kafka's
+    // default, which explains no skip: a missing key can stop the mirror,
+    // never let it skip.
+    Ok(DEFAULT_CLEANUP_POLICY.into())
 }
+
+/// Kafka's `log.cleanup.policy` default.
+const DEFAULT_CLEANUP_POLICY: &str = "delete";
 
 #[cfg(test)]
 mod tests {
