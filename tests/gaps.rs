@@ -278,7 +278,7 @@ fn cleanup_policy_is_read_on_the_consumer_handle() {
         .set("group.id", random_name("g"))
         .create()
         .unwrap();
-    let rk = consumer.client().native_ptr();
+    let rk = consumer.client();
     let policy = cleanup_policy(rk, &compacted, Duration::from_secs(10));
     assert_eq!(policy.as_deref(), Ok("compact"));
     assert!(policy_compacts(&policy.unwrap()));

@@ -995,7 +995,7 @@ fn forward(
         }
     };
     if let Some(skip) = part.skips.detector.record(msg.offset()) {
-        super::skips::on_skip(consumer.client().native_ptr(), &part, shared, skip)?;
+        super::skips::on_skip(consumer.client(), &part, shared, skip)?;
     }
     let topic = part.topic.as_str();
     part.tracker

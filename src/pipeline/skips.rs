@@ -105,18 +105,19 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A record of `part` arrived after `skip`: classifies the skipped offsets
 /// and counts, logs and audits an explained skip, or returns the gap that
-/// stops the mirror. `rk` is the consumer that fetched the record.
-pub(crate) fn on_skip(
-    rk: *mut rd::rd_kafka_t,
+/// stops the mirror. `client` is the consumer that fetched the record.
+pub(crate) fn on_skip<C: rdkafka::client::ClientContext>(
+    client: &rdkafka::client::Client<C>,
     part: &PartitionState,
     shared: &Shared,
     skip: Skip,
 ) -> Result<(), PipelineError> {
     let (topic, partition) = (part.topic.as_str(), part.partition);
+    let rk = client.native_ptr();
     let uncovered = uncovered(rk, topic, partition, skip);
     let compacted = match uncovered {
         Uncovered::None => None,
-        _ => compacted(rk, part),
+        _ => compacted(client, part),
     };
     let facts = SkipFacts {
         compacted,
@@ -169,11 +170,14 @@ fn explanation(reason: SkipReason) -> &'static str {
 
 /// Whether `part`'s topic is compacted, read once per assignment
 /// (`None`: it could not be read; asked again at the next skip).
-fn compacted(rk: *mut rd::rd_kafka_t, part: &PartitionState) -> Option<bool> {
+fn compacted<C: rdkafka::client::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    part: &PartitionState,
+) -> Option<bool> {
     if let Some(&c) = part.skips.compacted.get() {
         return Some(c);
     }
-    match cleanup_policy(rk, &part.topic, DESCRIBE_TIMEOUT) {
+    match cleanup_policy(client, &part.topic, DESCRIBE_TIMEOUT) {
         Ok(policy) => Some(
             *part
                 .skips
@@ -336,14 +340,15 @@ pub(crate) fn uncovered(
 /// partition, at its first skip with uncovered offsets. An answer without
 /// the key means Kafka's default, `delete`. Public for the rig's tests.
 ///
-/// `rk` must be a live client handle (admin calls run on the client's own
-/// threads; the answer comes back on a private queue); `timeout` bounds
-/// the request (a second more for the answer).
-pub fn cleanup_policy(
-    rk: *mut rd::rd_kafka_t,
+/// Admin calls run on the client's own threads (any client type); the
+/// answer comes back on a private queue. `timeout` bounds the request (a
+/// second more for the answer).
+pub fn cleanup_policy<C: rdkafka::client::ClientContext>(
+    client: &rdkafka::client::Client<C>,
     topic: &str,
     timeout: std::time::Duration,
 ) -> Result<String, String> {
+    let rk = client.native_ptr();
     let name = CString::new(topic).map_err(|e| e.to_string())?;
     let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: `rk` is a live client; every object created here is destroyed
