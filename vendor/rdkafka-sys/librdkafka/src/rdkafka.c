@@ -3928,7 +3928,9 @@ int rd_kafka_uncovered_offsets(rd_kafka_t *rk,
 
         *first = -1;
         *last  = -1;
-        rktp   = rd_kafka_toppar_get2(rk, topic, partition, 0, 1);
+        /* Never creates a topic or partition: a skip is only seen on one
+         * that was fetched. */
+        rktp = rd_kafka_toppar_get2(rk, topic, partition, 0, 0);
         if (!rktp)
                 return -2;
 
