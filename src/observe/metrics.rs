@@ -40,6 +40,14 @@ struct PartitionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SkipLabels {
+    cluster: String,
+    topic: String,
+    partition: i32,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SideLabel {
     side: String,
 }
@@ -69,6 +77,7 @@ pub struct Metrics {
     committed_offset: Family<PartitionLabels, Gauge>,
     consumer_lag: Family<PartitionLabels, Gauge>,
     replication_latency: Family<PartitionLabels, FloatGauge>,
+    skipped_offsets: Family<SkipLabels, Counter>,
     ticket_expiry: Family<SideLabel, Gauge>,
     authenticated: Family<SideLabel, Gauge>,
     principal: Family<PrincipalLabels, Gauge>,
@@ -145,6 +154,7 @@ impl Metrics {
             committed_offset: Family::default(),
             consumer_lag: Family::default(),
             replication_latency: Family::default(),
+            skipped_offsets: Family::default(),
             ticket_expiry: Family::default(),
             authenticated: Family::default(),
             principal: Family::default(),
@@ -202,6 +212,11 @@ impl Metrics {
             "replication_latency_seconds",
             "Age of the oldest source record the target has not acknowledged, per partition (at most: now minus the timestamp of the last record acknowledged while any is behind; 0 when caught up), refreshed every few seconds",
             m.replication_latency.clone(),
+        );
+        registry.register(
+            "skipped_offsets",
+            "Source offsets a fetch skipped for a known reason (transactions: markers and aborted records; compaction; retention), per partition",
+            m.skipped_offsets.clone(),
         );
         registry.register(
             "kerberos_ticket_expiry_seconds",
@@ -302,6 +317,19 @@ impl Metrics {
             partition,
         };
         self.replication_latency.get_or_create(&l).set(s);
+    }
+
+    /// `offsets` source offsets of a partition were skipped for `reason`
+    /// (`transactions`, `compaction`, `retention`).
+    pub fn skipped(&self, cluster: &str, topic: &str, partition: i32, reason: &str, offsets: u64) {
+        self.skipped_offsets
+            .get_or_create(&SkipLabels {
+                cluster: cluster.into(),
+                topic: topic.into(),
+                partition,
+                reason: reason.into(),
+            })
+            .inc_by(offsets);
     }
 
     /// Hook for the Kerberos ticket keeper: seconds until the ticket of
@@ -556,7 +584,16 @@ mod tests {
         m.set_lag("source 1", "orders", 2, 7);
         m.set_replication_latency("source 1", "orders", 2, 12.5);
         m.set_ticket_expiry("target", 3600);
+        m.skipped("source 1", "orders", 2, "transactions", 1);
+        m.skipped("source 1", "orders", 2, "transactions", 2);
         let t = m.encode();
+        assert_eq!(
+            value(
+                &t,
+                "kmirror_skipped_offsets_total{cluster=\"source 1\",topic=\"orders\",partition=\"2\",reason=\"transactions\"}"
+            ),
+            Some(3.0)
+        );
         assert_eq!(
             value(&t, "kmirror_records_mirrored_total{topic=\"orders\"}"),
             Some(2.0)

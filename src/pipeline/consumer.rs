@@ -208,6 +208,10 @@ impl MirrorConsumerContext {
                     source,
                 })?;
             debug!(cluster = %self.cluster, %topic, partition, ?start, "partition assigned");
+            let start_offset = match start {
+                Offset::Offset(o) => o,
+                _ => -1,
+            };
             let audited = self
                 .shared
                 .audit
@@ -232,6 +236,7 @@ impl MirrorConsumerContext {
                     timestamp_notes: std::sync::atomic::AtomicU8::new(0),
                     runs: Mutex::default(),
                     acked_ts: std::sync::atomic::AtomicI64::new(0),
+                    skips: super::skips::PartitionSkips::starting_at(start_offset),
                 }),
             );
         }
@@ -989,6 +994,9 @@ fn forward(
             state
         }
     };
+    if let Some(skip) = part.skips.detector.record(msg.offset()) {
+        super::skips::on_skip(consumer.client(), &part, shared, skip)?;
+    }
     let topic = part.topic.as_str();
     part.tracker
         .lock()
@@ -1321,6 +1329,7 @@ mod tests {
                     timestamp_notes: std::sync::atomic::AtomicU8::new(0),
                     runs: Mutex::default(),
                     acked_ts: std::sync::atomic::AtomicI64::new(0),
+                    skips: crate::pipeline::skips::PartitionSkips::starting_at(100),
                 }),
             );
         let mut tpl = TopicPartitionList::new();

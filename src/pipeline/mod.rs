@@ -14,6 +14,7 @@
 mod consumer;
 pub mod errors;
 pub(crate) mod producer;
+pub mod skips;
 mod stall;
 mod topic_id;
 pub mod tracker;
@@ -71,6 +72,23 @@ pub enum PipelineError {
         committed: i64,
         /// The source's log start offset.
         log_start: i64,
+    },
+    /// A fetch returned a record beyond the offset kmirror expected, and
+    /// nothing explains the skipped offsets (issue #18, case 0).
+    #[error("{cluster}: {topic} [{partition}]: records {first}..{last} were never returned by the source: the fetch skipped them and nothing explains it ({why}). The broker lost them, or answered a fetch with a later batch than the one holding the offset asked for. kmirror does not skip data silently: everything before offset {first} is mirrored and committed; to accept the loss, reset the group's offset to {} (kafka-consumer-groups.sh --reset-offsets --to-offset) and restart", last + 1)]
+    UnexplainedGap {
+        /// Source cluster label.
+        cluster: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// First offset never returned.
+        first: i64,
+        /// Last offset never returned (inclusive).
+        last: i64,
+        /// What was ruled out (policy, transactions, log start).
+        why: String,
     },
     /// The committed offset lies past the source partition's end: the topic
     /// was deleted and re-created (or truncated) since kmirror committed.
@@ -313,6 +331,9 @@ pub(crate) struct PartitionState {
     /// Source timestamp (ms) of the newest record acknowledged, 0 before
     /// any: the replication latency gauge's reference.
     pub acked_ts: std::sync::atomic::AtomicI64,
+    /// Where the next record should be, and what the topic's skips need
+    /// (issue #18, case 0).
+    pub skips: skips::PartitionSkips,
 }
 
 /// The topics a source cluster's consumers subscribe to; the version

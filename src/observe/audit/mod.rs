@@ -216,6 +216,22 @@ pub struct TargetRange {
     pub last_offset: i64,
 }
 
+/// Source offsets a range's records skipped over (issue #18, case 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedRange {
+    /// First skipped offset.
+    pub first_offset: i64,
+    /// Last skipped offset (inclusive); the record after it is in the entry.
+    pub last_offset: i64,
+    /// What explains the skip: `transactions` (markers, aborted records),
+    /// `compaction` or `retention`.
+    pub reason: String,
+}
+
+/// The reasons a [`SkippedRange`] may give.
+pub const SKIP_REASONS: &[&str] = &["transactions", "compaction", "retention"];
+
 /// One line of the trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +259,11 @@ pub struct AuditEntry {
     /// Where the records landed, in source-offset order, consecutive target
     /// offsets merged. Records dropped with `--abort.on.send.failure=false` have none.
     pub target: Vec<TargetRange>,
+    /// Offsets skipped before records of this range, with the reason; left
+    /// out of the line when there are none (so entries written before this
+    /// field existed keep their canonical form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedRange>,
     /// Principal kmirror used on the source.
     pub source_principal: String,
     /// Principal kmirror used on the target.
@@ -300,6 +321,22 @@ impl AuditEntry {
                 "records is {}, but the range [{}, {}] holds 1 to {span}",
                 self.records, self.first_offset, self.last_offset
             ));
+        }
+        for k in &self.skipped {
+            range_len("skipped ", self.partition, k.first_offset, k.last_offset)?;
+            if k.last_offset >= self.last_offset {
+                return Err(format!(
+                    "skipped offsets [{}, {}] do not end before the range's last offset {}",
+                    k.first_offset, k.last_offset, self.last_offset
+                ));
+            }
+            if !SKIP_REASONS.contains(&k.reason.as_str()) {
+                return Err(format!(
+                    "skip reason {:?} is not one of {}",
+                    k.reason,
+                    SKIP_REASONS.join(", ")
+                ));
+            }
         }
         let mut landed = 0u64;
         for t in &self.target {
@@ -412,6 +449,8 @@ struct Pending {
 #[derive(Debug, Default)]
 pub struct PartitionTrail {
     pending: VecDeque<Pending>,
+    /// Skips awaiting their entry (the one holding the record after each).
+    skipped: VecDeque<SkippedRange>,
     /// Offsets up to this one are already in the trail (from a previous
     /// run whose commit did not happen): not audited twice.
     audited_through: Option<i64>,
@@ -432,6 +471,8 @@ pub struct RangeDraft {
     pub sha256: String,
     /// Target landing runs.
     pub target: Vec<TargetRange>,
+    /// Offsets skipped before the records.
+    pub skipped: Vec<SkippedRange>,
 }
 
 impl PartitionTrail {
@@ -440,8 +481,22 @@ impl PartitionTrail {
     pub fn new(audited_through: Option<i64>) -> Self {
         PartitionTrail {
             pending: VecDeque::new(),
+            skipped: VecDeque::new(),
             audited_through,
         }
+    }
+
+    /// Offsets `first..=last` were skipped for `reason` (one of
+    /// [`SKIP_REASONS`]); the record at `last + 1` is sent next.
+    pub fn skipped(&mut self, first: i64, last: i64, reason: &str) {
+        if self.audited_through.is_some_and(|a| last < a) {
+            return;
+        }
+        self.skipped.push_back(SkippedRange {
+            first_offset: first,
+            last_offset: last,
+            reason: reason.into(),
+        });
     }
 
     /// A record was handed to a producer.
@@ -472,6 +527,13 @@ impl PartitionTrail {
             return None;
         }
         let recs: Vec<Pending> = self.pending.drain(..n).collect();
+        let last = recs[n - 1].offset;
+        let k = self
+            .skipped
+            .iter()
+            .take_while(|k| k.last_offset < last)
+            .count();
+        let skipped: Vec<SkippedRange> = self.skipped.drain(..k).collect();
         let mut target: Vec<TargetRange> = Vec::new();
         for (topic, partition, off) in recs.iter().filter_map(|r| r.landed.clone()) {
             match target.last_mut() {
@@ -495,6 +557,7 @@ impl PartitionTrail {
             bytes: recs.iter().map(|r| r.bytes).sum(),
             sha256: range_hash(recs.iter().map(|r| &r.digest)),
             target,
+            skipped,
         })
     }
 }
@@ -685,6 +748,7 @@ impl AuditLog {
             bytes: draft.bytes,
             sha256: draft.sha256,
             target: draft.target,
+            skipped: draft.skipped,
             source_principal: source_principal.into(),
             target_principal: self.target_principal.clone(),
             prev: String::new(),
@@ -817,6 +881,7 @@ pub(super) mod tests {
             bytes: 10,
             sha256: range_hash([&[1u8; 32]]),
             target: vec![],
+            skipped: Vec::new(),
             source_principal: "mirror@R".into(),
             target_principal: "ANONYMOUS".into(),
             prev: String::new(),
@@ -1124,6 +1189,54 @@ pub(super) mod tests {
             .collect();
         assert_eq!(runs, [(0, 102, 103), (1, 104, 104)]);
         assert_eq!(t.take_before(6).unwrap().first_offset, 5);
+    }
+
+    /// A skip goes into the entry holding the record after it, verifies,
+    /// and is refused when it does not end before the entry's last offset
+    /// or names an unknown reason. An entry without skips has no
+    /// `skipped` field, as before it existed.
+    #[test]
+    fn skipped_ranges_go_with_the_record_after_them() {
+        let mut t = PartitionTrail::new(None);
+        t.sent(0, [0; 32], 1);
+        t.skipped(1, 1, "transactions");
+        t.sent(2, [2; 32], 1);
+        t.skipped(3, 6, "compaction");
+        t.sent(7, [7; 32], 1);
+        let r = t.take_before(3).unwrap();
+        assert_eq!((r.first_offset, r.last_offset, r.records), (0, 2, 2));
+        let k = |f, l, why: &str| SkippedRange {
+            first_offset: f,
+            last_offset: l,
+            reason: why.into(),
+        };
+        assert_eq!(r.skipped, [k(1, 1, "transactions")]);
+        let r = t.take_before(8).unwrap();
+        assert_eq!(r.skipped, [k(3, 6, "compaction")]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("audit.jsonl");
+        let log = open(&p);
+        let mut e = entry("t", 0, 2);
+        e.records = 2;
+        e.skipped = vec![k(1, 1, "transactions")];
+        log.append(vec![e.clone(), entry("t", 3, 4)]).unwrap();
+        let v = check(&p).unwrap();
+        assert_eq!(v.entries[0].skipped, e.skipped);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text
+            .lines()
+            .next()
+            .unwrap()
+            .contains("\"skipped\":[{\"first_offset\":1"));
+        assert!(!text.lines().nth(1).unwrap().contains("skipped"));
+
+        let mut e = v.entries[0].clone();
+        assert_eq!(e.validate(), Ok(()));
+        e.skipped = vec![k(1, 2, "transactions")];
+        assert!(e.validate().unwrap_err().contains("do not end before"));
+        e.skipped = vec![k(1, 1, "lost")];
+        assert!(e.validate().unwrap_err().contains("not one of"));
     }
 
     #[test]

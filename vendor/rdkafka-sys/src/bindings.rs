@@ -1217,6 +1217,18 @@ extern "C" {
     ) -> rd_kafka_resp_err_t;
 }
 extern "C" {
+    /// kmirror patch: see `rd_kafka_uncovered_offsets` in rdkafka.h.
+    pub fn rd_kafka_uncovered_offsets(
+        rk: *mut rd_kafka_t,
+        topic: *const c_char,
+        partition: i32,
+        from: i64,
+        to: i64,
+        first: *mut i64,
+        last: *mut i64,
+    ) -> c_int;
+}
+extern "C" {
     pub fn rd_kafka_offsets_for_times(
         rk: *mut rd_kafka_t,
         offsets: *mut rd_kafka_topic_partition_list_t,
@@ -3744,6 +3756,25 @@ extern "C" {
         partition: i32,
         lo: i64,
         hi: i64,
+    ) -> rd_kafka_resp_err_t;
+}
+extern "C" {
+    /// kmirror patch (tests): see `rd_kafka_mock_partition_lose_msgset` in rdkafka_mock.h.
+    pub fn rd_kafka_mock_partition_lose_msgset(
+        mcluster: *mut rd_kafka_mock_cluster_t,
+        topic: *const c_char,
+        partition: i32,
+        offset: i64,
+    ) -> rd_kafka_resp_err_t;
+}
+extern "C" {
+    /// kmirror patch (tests): see `rd_kafka_mock_partition_append_txn_marker` in rdkafka_mock.h.
+    pub fn rd_kafka_mock_partition_append_txn_marker(
+        mcluster: *mut rd_kafka_mock_cluster_t,
+        topic: *const c_char,
+        partition: i32,
+        txn_first_offset: i64,
+        commit: c_int,
     ) -> rd_kafka_resp_err_t;
 }
 extern "C" {

@@ -276,6 +276,50 @@ where
         }
     }
 
+    /// kmirror patch: removes the record batch containing `offset` from the
+    /// partition's log, as a broker that lost those records would; a fetch
+    /// of any of its offsets is answered with the next batch. The batch
+    /// must be neither the log's first nor its last.
+    pub fn lose_message_set(&self, topic: &str, partition: i32, offset: i64) -> KafkaResult<()> {
+        let topic_c = CString::new(topic)?;
+        return_mock_op! {
+            unsafe {
+                rdsys::rd_kafka_mock_partition_lose_msgset(
+                    self.mock_cluster,
+                    topic_c.as_ptr(),
+                    partition,
+                    offset
+                )
+            }
+        }
+    }
+
+    /// kmirror patch: ends the transaction whose first record batch starts
+    /// at `txn_first_offset` as a transaction coordinator would (the mock's
+    /// EndTxn writes no markers): appends a COMMIT or ABORT control batch
+    /// with that batch's producer id, and lists an aborted transaction in
+    /// later Fetch responses to read_committed consumers.
+    pub fn append_transaction_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        txn_first_offset: i64,
+        commit: bool,
+    ) -> KafkaResult<()> {
+        let topic_c = CString::new(topic)?;
+        return_mock_op! {
+            unsafe {
+                rdsys::rd_kafka_mock_partition_append_txn_marker(
+                    self.mock_cluster,
+                    topic_c.as_ptr(),
+                    partition,
+                    txn_first_offset,
+                    i32::from(commit)
+                )
+            }
+        }
+    }
+
     /// Disconnects the broker and disallows any new connections.
     /// Use -1 for all brokers, or >= 0 for a specific broker.
     ///

@@ -3915,6 +3915,52 @@ rd_kafka_resp_err_t rd_kafka_get_watermark_offsets(rd_kafka_t *rk,
 }
 
 
+/* kmirror patch: see rdkafka.h */
+int rd_kafka_uncovered_offsets(rd_kafka_t *rk,
+                               const char *topic,
+                               int32_t partition,
+                               int64_t from,
+                               int64_t to,
+                               int64_t *first,
+                               int64_t *last) {
+        rd_kafka_toppar_t *rktp;
+        int i, kept = 0, ret = 0;
+
+        *first = -1;
+        *last  = -1;
+        /* Never creates a topic or partition: a skip is only seen on one
+         * that was fetched. */
+        rktp = rd_kafka_toppar_get2(rk, topic, partition, 0, 0);
+        if (!rktp)
+                return -2;
+
+        rd_kafka_toppar_lock(rktp);
+        for (i = 0; i < rktp->rktp_uncovered_cnt; i++) {
+                int64_t f = rktp->rktp_uncovered[i].first;
+                int64_t l = rktp->rktp_uncovered[i].last;
+                if (l < from)
+                        continue; /* Behind the consumer: forgotten */
+                rktp->rktp_uncovered[kept++] = rktp->rktp_uncovered[i];
+                if (f > to)
+                        continue;
+                f = RD_MAX(f, from);
+                l = RD_MIN(l, to);
+                if (*first == -1 || f < *first)
+                        *first = f;
+                if (l > *last)
+                        *last = l;
+                ret = 1;
+        }
+        rktp->rktp_uncovered_cnt = kept;
+        if (rktp->rktp_uncovered_lost >= from)
+                ret = -1;
+        rd_kafka_toppar_unlock(rktp);
+
+        rd_kafka_toppar_destroy(rktp);
+        return ret;
+}
+
+
 /**
  * @brief get_offsets_for_times() state
  */

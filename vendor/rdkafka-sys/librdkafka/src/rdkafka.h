@@ -3346,6 +3346,38 @@ RD_EXPORT rd_kafka_resp_err_t rd_kafka_get_watermark_offsets(rd_kafka_t *rk,
                                                              int64_t *high);
 
 
+/**
+ * @brief kmirror patch: which of the offsets [\p from, \p to] no record
+ *        batch of a Fetch response covered.
+ *
+ * A broker answers a fetch at offset F with the batch containing F, and
+ * batches follow each other without holes, except where compaction
+ * removed whole batches. Offsets between the fetch position and the first
+ * batch, or between two batches, are recorded per partition while the
+ * response is parsed, before any record after them is handed to the
+ * application: a consumer that sees its next record beyond the offset it
+ * expected can ask here whether the skipped offsets were covered by
+ * batches librdkafka dropped (transaction control batches, aborted
+ * transactions) or by none (compaction, or a broker that lost records).
+ *
+ * Ranges that end before \p from are forgotten (the consumer has moved
+ * past them). The lowest and highest uncovered offsets within the span are
+ * returned in \p *first and \p *last (both -1 when there are none).
+ *
+ * @returns 1 if some offsets in the span were uncovered, 0 if none were,
+ *          -1 if it cannot be told (more ranges were recorded than kept,
+ *          and a dropped one may lie in the span), -2 for an unknown
+ *          partition.
+ */
+RD_EXPORT int rd_kafka_uncovered_offsets(rd_kafka_t *rk,
+                                         const char *topic,
+                                         int32_t partition,
+                                         int64_t from,
+                                         int64_t to,
+                                         int64_t *first,
+                                         int64_t *last);
+
+
 
 /**
  * @brief Look up the offsets for the given partitions by timestamp.

@@ -40,6 +40,7 @@
 #include "rdkafka_transport_int.h"
 #include "rdkafka_mock.h"
 #include "rdunittest.h"
+#include "crc32c.h" /* kmirror patch: txn markers */
 
 #include <stdarg.h>
 
@@ -179,6 +180,13 @@ rd_kafka_mock_msgset_find(const rd_kafka_mock_partition_t *mpart,
 
         TAILQ_FOREACH(mset, &mpart->msgsets, link) {
                 if (mset->first_offset <= offset && offset <= mset->last_offset)
+                        return mset;
+                /* kmirror patch: an offset of a batch removed by
+                 * rd_kafka_mock_partition_lose_msgset() is answered with
+                 * the next batch, as a broker that lost those records
+                 * (or unpatched tansu 0.6.0 for a fetch inside a batch)
+                 * does. The log has no such holes otherwise. */
+                if (mset->first_offset > offset)
                         return mset;
         }
 
@@ -2221,6 +2229,110 @@ rd_kafka_mock_partition_set_follower_wmarks(rd_kafka_mock_cluster_t *mcluster,
             rd_kafka_op_req(mcluster->ops, rko, RD_POLL_INFINITE));
 }
 
+/* kmirror patch: see rdkafka_mock.h */
+rd_kafka_resp_err_t
+rd_kafka_mock_partition_append_txn_marker(rd_kafka_mock_cluster_t *mcluster,
+                                          const char *topic,
+                                          int32_t partition,
+                                          int64_t txn_first_offset,
+                                          int commit) {
+        rd_kafka_op_t *rko = rd_kafka_op_new(RD_KAFKA_OP_MOCK);
+
+        rko->rko_u.mock.name      = rd_strdup(topic);
+        rko->rko_u.mock.cmd       = RD_KAFKA_MOCK_CMD_PART_APPEND_TXN_MARKER;
+        rko->rko_u.mock.partition = partition;
+        rko->rko_u.mock.lo        = txn_first_offset;
+        rko->rko_u.mock.hi        = commit ? 1 : 0;
+
+        return rd_kafka_op_err_destroy(
+            rd_kafka_op_req(mcluster->ops, rko, RD_POLL_INFINITE));
+}
+
+/**
+ * @brief kmirror patch: appends a control batch (one COMMIT or ABORT
+ *        record) for the transaction whose first batch holds
+ *        \p txn_first_offset. Mock thread.
+ */
+static rd_kafka_resp_err_t
+rd_kafka_mock_partition_txn_marker0(rd_kafka_mock_partition_t *mpart,
+                                    int64_t txn_first_offset,
+                                    rd_bool_t commit) {
+        /* A v2 batch header (61 bytes) and one 17-byte control record. */
+        unsigned char b[78] = {0};
+        const rd_kafka_mock_msgset_t *txn;
+        rd_kafka_mock_msgset_t *mset;
+        rd_kafkap_bytes_t bytes;
+        int64_t pid, ts = htobe64((int64_t)time(NULL) * 1000);
+        int16_t epoch;
+        uint32_t crc;
+        int32_t i32;
+        int16_t i16;
+
+        txn = rd_kafka_mock_msgset_find(mpart, txn_first_offset, rd_false);
+        if (!txn || txn->first_offset != txn_first_offset ||
+            RD_KAFKAP_BYTES_LEN(&txn->bytes) < 61)
+                return RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
+        memcpy(&pid, (const char *)txn->bytes.data + 43, 8);   /* ProducerId */
+        memcpy(&epoch, (const char *)txn->bytes.data + 51, 2); /* Epoch */
+
+        i32 = htobe32(78 - 12); /* Length */
+        memcpy(b + 8, &i32, 4);
+        b[16] = 2;                    /* MagicByte */
+        i16   = htobe16(0x10 | 0x20); /* Attributes: transactional, control */
+        memcpy(b + 21, &i16, 2);
+        /* LastOffsetDelta 0 */
+        memcpy(b + 27, &ts, 8); /* BaseTimestamp */
+        memcpy(b + 35, &ts, 8); /* MaxTimestamp */
+        memcpy(b + 43, &pid, 8);
+        memcpy(b + 51, &epoch, 2);
+        i32 = htobe32(-1); /* BaseSequence */
+        memcpy(b + 53, &i32, 4);
+        i32 = htobe32(1); /* RecordCount */
+        memcpy(b + 57, &i32, 4);
+        /* Record: length 16 (zigzag 32), attributes, timestamp and offset
+         * deltas 0, key (4 bytes: version 0, type), value (6 bytes:
+         * version 0, coordinator epoch 0), no headers. */
+        b[61] = 32;
+        b[65] = 8;                 /* Key length 4 */
+        b[69] = commit ? 1 : 0;    /* Key type: COMMIT 1, ABORT 0 */
+        b[70] = 12;                /* Value length 6 */
+        /* b[71..76] value zeros, b[77] header count 0 */
+        crc = htobe32(rd_crc32c(0, b + 21, sizeof(b) - 21));
+        memcpy(b + 17, &crc, 4);
+
+        bytes.data = b;
+        bytes.len  = (int32_t)sizeof(b);
+        mset       = rd_kafka_mock_msgset_new(mpart, &bytes, 1);
+        if (!commit) {
+                if (mpart->aborted_txn_cnt == RD_KAFKA_MOCK_ABORTED_TXNS_MAX)
+                        return RD_KAFKA_RESP_ERR__QUEUE_FULL;
+                mpart->aborted_txns[mpart->aborted_txn_cnt].pid = be64toh(pid);
+                mpart->aborted_txns[mpart->aborted_txn_cnt].first_offset =
+                    txn_first_offset;
+                mpart->aborted_txns[mpart->aborted_txn_cnt].marker_offset =
+                    mset->first_offset;
+                mpart->aborted_txn_cnt++;
+        }
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* kmirror patch: see rdkafka_mock.h */
+rd_kafka_resp_err_t
+rd_kafka_mock_partition_lose_msgset(rd_kafka_mock_cluster_t *mcluster,
+                                    const char *topic,
+                                    int32_t partition,
+                                    int64_t offset) {
+        rd_kafka_op_t *rko = rd_kafka_op_new(RD_KAFKA_OP_MOCK);
+
+        rko->rko_u.mock.name      = rd_strdup(topic);
+        rko->rko_u.mock.cmd       = RD_KAFKA_MOCK_CMD_PART_LOSE_MSGSET;
+        rko->rko_u.mock.partition = partition;
+        rko->rko_u.mock.lo        = offset;
+
+        return rd_kafka_op_err_destroy(
+            rd_kafka_op_req(mcluster->ops, rko, RD_POLL_INFINITE));
+}
+
 rd_kafka_resp_err_t
 rd_kafka_mock_partition_push_leader_response(rd_kafka_mock_cluster_t *mcluster,
                                              const char *topic,
@@ -2586,6 +2698,31 @@ rd_kafka_mock_cluster_cmd(rd_kafka_mock_cluster_t *mcluster,
                         mpart->update_follower_end_offset = rd_false;
                 }
                 break;
+        case RD_KAFKA_MOCK_CMD_PART_LOSE_MSGSET: {
+                /* kmirror patch: see rd_kafka_mock_partition_lose_msgset() */
+                rd_kafka_mock_msgset_t *mset;
+                mpart = rd_kafka_mock_partition_get(
+                    mcluster, rko->rko_u.mock.name, rko->rko_u.mock.partition);
+                if (!mpart)
+                        return RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+                mset = (rd_kafka_mock_msgset_t *)rd_kafka_mock_msgset_find(
+                    mpart, rko->rko_u.mock.lo, rd_false);
+                if (!mset || mset->first_offset > rko->rko_u.mock.lo ||
+                    mset == TAILQ_FIRST(&mpart->msgsets) ||
+                    !TAILQ_NEXT(mset, link))
+                        return RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
+                rd_kafka_mock_msgset_destroy(mpart, mset);
+                break;
+        }
+        case RD_KAFKA_MOCK_CMD_PART_APPEND_TXN_MARKER:
+                /* kmirror patch */
+                mpart = rd_kafka_mock_partition_get(
+                    mcluster, rko->rko_u.mock.name, rko->rko_u.mock.partition);
+                if (!mpart)
+                        return RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+                return rd_kafka_mock_partition_txn_marker0(
+                    mpart, rko->rko_u.mock.lo, rko->rko_u.mock.hi == 1);
+
         case RD_KAFKA_MOCK_CMD_PART_PUSH_LEADER_RESPONSE:
                 mpart = rd_kafka_mock_partition_get(
                     mcluster, rko->rko_u.mock.name, rko->rko_u.mock.partition);

@@ -293,6 +293,35 @@ rd_kafka_mock_partition_set_follower_wmarks(rd_kafka_mock_cluster_t *mcluster,
                                             int64_t hi);
 
 /**
+ * @brief kmirror patch (test only): removes the message set (record batch)
+ *        containing \p offset from the partition's log, as a broker that
+ *        lost those records would, and answers a fetch of any of its
+ *        offsets with the next batch. The batch must be neither the log's
+ *        first nor its last (else RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE).
+ */
+RD_EXPORT rd_kafka_resp_err_t
+rd_kafka_mock_partition_lose_msgset(rd_kafka_mock_cluster_t *mcluster,
+                                    const char *topic,
+                                    int32_t partition,
+                                    int64_t offset);
+
+/**
+ * @brief kmirror patch (test only): ends the transaction whose first record
+ *        batch holds \p txn_first_offset in the partition's log as a
+ *        transaction coordinator would: appends a COMMIT (\p commit true)
+ *        or ABORT control batch with that batch's producer id and epoch,
+ *        and for an abort lists the transaction as aborted in later Fetch
+ *        responses to read_committed consumers. (The mock's EndTxn writes
+ *        no markers.)
+ */
+RD_EXPORT rd_kafka_resp_err_t
+rd_kafka_mock_partition_append_txn_marker(rd_kafka_mock_cluster_t *mcluster,
+                                          const char *topic,
+                                          int32_t partition,
+                                          int64_t txn_first_offset,
+                                          int commit);
+
+/**
  * @brief Push \p cnt Metadata leader response
  *        onto the cluster's stack for the given \p topic and \p partition.
  *

@@ -552,8 +552,34 @@ static int rd_kafka_mock_handle_Fetch(rd_kafka_mock_connection_t *mconn,
                         }
 
                         if (rkbuf->rkbuf_reqhdr.ApiVersion >= 4) {
+                                /* kmirror patch: the aborted transactions
+                                 * of rd_kafka_mock_partition_append_txn_
+                                 * marker() whose abort marker is at or
+                                 * after the fetch offset (as Kafka lists
+                                 * them) to read_committed consumers. */
+                                int k, n = 0;
+                                for (k = 0; mpart && !err &&
+                                            IsolationLevel == 1 &&
+                                            k < mpart->aborted_txn_cnt;
+                                     k++)
+                                        if (mpart->aborted_txns[k]
+                                                .marker_offset >= FetchOffset)
+                                                n++;
                                 /* Response: #Aborted */
-                                rd_kafka_buf_write_arraycnt(resp, 0);
+                                rd_kafka_buf_write_arraycnt(resp, n);
+                                for (k = 0; n > 0 &&
+                                            k < mpart->aborted_txn_cnt;
+                                     k++) {
+                                        if (mpart->aborted_txns[k]
+                                                .marker_offset < FetchOffset)
+                                                continue;
+                                        rd_kafka_buf_write_i64(
+                                            resp, mpart->aborted_txns[k].pid);
+                                        rd_kafka_buf_write_i64(
+                                            resp, mpart->aborted_txns[k]
+                                                      .first_offset);
+                                        rd_kafka_buf_write_tags_empty(resp);
+                                }
                         }
 
 

@@ -355,6 +355,17 @@ typedef struct rd_kafka_mock_partition_s {
         /**< Leader responses */
         TAILQ_HEAD(, rd_kafka_mock_partition_leader_s)
         leader_responses;
+
+        /** kmirror patch: aborted transactions written by
+         *  rd_kafka_mock_partition_append_txn_marker(), listed in Fetch
+         *  responses to read_committed consumers. */
+#define RD_KAFKA_MOCK_ABORTED_TXNS_MAX 64
+        struct {
+                int64_t pid;
+                int64_t first_offset;  /**< First offset of the txn */
+                int64_t marker_offset; /**< Offset of its abort marker */
+        } aborted_txns[RD_KAFKA_MOCK_ABORTED_TXNS_MAX];
+        int aborted_txn_cnt;
 } rd_kafka_mock_partition_t;
 
 

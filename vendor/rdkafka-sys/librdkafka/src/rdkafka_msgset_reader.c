@@ -210,6 +210,12 @@ typedef struct rd_kafka_msgset_reader_s {
                                     *   Add trailing space. */
 
         rd_kafka_compression_t msetr_compression; /**< Compression codec */
+
+        int64_t msetr_expect_offset; /**< kmirror patch: the first offset
+                                      *   the next batch must cover: the
+                                      *   fetch position, then the last
+                                      *   batch's last offset + 1
+                                      *   (-1: unknown). */
 } rd_kafka_msgset_reader_t;
 
 
@@ -241,6 +247,10 @@ static void rd_kafka_msgset_reader_init(rd_kafka_msgset_reader_t *msetr,
         msetr->msetr_tver         = tver;
         msetr->msetr_rkbuf        = rkbuf;
         msetr->msetr_srcname      = "";
+        /* kmirror patch: the fetch position the request was made at. */
+        msetr->msetr_expect_offset = rktp->rktp_offsets.fetch_pos.offset >= 0
+                                         ? rktp->rktp_offsets.fetch_pos.offset
+                                         : -1;
 
         rkbuf->rkbuf_uflow_mitigation = "truncated response from broker (ok)";
 
@@ -1130,6 +1140,19 @@ rd_kafka_msgset_reader_v2(rd_kafka_msgset_reader_t *msetr) {
                 rd_kafka_buf_skip(rkbuf, payload_size);
                 goto done;
         }
+
+        /* kmirror patch: a batch that starts beyond the first offset it
+         * must cover (the fetch position, or the previous batch's end)
+         * leaves the offsets in between covered by no batch: records
+         * removed by compaction, or lost by the broker. Recorded before
+         * any record after them is enqueued, for
+         * rd_kafka_uncovered_offsets(). */
+        if (msetr->msetr_expect_offset >= 0 &&
+            hdr.BaseOffset > msetr->msetr_expect_offset)
+                rd_kafka_toppar_uncovered_add(rktp, msetr->msetr_expect_offset,
+                                              hdr.BaseOffset - 1);
+        if (LastOffset + 1 > msetr->msetr_expect_offset)
+                msetr->msetr_expect_offset = LastOffset + 1;
 
         if (hdr.Attributes & RD_KAFKA_MSGSET_V2_ATTR_CONTROL)
                 msetr->msetr_ctrl_cnt++;

@@ -584,6 +584,9 @@ struct rd_kafka_op_s {
                                 RD_KAFKA_MOCK_CMD_PART_SET_FOLLOWER,
                                 RD_KAFKA_MOCK_CMD_PART_SET_FOLLOWER_WMARKS,
                                 RD_KAFKA_MOCK_CMD_PART_PUSH_LEADER_RESPONSE,
+                                /* kmirror patch */
+                                RD_KAFKA_MOCK_CMD_PART_LOSE_MSGSET,
+                                RD_KAFKA_MOCK_CMD_PART_APPEND_TXN_MARKER,
                                 RD_KAFKA_MOCK_CMD_BROKER_SET_UPDOWN,
                                 RD_KAFKA_MOCK_CMD_BROKER_SET_RTT,
                                 RD_KAFKA_MOCK_CMD_BROKER_SET_RACK,

@@ -243,6 +243,7 @@ rd_kafka_toppar_t *rd_kafka_toppar_new0(rd_kafka_topic_t *rkt,
         rktp->rktp_ls_offset = RD_KAFKA_OFFSET_INVALID;
         rktp->rktp_hi_offset = RD_KAFKA_OFFSET_INVALID;
         rktp->rktp_lo_offset = RD_KAFKA_OFFSET_INVALID;
+        rktp->rktp_uncovered_lost = -1; /* kmirror patch */
         rd_kafka_fetch_pos_init(&rktp->rktp_query_pos);
         rd_kafka_fetch_pos_init(&rktp->rktp_next_fetch_start);
         rd_kafka_fetch_pos_init(&rktp->rktp_last_next_fetch_start);
@@ -324,6 +325,43 @@ static void rd_kafka_toppar_remove(rd_kafka_toppar_t *rktp) {
 /**
  * Final destructor for partition.
  */
+/**
+ * @brief kmirror patch: records that no record batch covered the offsets
+ *        [first, last] (see rd_kafka_uncovered_offsets()). When the array
+ *        is full the oldest range is dropped and remembered as lost.
+ *
+ * @locality broker thread (msgset reader)
+ * @locks none (takes toppar_lock)
+ */
+void rd_kafka_toppar_uncovered_add(rd_kafka_toppar_t *rktp,
+                                   int64_t first,
+                                   int64_t last) {
+        int i;
+        rd_kafka_toppar_lock(rktp);
+        /* A range fetched again (after a pause, a rebalance or a retried
+         * fetch) is kept once. */
+        for (i = 0; i < rktp->rktp_uncovered_cnt; i++) {
+                if (rktp->rktp_uncovered[i].first == first &&
+                    rktp->rktp_uncovered[i].last == last) {
+                        rd_kafka_toppar_unlock(rktp);
+                        return;
+                }
+        }
+        if (rktp->rktp_uncovered_cnt == RD_KAFKA_TOPPAR_UNCOVERED_MAX) {
+                if (rktp->rktp_uncovered[0].last > rktp->rktp_uncovered_lost)
+                        rktp->rktp_uncovered_lost =
+                            rktp->rktp_uncovered[0].last;
+                memmove(&rktp->rktp_uncovered[0], &rktp->rktp_uncovered[1],
+                        sizeof(rktp->rktp_uncovered[0]) *
+                            (RD_KAFKA_TOPPAR_UNCOVERED_MAX - 1));
+                rktp->rktp_uncovered_cnt--;
+        }
+        rktp->rktp_uncovered[rktp->rktp_uncovered_cnt].first = first;
+        rktp->rktp_uncovered[rktp->rktp_uncovered_cnt].last  = last;
+        rktp->rktp_uncovered_cnt++;
+        rd_kafka_toppar_unlock(rktp);
+}
+
 void rd_kafka_toppar_destroy_final(rd_kafka_toppar_t *rktp) {
 
         rd_kafka_toppar_remove(rktp);

@@ -381,6 +381,22 @@ struct rd_kafka_toppar_s {                           /* rd_kafka_toppar_t */
 
         rd_ts_t rktp_ts_offset_lag;
 
+        /** kmirror patch: offset ranges that no record batch of a Fetch
+         *  response covered, oldest first (see
+         *  rd_kafka_uncovered_offsets()). Recorded by the broker thread
+         *  while parsing, before the batch after them is enqueued.
+         *  Locks: toppar_lock */
+#define RD_KAFKA_TOPPAR_UNCOVERED_MAX 32
+        struct {
+                int64_t first; /**< First uncovered offset */
+                int64_t last;  /**< Last uncovered offset (inclusive) */
+        } rktp_uncovered[RD_KAFKA_TOPPAR_UNCOVERED_MAX];
+        int rktp_uncovered_cnt;
+        /** Highest last offset of a range dropped because the array was
+         *  full (-1: none): a query reaching down to it cannot be
+         *  answered. Locks: toppar_lock */
+        int64_t rktp_uncovered_lost;
+
         char *rktp_offset_path; /* Path to offset file */
         FILE *rktp_offset_fp;   /* Offset file pointer */
 
@@ -553,6 +569,10 @@ static const char *rd_kafka_toppar_name(const rd_kafka_toppar_t *rktp) {
 
         return ret;
 }
+void rd_kafka_toppar_uncovered_add(rd_kafka_toppar_t *rktp,
+                                   int64_t first,
+                                   int64_t last);
+
 rd_kafka_toppar_t *rd_kafka_toppar_new0(rd_kafka_topic_t *rkt,
                                         int32_t partition,
                                         const char *func,
