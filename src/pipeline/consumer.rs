@@ -990,11 +990,20 @@ fn forward(
         }
     };
     let topic = part.topic.as_str();
-    part.tracker
+    let sent = part
+        .tracker
         .lock()
         .expect("tracker lock")
-        .sent(msg.offset())
-        .map_err(|e| PipelineError::Internal(format!("{topic} [{}]: {e}", msg.partition())))?;
+        .sent(msg.offset());
+    if let Err(e) = sent {
+        // A re-read: this offset was handed over already (in flight,
+        // delivered, or before the start), so the record's outcome is
+        // tracked and sending it again would only duplicate it. Brokers
+        // may do this: tansu hands a consumer that tails a partition while
+        // it is appended a few records twice (issue #24's latency runs).
+        debug!(topic, partition = msg.partition(), "re-read skipped: {e}");
+        return Ok(());
+    }
     shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let key = msg.key();
     let payload = msg.payload();
