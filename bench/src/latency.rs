@@ -75,6 +75,10 @@ pub(crate) struct LatencyRow {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The rig's floor: source timestamp to readable on the source (a
+    /// consumer reading the source broker directly, as kmirror does).
+    pub source_p50_ms: Option<f64>,
+    pub source_p99_ms: Option<f64>,
     /// Source timestamp to kmirror's acknowledgement, from its histogram
     /// (interpolated within buckets).
     pub ack_p50_ms: Option<f64>,
@@ -153,6 +157,11 @@ fn load(
         let (dst, topic, seen, stop) = (dst.clone(), topic.to_string(), seen.clone(), stop.clone());
         std::thread::spawn(move || read_target(&dst, &topic, &seen, &stop))
     };
+    // The rig's own floor: the same records read from the source.
+    let source_reader = {
+        let (src, topic, stop) = (src.clone(), topic.to_string(), stop.clone());
+        std::thread::spawn(move || read_target(&src, &topic, &AtomicUsize::new(0), &stop))
+    };
     let producer: ThreadedProducer<DefaultProducerContext> = src
         .client_config()
         .set("linger.ms", "1")
@@ -184,7 +193,7 @@ fn load(
         let before = ack_buckets(metrics)?;
         let offered = paced(&producer, topic, &value, n, rate);
         producer.flush(Duration::from_secs(120))?;
-        waited(WARM_UP + n, 300, child)?;
+        waited(WARM_UP + n, 120, child)?;
         // The reader has every record; kmirror's histogram counts a record
         // when its acknowledgement is handled, which may come just after.
         let after = kmirror_rig::await_condition(Duration::from_secs(30), || {
@@ -196,6 +205,11 @@ fn load(
     })();
     stop.store(true, Ordering::Release);
     let mut lat = reader.join().expect("target reader thread")?;
+    let mut floor = source_reader.join().expect("source reader thread")?;
+    floor.sort_by(f64::total_cmp);
+    let floor_at = |q: f64| {
+        (!floor.is_empty()).then(|| floor[((floor.len() as f64 * q) as usize).min(floor.len() - 1)])
+    };
     let (offered, before, after) = outcome?;
     if lat.len() != n {
         bail!(
@@ -219,6 +233,8 @@ fn load(
         p50_ms: at(0.5),
         p99_ms: at(0.99),
         max_ms: lat[lat.len() - 1],
+        source_p50_ms: floor_at(0.5),
+        source_p99_ms: floor_at(0.99),
         ack_p50_ms: bucket_quantile(&diff, 0.5).map(|s| s * 1000.0),
         ack_p99_ms: bucket_quantile(&diff, 0.99).map(|s| s * 1000.0),
     })
