@@ -32,8 +32,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use kmirror_rig::cluster::ClusterConn;
 use kmirror_rig::tansu::Tansu;
+use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -162,11 +163,11 @@ fn load(
         let (src, topic, stop) = (src.clone(), topic.to_string(), stop.clone());
         std::thread::spawn(move || read_target(&src, &topic, &AtomicUsize::new(0), &stop))
     };
-    let producer: ThreadedProducer<DefaultProducerContext> = src
+    let producer: ThreadedProducer<Counted> = src
         .client_config()
         .set("linger.ms", "1")
         .set("queue.buffering.max.messages", "1000000")
-        .create()?;
+        .create_with_context(Counted::default())?;
     let value = vec![b'x'; RECORD_SIZE];
     for i in 0..WARM_UP {
         send(&producer, topic, format!("warm-{i}").as_bytes(), &value);
@@ -193,6 +194,10 @@ fn load(
         let before = ack_buckets(metrics)?;
         let offered = paced(&producer, topic, &value, n, rate);
         producer.flush(Duration::from_secs(120))?;
+        let failed = producer.context().failed.load(Ordering::Acquire);
+        if failed > 0 {
+            bail!("{failed} source records were not produced (the source broker refused them)");
+        }
         waited(WARM_UP + n, 120, child)?;
         // The reader has every record; kmirror's histogram counts a record
         // when its acknowledgement is handled, which may come just after.
@@ -240,16 +245,28 @@ fn load(
     })
 }
 
+/// The source producer's context: counts records the source did not take,
+/// so that a load short of records says so instead of waiting for them.
+#[derive(Default)]
+struct Counted {
+    failed: AtomicUsize,
+}
+
+impl ClientContext for Counted {}
+
+impl ProducerContext for Counted {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
 /// Sends `n` measured records at `rate` records/s; returns the rate
 /// reached. Record i is due at i / rate; sleeping only when more than
 /// 0.2 ms ahead keeps the pace without a syscall per record.
-fn paced(
-    p: &ThreadedProducer<DefaultProducerContext>,
-    topic: &str,
-    value: &[u8],
-    n: usize,
-    rate: f64,
-) -> f64 {
+fn paced(p: &ThreadedProducer<Counted>, topic: &str, value: &[u8], n: usize, rate: f64) -> f64 {
     let start = Instant::now();
     for i in 0..n {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
@@ -263,7 +280,7 @@ fn paced(
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &[u8], value: &[u8]) {
+fn send(p: &ThreadedProducer<Counted>, topic: &str, key: &[u8], value: &[u8]) {
     let mut r = BaseRecord::to(topic).payload(value).key(key);
     loop {
         match p.send(r) {
