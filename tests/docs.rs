@@ -67,6 +67,11 @@ const ACCOUNTED: &[(&str, &str, &str)] = &[
         "not run whole (its figures are the point and take minutes); bench/tests/smoke.rs runs kmirror-bench --quick --verify with the venv from scripts/bench-venv.sh, and tests/shipping.rs shellchecks scripts/bench.sh",
     ),
     (
+        "docs/benchmarks.md",
+        "scripts/bench.sh",
+        "not run whole (its figures are the point and take minutes); bench/tests/smoke.rs runs kmirror-bench --quick --verify (loopback, with latency loads) and --rtt 20 --verify with its latency load, and tests/shipping.rs shellchecks scripts/bench.sh",
+    ),
+    (
         "docs/kerberos.md",
         "kadmin.local -q \"addprinc",
         "run by kerberos_md_walkthrough_and_readme_command_on_the_rig_kdc",

@@ -200,6 +200,17 @@ fn lag_is_exact_midway_and_zero_after_completion_metrics_match() {
         assert!(of("kmirror_last_commit_timestamp_seconds", *p).unwrap() > 1e9);
     }
     assert!(series[&format!("kmirror_mirrored_bytes_total{{topic=\"{topic}\"}}")] > mirrored);
+    // Every delivery of this run is one observation of the latency
+    // histogram (the source records carry their producer's CreateTime).
+    assert_eq!(
+        series.get("kmirror_delivery_latency_seconds_count"),
+        Some(&mirrored),
+        "{series:?}"
+    );
+    assert_eq!(
+        series.get("kmirror_delivery_latency_seconds_bucket{le=\"+Inf\"}"),
+        Some(&mirrored)
+    );
     assert_eq!(series.get("kmirror_queue_size"), Some(&50.0));
     assert!(series.contains_key("kmirror_records_in_flight"));
     assert!(series

@@ -25,6 +25,9 @@ use rdkafka::producer::{
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
+mod latency;
+use latency::LatencyRow;
+
 /// Settings every client gets alike. tansu holds a fetch for the full
 /// `fetch.wait.max.ms` even when data is ready, so the librdkafka default
 /// (500 ms) would measure the broker's wait, not the clients.
@@ -186,6 +189,12 @@ struct Args {
     out: PathBuf,
     /// `--rtt MS`: run the distance rows through the delay proxy instead.
     rtt_ms: Option<u64>,
+    /// `--latency-loads P,P,..`: the latency runs' loads, % of kmirror's
+    /// measured rate (10,50,90; empty: none).
+    latency_loads: Vec<u32>,
+    /// `--latency-secs S`: each latency load's length (5 s), at most
+    /// `records` records.
+    latency_secs: f64,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -198,6 +207,8 @@ fn parse_args() -> anyhow::Result<Args> {
         only: None,
         out: PathBuf::from("target/bench/results.json"),
         rtt_ms: None,
+        latency_loads: vec![10, 50, 90],
+        latency_secs: 5.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -218,8 +229,18 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--out" => a.out = PathBuf::from(it.next().context("--out FILE")?),
             "--rtt" => a.rtt_ms = Some(it.next().context("--rtt MS")?.parse()?),
+            "--latency-loads" => {
+                a.latency_loads = it
+                    .next()
+                    .context("--latency-loads P,P,.. (% of kmirror's rate; empty for none)")?
+                    .split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--latency-secs" => a.latency_secs = it.next().context("--latency-secs S")?.parse()?,
             "-h" | "--help" => {
-                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,both,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)] [--rtt MS (instead: the distance rows, one cluster behind the rig's delay proxy, MS/2 each way, both placements)]");
+                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,both,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)] [--rtt MS (instead: the distance rows, one cluster behind the rig's delay proxy, MS/2 each way, both placements)] [--latency-loads P,P,.. (10,50,90: latency runs at these % of kmirror's measured rate; empty for none)] [--latency-secs S (5: each load's length, at most --records records)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -506,27 +527,42 @@ fn measure_process(
 /// How a kmirror run reaches the brokers: their own addresses by default,
 /// or a delay proxy in front of one (`--rtt`), and extra producer lines.
 #[derive(Debug, Default)]
-struct Route {
+pub(crate) struct Route {
     /// The source's bootstrap, if not its own address.
-    source: Option<String>,
+    pub(crate) source: Option<String>,
     /// The target's bootstrap, if not its own address.
-    target: Option<String>,
+    pub(crate) target: Option<String>,
     /// Lines appended to the producer properties.
-    producer_extra: &'static str,
+    pub(crate) producer_extra: &'static str,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn kmirror_run(
+impl Route {
+    /// The bootstrap kmirror reads `source` through.
+    fn source_of(&self, source: &Tansu) -> String {
+        self.source
+            .clone()
+            .unwrap_or_else(|| source.addr().to_string())
+    }
+    /// The bootstrap kmirror writes `target` through.
+    fn target_of(&self, target: &Tansu) -> String {
+        self.target
+            .clone()
+            .unwrap_or_else(|| target.addr().to_string())
+    }
+}
+
+/// The kmirror command line of a bench run: its properties files in `dir`
+/// (named after `group`), the bench's settings and the experiment
+/// variables. Shared by the throughput and the latency runs.
+pub(crate) fn kmirror_command(
     bin: &Path,
     dir: &Path,
-    source: &Tansu,
-    target: &Tansu,
+    (source_bootstrap, target_bootstrap): (&str, &str),
     route: &Route,
+    group: &str,
     topic: &str,
-    s: &Scenario,
-    ends: &BTreeMap<i32, i64>,
-) -> anyhow::Result<Sample> {
-    let group = kmirror_rig::random_name("bench-km");
+    streams: usize,
+) -> anyhow::Result<Command> {
     let c = dir.join(format!("{group}-c.properties"));
     let p = dir.join(format!("{group}-p.properties"));
     // KMIRROR_BENCH_CONSUMER_EXTRA: extra consumer properties lines, for
@@ -534,14 +570,6 @@ fn kmirror_run(
     let extra = std::env::var("KMIRROR_BENCH_CONSUMER_EXTRA")
         .unwrap_or_default()
         .replace(';', "\n");
-    let source_bootstrap = route
-        .source
-        .clone()
-        .unwrap_or_else(|| source.addr().to_string());
-    let target_bootstrap = route
-        .target
-        .clone()
-        .unwrap_or_else(|| target.addr().to_string());
     std::fs::write(&c, format!("bootstrap.servers={source_bootstrap}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\nfetch.max.wait.ms={FETCH_WAIT_MS}\n{extra}\n"))?;
     std::fs::write(
         &p,
@@ -564,7 +592,7 @@ fn kmirror_run(
         "--offset.commit.interval.ms",
         COMMIT_INTERVAL_MS,
     ])
-    .args(["--num.streams", &s.streams.to_string()])
+    .args(["--num.streams", &streams.to_string()])
     // KMIRROR_BENCH_KMIRROR_ARGS: extra kmirror arguments (space
     // separated), for experiments such as --queue.size.
     .args(
@@ -573,6 +601,30 @@ fn kmirror_run(
             .split_whitespace(),
     )
     .env("RUST_LOG", "warn");
+    Ok(cmd)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn kmirror_run(
+    bin: &Path,
+    dir: &Path,
+    source: &Tansu,
+    target: &Tansu,
+    route: &Route,
+    topic: &str,
+    s: &Scenario,
+    ends: &BTreeMap<i32, i64>,
+) -> anyhow::Result<Sample> {
+    let group = kmirror_rig::random_name("bench-km");
+    let cmd = kmirror_command(
+        bin,
+        dir,
+        (&route.source_of(source), &route.target_of(target)),
+        route,
+        &group,
+        topic,
+        s.streams,
+    )?;
     run_mirror(
         cmd,
         "kmirror",
@@ -1098,6 +1150,31 @@ fn wan_main(dir: &Path, args: &Args, rtt_ms: u64, settings: &str) -> anyhow::Res
             .find(|r| r.what == what)
             .map(|r| r.mb_per_s.median)
     };
+    let rps = |what: &str| {
+        let what = format!("{rtt_ms} ms RTT, {what}");
+        rows.iter()
+            .find(|r| r.what == what)
+            .map(|r| r.records_per_s.median)
+    };
+    let one_way = Some(Duration::from_micros(rtt_ms * 500));
+    let latency = latency_rows(
+        dir,
+        args,
+        &[
+            LatencyConfig {
+                what: format!("{rtt_ms} ms RTT, {WAN_KM_NEAR_SOURCE}"),
+                capacity_rps: rps(WAN_KM_NEAR_SOURCE),
+                producer_extra: "",
+                one_way,
+            },
+            LatencyConfig {
+                what: format!("{rtt_ms} ms RTT, {WAN_KM_IDEMPOTENT_NEAR_SOURCE}"),
+                capacity_rps: rps(WAN_KM_IDEMPOTENT_NEAR_SOURCE),
+                producer_extra: DISTANCE_MODE,
+                one_way,
+            },
+        ],
+    )?;
     let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
     let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
     let ratios = serde_json::json!({
@@ -1126,11 +1203,130 @@ fn wan_main(dir: &Path, args: &Args, rtt_ms: u64, settings: &str) -> anyhow::Res
     std::fs::write(
         &args.out,
         serde_json::to_string_pretty(&serde_json::json!({
-            "machine": machine(), "settings": settings, "rows": rows, "ratios": ratios,
+            "machine": machine(), "settings": settings, "rows": rows, "ratios": ratios, "latency": latency,
         }))?,
     )?;
     println!("written to {}", args.out.display());
     Ok(())
+}
+
+/// One kmirror configuration's latency runs: its row label, its rate
+/// measured in this run (records/s), its producer lines, and the one-way
+/// delay in front of the target (`None`: loopback).
+struct LatencyConfig {
+    what: String,
+    capacity_rps: Option<f64>,
+    producer_extra: &'static str,
+    one_way: Option<Duration>,
+}
+
+/// The latency runs ([`latency`]) of each configuration at each of
+/// `args.latency_loads`, on a source of their own and a fresh target per
+/// load; printed as a table.
+fn latency_rows(
+    dir: &Path,
+    args: &Args,
+    configs: &[LatencyConfig],
+) -> anyhow::Result<Vec<LatencyRow>> {
+    if args.latency_loads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let source = broker(dir, "latency-source")?;
+    let bin = bin_dir().join("kmirror");
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    for c in configs {
+        let Some(capacity_rps) = c.capacity_rps else {
+            continue;
+        };
+        let setup = latency::Setup {
+            bin: &bin,
+            dir,
+            what: c.what.clone(),
+            capacity_rps,
+            max_records: args.records,
+            secs: args.latency_secs,
+        };
+        for &pct in &args.latency_loads {
+            eprintln!(
+                "== latency: {} at {pct} % of {capacity_rps:.0} records/s",
+                c.what
+            );
+            let row = match c.one_way {
+                None => {
+                    let target = broker(dir, "target")?;
+                    latency::measure(&setup, (&source, &target), &Route::default(), pct)
+                }
+                Some(one_way) => {
+                    let t = delayed_broker(dir, "target", one_way)?;
+                    let route = Route {
+                        target: Some(t.bootstrap()),
+                        producer_extra: c.producer_extra,
+                        ..Route::default()
+                    };
+                    latency::measure(&setup, (&source, &t.tansu), &route, pct)
+                }
+            };
+            // A failed load (the rig's tansu has lost a live-tail record
+            // or stalled a resumed fetch here) is reported, and the other
+            // loads and the throughput figures are kept.
+            match row {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    eprintln!("   latency at {pct} % FAILED: {e:#}");
+                    failed.push(format!("{} at {pct} %: {e:#}", c.what));
+                }
+            }
+        }
+    }
+    print_latency(&rows);
+    for f in &failed {
+        println!("latency FAILED: {}", f.lines().next().unwrap_or_default());
+    }
+    Ok(rows)
+}
+
+fn print_latency(rows: &[LatencyRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!("latency, ms: source CreateTime to readable on the target (exact, a consumer reading the target broker directly, fetch.wait.max.ms={FETCH_WAIT_MS}) and to kmirror's acknowledgement (its kmirror_delivery_latency_seconds histogram, interpolated within buckets); src: the same records read from the source broker directly (the rig's floor); one run per load");
+    println!(
+        "{:<62} {:>6} {:>20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "what",
+        "load",
+        "records/s asked/sent",
+        "records",
+        "p50",
+        "p99",
+        "max",
+        "ack p50",
+        "ack p99",
+        "src p50",
+        "src p99"
+    );
+    let ms = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}"));
+    for r in rows {
+        println!(
+            "{:<62} {:>5}% {:>20} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>9} {:>9} {:>9}",
+            r.what,
+            r.load_pct,
+            format!(
+                "{:.0}/{:.0}",
+                r.capacity_records_per_s * f64::from(r.load_pct) / 100.0,
+                r.offered_records_per_s
+            ),
+            r.records,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            ms(r.ack_p50_ms),
+            ms(r.ack_p99_ms),
+            ms(r.source_p50_ms),
+            ms(r.source_p99_ms),
+        );
+    }
 }
 
 /// Prints the rows as a table.
@@ -1278,6 +1474,20 @@ fn main() -> anyhow::Result<()> {
     }
 
     print_table(&rows);
+    let km_rps = rows
+        .iter()
+        .find(|r| r.what == KMIRROR_ROW && r.scenario.records == main_s.records)
+        .map(|r| r.records_per_s.median);
+    let latency = latency_rows(
+        dir.path(),
+        &args,
+        &[LatencyConfig {
+            what: format!("loopback, {KMIRROR_ROW}"),
+            capacity_rps: km_rps,
+            producer_extra: "",
+            one_way: None,
+        }],
+    )?;
     let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
     let ratios = serde_json::json!({
         "kmirror_vs_ceiling": ratio(km, ceiling),
@@ -1350,7 +1560,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(
         &args.out,
         serde_json::to_string_pretty(&serde_json::json!({
-            "machine": machine(), "settings": settings, "rows": rows, "ratios": ratios,
+            "machine": machine(), "settings": settings, "rows": rows, "ratios": ratios, "latency": latency,
         }))?,
     )?;
     println!("written to {}", args.out.display());

@@ -33,6 +33,8 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
             "1",
             "--records",
             "100000",
+            "--latency-secs",
+            "1",
         ])
         .arg("--verify")
         .arg("--out")
@@ -112,6 +114,8 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
         vs_both >= 0.25,
         "kmirror reached {vs_both:.2} of the consume + produce bound of the same run (< 0.25):\n{stdout}"
     );
+    assert_latency(&json, "loopback, kmirror", &[10, 50, 90]);
+    assert!(stdout.contains("latency, ms:"), "{stdout}");
     // The settings that distort the measurement are printed with the table.
     let settings = json["settings"].as_str().unwrap_or_default();
     assert!(settings.contains("fetch.wait.max.ms="), "{settings}");
@@ -136,6 +140,10 @@ fn quick_distance_rows_run_and_verify_kmirrors_copies() {
             "--records",
             "2000",
             "--verify",
+            "--latency-loads",
+            "50",
+            "--latency-secs",
+            "1",
         ])
         .arg("--out")
         .arg(&out)
@@ -173,8 +181,42 @@ fn quick_distance_rows_run_and_verify_kmirrors_copies() {
         assert!(r["mb_per_s"]["median"].as_f64().unwrap() > 0.0, "{r}");
     }
     assert_eq!(json["ratios"]["rtt_ms"], 20);
+    assert_latency(&json, "20 ms RTT, near source: kmirror defaults", &[50]);
+    assert_latency(
+        &json,
+        "20 ms RTT, near source: kmirror distance mode (idempotent)",
+        &[50],
+    );
     assert!(
         stdout.contains("near source: kmirror distance mode / defaults:"),
         "{stdout}"
     );
+}
+
+/// The latency rows of `what`: one per load, each with its records and
+/// p50 <= p99 <= max (readable on the target), and kmirror's own
+/// acknowledgement quantiles from its histogram, p50 <= p99. No figure is
+/// judged.
+fn assert_latency(json: &serde_json::Value, what: &str, loads: &[u64]) {
+    let rows: Vec<&serde_json::Value> = json["latency"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no latency rows in {json}"))
+        .iter()
+        .filter(|r| r["what"] == what)
+        .collect();
+    let got: Vec<u64> = rows.iter().filter_map(|r| r["load_pct"].as_u64()).collect();
+    assert_eq!(
+        got, loads,
+        "latency loads of {what:?}: {:?}",
+        json["latency"]
+    );
+    for r in rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("no {k} in {r}"));
+        assert!(f("records") >= 1.0, "{r}");
+        assert!(f("offered_records_per_s") > 0.0, "{r}");
+        assert!(0.0 <= f("p50_ms"), "{r}");
+        assert!(f("p50_ms") <= f("p99_ms"), "{r}");
+        assert!(f("p99_ms") <= f("max_ms"), "{r}");
+        assert!(f("ack_p50_ms") <= f("ack_p99_ms"), "{r}");
+    }
 }

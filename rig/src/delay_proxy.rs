@@ -23,7 +23,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +60,8 @@ struct Inner {
     delay: Duration,
     open: AtomicUsize,
     accepted: AtomicUsize,
+    /// Bytes written to the broker (after their delay), all connections.
+    to_broker: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for DelayProxy {
@@ -94,6 +96,7 @@ impl DelayProxy {
             delay,
             open: AtomicUsize::new(0),
             accepted: AtomicUsize::new(0),
+            to_broker: Arc::default(),
         });
         let mut proxy = DelayProxy {
             rt: Some(rt),
@@ -143,6 +146,13 @@ impl DelayProxy {
     /// an idempotent producer's sequence numbers keep from duplicating.
     pub fn hold_responses(&self, held: bool) {
         self.inner.hold.send_replace(held);
+    }
+
+    /// Bytes the proxy has written to the broker since start (requests that
+    /// reached it, after their delay; also while answers are held). A test
+    /// awaits it growing to know requests passed, instead of sleeping.
+    pub fn bytes_to_broker(&self) -> u64 {
+        self.inner.to_broker.load(Ordering::Acquire)
     }
 
     /// Connections open now.
@@ -240,8 +250,8 @@ async fn connection(client: TcpStream, inner: Arc<Inner>) {
     let _ = server.set_nodelay(true);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let up = pipe(cr, sw, inner.delay, None);
-    let down = pipe(sr, cw, inner.delay, Some(inner.hold.subscribe()));
+    let up = pipe(cr, sw, inner.delay, None, Some(inner.to_broker.clone()));
+    let down = pipe(sr, cw, inner.delay, Some(inner.hold.subscribe()), None);
     tokio::pin!(up, down);
     // A clean end of one direction (EOF, passed on as a shutdown) leaves the
     // other running; an error in either ends the connection.
@@ -252,12 +262,13 @@ async fn connection(client: TcpStream, inner: Arc<Inner>) {
 }
 
 /// Copies `from` to `to`, each chunk written `delay` after it was read,
-/// and not while `hold` says so.
+/// and not while `hold` says so; adds the bytes written to `written`.
 async fn pipe(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     delay: Duration,
     mut hold: Option<tokio::sync::watch::Receiver<bool>>,
+    written: Option<Arc<AtomicU64>>,
 ) -> io::Result<()> {
     let budget = Arc::new(Semaphore::new(DEFAULT_BUFFER_BYTES));
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Bytes, OwnedSemaphorePermit)>();
@@ -290,6 +301,9 @@ async fn pipe(
                 let _ = h.wait_for(|held| !*held).await;
             }
             to.write_all(&chunk).await?;
+            if let Some(w) = &written {
+                w.fetch_add(chunk.len() as u64, Ordering::AcqRel);
+            }
             drop(permit);
         }
         to.shutdown().await
@@ -468,15 +482,25 @@ mod tests {
         assert_eq!(p.accepted_connections(), 2);
     }
 
-    /// Held responses queue: the request reaches the upstream, the answer
-    /// arrives only after the hold ends.
+    /// Held responses queue: the request reaches the upstream (counted in
+    /// `bytes_to_broker`), the answer arrives only after the hold ends.
     #[test]
     fn held_responses_arrive_after_the_hold() {
         let p = proxy(echo_server(), 1);
         let mut s = StdStream::connect(p.addr()).unwrap();
         round_trip(&mut s);
+        assert_eq!(p.bytes_to_broker(), 4);
         p.hold_responses(true);
         s.write_all(b"ping").unwrap();
+        // The request reaches the upstream while its answer is held.
+        let passed = crate::await_condition(Duration::from_secs(5), || {
+            (p.bytes_to_broker() == 8).then_some(())
+        });
+        assert!(
+            passed.is_some(),
+            "{} bytes to the broker",
+            p.bytes_to_broker()
+        );
         s.set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
         let mut b = [0u8; 4];

@@ -20,6 +20,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +79,9 @@ pub struct Metrics {
     consumer_lag: Family<PartitionLabels, Gauge>,
     replication_latency: Family<PartitionLabels, FloatGauge>,
     skipped_offsets: Family<SkipLabels, Counter>,
+    /// `kmirror_delivery_latency_seconds`: per record, source timestamp to
+    /// the target's acknowledgement ([`DELIVERY_LATENCY_BUCKETS`]).
+    delivery_latency: Histogram,
     ticket_expiry: Family<SideLabel, Gauge>,
     authenticated: Family<SideLabel, Gauge>,
     principal: Family<PrincipalLabels, Gauge>,
@@ -134,6 +138,30 @@ pub fn replication_latency_s(behind: bool, acked_ms: Option<i64>, now_ms: i64) -
     acked_ms.map(|a| (now_ms - a).max(0) as f64 / 1000.0)
 }
 
+/// Upper bounds (seconds) of `kmirror_delivery_latency_seconds`' buckets:
+/// steps of about 1.5-2x from 1 ms (a loopback acknowledgement) through the
+/// round trips of long links (10-300 ms) to an hour (a backlog replayed
+/// after an outage, whose records are as old as the outage).
+pub const DELIVERY_LATENCY_BUCKETS: [f64; 22] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0,
+    5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+];
+
+/// A record's delivery latency in seconds: from its source timestamp
+/// (`source_ms`, Unix ms) to `now_ms`; `None` for a record without a usable
+/// timestamp (0 or negative: none, or sent as none); never negative (a
+/// source clock ahead of ours counts 0).
+pub fn delivery_latency_s(source_ms: i64, now_ms: i64) -> Option<f64> {
+    (source_ms > 0).then(|| (now_ms - source_ms).max(0) as f64 / 1000.0)
+}
+
+/// Unix time now, in milliseconds.
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn now_unix() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -155,6 +183,7 @@ impl Metrics {
             consumer_lag: Family::default(),
             replication_latency: Family::default(),
             skipped_offsets: Family::default(),
+            delivery_latency: Histogram::new(DELIVERY_LATENCY_BUCKETS),
             ticket_expiry: Family::default(),
             authenticated: Family::default(),
             principal: Family::default(),
@@ -217,6 +246,11 @@ impl Metrics {
             "skipped_offsets",
             "Source offsets a fetch skipped for a known reason (transactions: markers and aborted records; compaction; retention), per partition",
             m.skipped_offsets.clone(),
+        );
+        registry.register(
+            "delivery_latency_seconds",
+            "Per record: from its source timestamp (the time its producer created it, or the source's LogAppendTime) to the target's acknowledgement",
+            m.delivery_latency.clone(),
         );
         registry.register(
             "kerberos_ticket_expiry_seconds",
@@ -330,6 +364,13 @@ impl Metrics {
                 reason: reason.into(),
             })
             .inc_by(offsets);
+    }
+
+    /// The target acknowledged a record `seconds` after its source
+    /// timestamp ([`delivery_latency_s`]). One uncontended lock: called per
+    /// record from the delivery callback.
+    pub fn observe_delivery_latency(&self, seconds: f64) {
+        self.delivery_latency.observe(seconds);
     }
 
     /// Hook for the Kerberos ticket keeper: seconds until the ticket of
@@ -744,6 +785,49 @@ mod tests {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(1_704_067_200_000), "2024-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(951_825_784_000), "2000-02-29T12:03:04Z");
+    }
+
+    /// Each delivery is one observation of the histogram, in the bucket of
+    /// its latency; records without a timestamp are not observed.
+    #[test]
+    fn delivery_latency_histogram_counts_deliveries_in_their_buckets() {
+        let m = Metrics::new();
+        let t = m.encode();
+        assert_eq!(
+            value(&t, "kmirror_delivery_latency_seconds_count"),
+            Some(0.0)
+        );
+        for (source_ms, now_ms) in [(1_000, 1_004), (1_000, 1_040), (1_000, 61_000), (0, 5)] {
+            if let Some(s) = delivery_latency_s(source_ms, now_ms) {
+                m.observe_delivery_latency(s);
+            }
+        }
+        let t = m.encode();
+        assert_eq!(
+            value(&t, "kmirror_delivery_latency_seconds_count"),
+            Some(3.0)
+        );
+        let sum = value(&t, "kmirror_delivery_latency_seconds_sum").unwrap();
+        assert!((sum - 60.044).abs() < 1e-9, "{sum}");
+        let bucket = |le: &str| {
+            value(
+                &t,
+                &format!("kmirror_delivery_latency_seconds_bucket{{le=\"{le}\"}}"),
+            )
+        };
+        assert_eq!(bucket("0.002"), Some(0.0));
+        assert_eq!(bucket("0.005"), Some(1.0));
+        assert_eq!(bucket("0.05"), Some(2.0));
+        assert_eq!(bucket("30.0"), Some(2.0));
+        assert_eq!(bucket("60.0"), Some(3.0));
+        assert_eq!(bucket("+Inf"), Some(3.0));
+        assert!(
+            t.contains("# TYPE kmirror_delivery_latency_seconds histogram"),
+            "{t}"
+        );
+        // A source clock ahead of ours counts 0; no timestamp is no latency.
+        assert_eq!(delivery_latency_s(2_000, 1_000), Some(0.0));
+        assert_eq!(delivery_latency_s(-1, 1_000), None);
     }
 
     /// The latency: 0 when caught up; while behind, the age of the last

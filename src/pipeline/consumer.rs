@@ -998,11 +998,33 @@ fn forward(
         super::skips::on_skip(consumer.client(), &part, shared, skip)?;
     }
     let topic = part.topic.as_str();
-    part.tracker
+    let sent = part
+        .tracker
         .lock()
         .expect("tracker lock")
-        .sent(msg.offset())
-        .map_err(|e| PipelineError::Internal(format!("{topic} [{}]: {e}", msg.partition())))?;
+        .sent(msg.offset());
+    let epoch = super::skips::leader_epoch(msg);
+    if let Err(e) = sent {
+        // A re-read: this offset was handed over already (in flight,
+        // delivered, or before the start). Brokers may hand a record over
+        // twice (tansu does to a consumer tailing a partition while it is
+        // appended: issue #24's latency runs); a log rewritten by a newer
+        // leader holds another record there, and that one must not be lost.
+        return match part.skips.reread(epoch) {
+            super::skips::Reread::Duplicate => {
+                debug!(topic, partition = msg.partition(), "re-read skipped: {e}");
+                Ok(())
+            }
+            super::skips::Reread::Rewritten => Err(PipelineError::LogRewritten {
+                cluster: part.cluster.clone(),
+                topic: topic.to_string(),
+                partition: msg.partition(),
+                offset: msg.offset(),
+                epoch,
+            }),
+        };
+    }
+    part.skips.sent_in_epoch(epoch);
     shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let key = msg.key();
     let payload = msg.payload();

@@ -90,6 +90,22 @@ pub enum PipelineError {
         /// What was ruled out (policy, transactions, log start).
         why: String,
     },
+    /// A record came again at an offset already mirrored, from a newer
+    /// leader epoch than any record mirrored: the source partition's log
+    /// was truncated and rewritten (an unclean leader election).
+    #[error("{cluster}: {topic} [{partition}]: offset {offset} was read again from leader epoch {epoch}, newer than every record mirrored: the source's log was truncated and rewritten (an unclean leader election), so the target holds records the source no longer has. kmirror stopped before sending the new record; committed offsets stop at what the target acknowledged. Decide how to reconcile (the records at and after offset {offset} differ between the clusters), then reset the group's offset and restart")]
+    LogRewritten {
+        /// Source cluster label.
+        cluster: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The offset read again.
+        offset: i64,
+        /// Its leader epoch.
+        epoch: i32,
+    },
     /// The committed offset lies past the source partition's end: the topic
     /// was deleted and re-created (or truncated) since kmirror committed.
     #[error("{cluster}: {topic} [{partition}]: the committed offset {committed} is beyond the end of the partition ({end}): the topic was probably deleted and re-created since kmirror committed. kmirror does not jump silently: to mirror the new topic from its start, reset the group's offsets (kafka-consumer-groups.sh --reset-offsets --to-earliest) and restart")]

@@ -15,6 +15,7 @@ use tracing::{debug, error, warn};
 use super::errors::{on_send_failure, SendAction, SendFailure};
 use super::{PartitionState, PipelineError, Shared};
 use crate::config::ClusterConfig;
+use crate::observe::metrics::{delivery_latency_s, now_unix_ms};
 
 /// What travels with each record to its delivery report.
 pub(crate) struct Token {
@@ -106,6 +107,9 @@ impl ProducerContext for DeliveryContext {
                 }
                 if let Some(ts) = msg.timestamp().to_millis() {
                     part.acked_ts.fetch_max(ts, Ordering::Relaxed);
+                    if let Some(s) = delivery_latency_s(ts, now_unix_ms()) {
+                        self.shared.metrics.observe_delivery_latency(s);
+                    }
                 }
                 part.tracker
                     .lock()

@@ -87,6 +87,8 @@ pub(crate) struct PartitionSkips {
     pub detector: SkipDetector,
     compacted: OnceLock<bool>,
     logged: AtomicU8,
+    /// The highest leader epoch of a record sent so far (-1: none known).
+    sent_epoch: std::sync::atomic::AtomicI32,
 }
 
 impl PartitionSkips {
@@ -96,8 +98,55 @@ impl PartitionSkips {
             detector: SkipDetector::starting_at(start),
             compacted: OnceLock::new(),
             logged: AtomicU8::new(0),
+            sent_epoch: std::sync::atomic::AtomicI32::new(-1),
         }
     }
+}
+
+impl PartitionSkips {
+    /// A record with leader epoch `epoch` (-1: unknown) was sent.
+    pub fn sent_in_epoch(&self, epoch: i32) {
+        self.sent_epoch.fetch_max(epoch, Ordering::Relaxed);
+    }
+
+    /// A record at an offset already handed over (`last_sent` or before)
+    /// arrived again with leader epoch `epoch`: the same record again, to
+    /// skip, or the log rewritten under a new leader, to stop for.
+    pub fn reread(&self, epoch: i32) -> Reread {
+        reread_verdict(self.sent_epoch.load(Ordering::Relaxed), epoch)
+    }
+}
+
+/// What a re-read is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reread {
+    /// The record was handed over before (brokers may do this: the rig's
+    /// tansu does to a consumer tailing a partition while it is appended):
+    /// its outcome is tracked, so sending it again would only duplicate it.
+    Duplicate,
+    /// The record comes from a leader epoch newer than any record sent: the
+    /// partition's log was truncated and rewritten (an unclean leader
+    /// election), so the offset now holds another record. Skipping it would
+    /// lose it; sending it would break the target's order.
+    Rewritten,
+}
+
+/// [`Reread`] from the highest leader epoch sent and the re-read record's.
+/// Epochs only grow, so a record written before the ones already sent has
+/// an epoch no higher than theirs; a higher one was written after them.
+/// Unknown epochs (-1: brokers before KIP-320) cannot tell: a duplicate.
+fn reread_verdict(sent_epoch: i32, epoch: i32) -> Reread {
+    if sent_epoch >= 0 && epoch > sent_epoch {
+        Reread::Rewritten
+    } else {
+        Reread::Duplicate
+    }
+}
+
+/// The leader epoch librdkafka read for a consumed record (-1: unknown).
+pub(crate) fn leader_epoch(msg: &rdkafka::message::BorrowedMessage<'_>) -> i32 {
+    // SAFETY: the pointer is the live message `msg` borrows.
+    unsafe { rd::rd_kafka_message_leader_epoch(msg.ptr()) }
 }
 
 /// How long reading a topic's `cleanup.policy` may take.
@@ -590,5 +639,34 @@ mod tests {
         ] {
             assert_eq!(policy_compacts(policy), compacts, "{policy:?}");
         }
+    }
+
+    /// A re-read is a duplicate unless its leader epoch is newer than every
+    /// record sent (a log rewritten after an unclean leader election).
+    #[test]
+    fn reread_from_a_newer_leader_epoch_is_a_rewritten_log() {
+        use Reread::*;
+        #[rustfmt::skip]
+        let table = [
+            // (highest epoch sent, re-read's epoch, verdict)
+            (-1, -1, Duplicate), // no epochs (old brokers, tansu)
+            (-1,  3, Duplicate), // nothing known sent
+            ( 3, -1, Duplicate),
+            ( 3,  3, Duplicate), // the same record again
+            ( 3,  2, Duplicate), // an older record again
+            ( 3,  4, Rewritten), // written by a newer leader
+        ];
+        for (sent, epoch, want) in table {
+            assert_eq!(
+                reread_verdict(sent, epoch),
+                want,
+                "sent {sent}, re-read {epoch}"
+            );
+        }
+        let p = PartitionSkips::starting_at(0);
+        p.sent_in_epoch(5);
+        p.sent_in_epoch(4);
+        assert_eq!(p.reread(5), Duplicate);
+        assert_eq!(p.reread(6), Rewritten);
     }
 }
