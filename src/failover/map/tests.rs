@@ -267,6 +267,27 @@ fn unrecorded_copies_are_not_skipped() {
     assert_eq!((t.offset, t.exact), (102, true));
 }
 
+/// Why a sync round must read the whole map (`MapReader::read_through`):
+/// a process recorded source 0..110 at target 0..110 but was killed before
+/// its commit got past 80; the next replayed from 80 at target 120 (after
+/// 10 unrecorded copies). With the replay's run, a group at 100 resumes at
+/// its last copy (140); with a view of the map that lacks it, at the first
+/// copy (100), still claimed exact, and re-reads the replay's 80..100.
+#[test]
+fn a_map_read_without_the_replays_run_gives_the_first_copy() {
+    let at = |runs: Vec<Run>| {
+        translate(
+            &TopicRuns::from([(0, runs)]),
+            &BTreeMap::from([(0, 100)]),
+            true,
+        )[0]
+    };
+    let full = at(vec![run(0, 0, 110), run(80, 120, 60)]);
+    assert_eq!((full.offset, full.exact), (140, true));
+    let stale = at(vec![run(0, 0, 110)]);
+    assert_eq!((stale.offset, stale.exact), (100, true));
+}
+
 /// A group ahead of the map (its records copied but not recorded yet)
 /// starts after the last recorded copy, and the translation is not exact.
 #[test]
