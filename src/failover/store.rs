@@ -438,6 +438,24 @@ impl MapReader {
         })
     }
 
+    /// Whether the map topic exists on the target (a mark written to a
+    /// missing topic would wait for it until the write times out).
+    pub fn topic_exists(&self) -> Result<bool, StoreError> {
+        let md = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), Duration::from_secs(30))
+            .map_err(|source| StoreError::Kafka {
+                cluster: "target".into(),
+                topic: self.topic.clone(),
+                context: "reading metadata".into(),
+                source,
+            })?;
+        Ok(md
+            .topics()
+            .iter()
+            .any(|t| t.name() == self.topic && t.error().is_none() && !t.partitions().is_empty()))
+    }
+
     /// Reads until nothing new arrives for `idle` (watermarks are not
     /// trusted: some brokers under-report them), at most `timeout`; returns
     /// what the map holds now. Entries written within about one fetch wait

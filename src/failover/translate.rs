@@ -156,6 +156,13 @@ pub fn run(config: &Config, req: &Request) -> Result<Report, GroupError> {
 /// read until it is idle for a second.
 fn read_map(config: &Config, topic: &str) -> Result<MapContents, GroupError> {
     let mut reader = MapReader::new(&config.target, topic)?;
+    if !reader.topic_exists()? {
+        return Err(GroupError::NoMap {
+            reason: format!(
+                "the target has no topic {topic}: was the mirror run with --offset.map or --sync.group.offsets?"
+            ),
+        });
+    }
     let label = config.sources[0].label.clone();
     let through = MapWriter::new(
         &config.target,
