@@ -184,7 +184,7 @@ fn verify(cli: VerifyCli) {
 }
 
 /// The same Kerberos login a mirror run does, for the side tools (`check`,
-/// `lag`, `verify`): a ticket per principal from its keytab into kmirror's
+/// `lag`, `verify`, `offsets translate`): a ticket per principal from its keytab into kmirror's
 /// private caches, installed per side through the side's ticket handle, so
 /// each side authenticates as its own principal, never through the user's
 /// `KRB5CCNAME`. Exits as a run would when the login fails.
@@ -282,7 +282,8 @@ fn print_verified(file: &std::path::Path, v: &kmirror::observe::audit::Verified)
 }
 
 /// `kmirror offsets translate`: prints the translation (table or JSON);
-/// exit 1 if it cannot be made or applied.
+/// exit 1 if it cannot be made or applied. Logs in from the keytabs as a
+/// run does: it reads the source's group offsets and the target's map.
 fn offsets(cli: kmirror::config::cli::OffsetsCli) {
     let kmirror::config::cli::OffsetsCommand::Translate {
         mirror,
@@ -295,6 +296,7 @@ fn offsets(cli: kmirror::config::cli::OffsetsCli) {
     } = cli.command;
     init_logging(&mirror.log_format);
     let config = load_config(&mirror);
+    let ticket = kerberos_login(&config);
     let req = kmirror::failover::translate::Request {
         group,
         topics: topic,
@@ -302,14 +304,23 @@ fn offsets(cli: kmirror::config::cli::OffsetsCli) {
         from_target,
         source_cluster_id,
     };
-    match kmirror::failover::translate::run(&config, &req) {
-        Ok(report) if json => println!("{}", report.json()),
-        Ok(report) => print!("{}", report.table()),
+    let code = match kmirror::failover::translate::run(&config, &req) {
+        Ok(report) if json => {
+            println!("{}", report.json());
+            0
+        }
+        Ok(report) => {
+            print!("{}", report.table());
+            0
+        }
         Err(e) => {
             print_error(&e);
-            std::process::exit(1);
+            1
         }
-    }
+    };
+    // exit() skips destructors: drop the keeper so it removes its caches.
+    drop(ticket);
+    std::process::exit(code);
 }
 
 /// `kmirror lag`: prints the table (or JSON); exit 1 if a cluster cannot be

@@ -520,7 +520,8 @@ fn gssapi_logins(listener: &kmirror_rig::listener::Listener) -> Vec<String> {
         .collect()
 }
 
-/// `kmirror lag`, `verify` and `check` log in from each side's keytab
+/// `kmirror lag`, `verify`, `check` and `offsets translate` log in from
+/// each side's keytab
 /// in-process, through the same per-side ticket handle as a mirror run:
 /// with per-side principals (and `KRB5CCNAME` naming a user cache that does
 /// not exist), the source listener sees only the source principal and the
@@ -543,14 +544,18 @@ fn side_tools_log_in_from_the_keytab() {
     .unwrap();
     let (c, p) = rig.properties("tools", &[]);
     let jaas_arg = jaas.display().to_string();
-    for tool in ["lag", "verify", "check"] {
+    for tool in ["lag", "verify", "check", "offsets translate"] {
         let (src_before, tgt_before) = (
             gssapi_logins(&rig.source.listener).len(),
             gssapi_logins(&rig.target.listener).len(),
         );
-        let mut args = vec![tool.to_string()];
+        let mut args: Vec<String> = tool.split(' ').map(String::from).collect();
         args.extend(args_with(&c, &p, &rig.topic, &["--jaas", &jaas_arg]));
-        let mut km = rig.spawn(&args, &[], &format!("{tool}.log"));
+        if tool == "offsets translate" {
+            // Reads the group's offsets on the source and the map on the target.
+            args.extend(["--group".to_string(), "tools-app".to_string()]);
+        }
+        let mut km = rig.spawn(&args, &[], &format!("{}.log", tool.replace(' ', "-")));
         let status = km
             .wait_timeout(Duration::from_secs(60))
             .unwrap_or_else(|| panic!("kmirror {tool} kept running:\n{}", km.output()));

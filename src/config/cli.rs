@@ -568,6 +568,15 @@ pub struct MirrorArgs {
     )]
     pub sync_group_offsets_interval_ms: u64,
 
+    /// Keep the allow-listed configurations of mirrored target topics (the
+    /// keys --create.topics copies) equal to what each source topic sets
+    /// itself, checked every --topic.refresh.interval.ms; keys outside the
+    /// allow-list are never changed, each change is logged. Needs
+    /// DESCRIBE_CONFIGS on the source topics and ALTER_CONFIGS on the
+    /// target topics.
+    #[arg(long = "sync.topic.configs")]
+    pub sync_topic_configs: bool,
+
     /// How often to look for new source topics matching the whitelist, in milliseconds.
     #[arg(
         long = "topic.refresh.interval.ms",

@@ -383,6 +383,9 @@ pub struct Config {
     pub sync_groups: Option<regex::Regex>,
     /// `--sync.group.offsets.interval.ms` (default 10 s).
     pub sync_interval: Duration,
+    /// `--sync.topic.configs`: keep the target topics' allow-listed
+    /// configurations equal to the source's, every topic refresh (default off).
+    pub sync_topic_configs: bool,
 }
 
 /// Every `--consumer.config` file, loaded as for a run, labelled `source`
@@ -575,6 +578,7 @@ impl Config {
             offset_map: args.offset_map || args.sync_group_offsets.is_some(),
             sync_groups,
             sync_interval: Duration::from_millis(args.sync_group_offsets_interval_ms),
+            sync_topic_configs: args.sync_topic_configs,
         })
     }
 }

@@ -68,40 +68,146 @@ fn client(cluster: &ClusterConfig, group: &str) -> Result<BaseConsumer, GroupErr
     })
 }
 
+/// A client of one cluster that lists and describes groups; it joins none
+/// (no subscription), so one serves every group of a sync run.
+pub struct GroupLister<'a> {
+    cluster: &'a ClusterConfig,
+    consumer: BaseConsumer,
+}
+
+impl<'a> GroupLister<'a> {
+    /// A lister of `cluster`'s groups.
+    pub fn new(cluster: &'a ClusterConfig) -> Result<Self, GroupError> {
+        Ok(GroupLister {
+            cluster,
+            consumer: client(cluster, "kmirror-group-lister")?,
+        })
+    }
+
+    /// The names of the consumer groups on the cluster.
+    pub fn list(&self) -> Result<Vec<String>, GroupError> {
+        let groups = self
+            .consumer
+            .fetch_group_list(None, GROUP_TIMEOUT)
+            .map_err(|source| GroupError::Kafka {
+                cluster: self.cluster.label.clone(),
+                group: "*".into(),
+                context: "listing groups (needs DESCRIBE on them)".into(),
+                source,
+            })?;
+        Ok(groups
+            .groups()
+            .iter()
+            .map(|g| g.name().to_string())
+            .collect())
+    }
+
+    /// Members `group` has on the cluster now.
+    pub fn members(&self, group: &str) -> Result<usize, GroupError> {
+        let groups = self
+            .consumer
+            .fetch_group_list(Some(group), GROUP_TIMEOUT)
+            .map_err(|source| GroupError::Kafka {
+                cluster: self.cluster.label.clone(),
+                group: group.to_string(),
+                context: "describing the group".into(),
+                source,
+            })?;
+        Ok(groups
+            .groups()
+            .iter()
+            .find(|g| g.name() == group)
+            .map_or(0, |g| g.members().len()))
+    }
+}
+
+/// A client of one cluster bound to one group (librdkafka reads and
+/// commits offsets for the client's own `group.id`): its committed offsets,
+/// and commits for it from outside (a group with no members accepts them).
+/// It never subscribes, so it is never a member of the group.
+pub struct GroupClient<'a> {
+    cluster: &'a ClusterConfig,
+    group: String,
+    consumer: BaseConsumer,
+}
+
+impl<'a> GroupClient<'a> {
+    /// A client of `cluster` for `group`.
+    pub fn new(cluster: &'a ClusterConfig, group: &str) -> Result<Self, GroupError> {
+        Ok(GroupClient {
+            cluster,
+            group: group.to_string(),
+            consumer: client(cluster, group)?,
+        })
+    }
+
+    fn error(&self, context: &str, source: KafkaError) -> GroupError {
+        GroupError::Kafka {
+            cluster: self.cluster.label.clone(),
+            group: self.group.clone(),
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The group's committed offsets for `partitions` (topic → partition
+    /// numbers); partitions without a committed offset are left out.
+    pub fn committed(
+        &self,
+        partitions: &BTreeMap<String, Vec<i32>>,
+    ) -> Result<Offsets, GroupError> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, ps) in partitions {
+            for p in ps {
+                tpl.add_partition(t, *p);
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(Offsets::new());
+        }
+        let got = self
+            .consumer
+            .committed_offsets(tpl, GROUP_TIMEOUT)
+            .map_err(|e| self.error("reading committed offsets", e))?;
+        let mut out = Offsets::new();
+        for e in got.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                out.entry(e.topic().to_string())
+                    .or_default()
+                    .insert(e.partition(), o);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits `offsets` for the group.
+    pub fn commit(&self, offsets: &Offsets) -> Result<(), GroupError> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, ps) in offsets {
+            for (p, o) in ps {
+                let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        self.consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
+            self.error(
+                "committing translated offsets (needs READ on the group and the topics)",
+                e,
+            )
+        })
+    }
+}
+
 /// The names of the consumer groups on `cluster`.
 pub fn list(cluster: &ClusterConfig) -> Result<Vec<String>, GroupError> {
-    let c = client(cluster, "kmirror-group-lister")?;
-    let groups = c
-        .fetch_group_list(None, GROUP_TIMEOUT)
-        .map_err(|source| GroupError::Kafka {
-            cluster: cluster.label.clone(),
-            group: "*".into(),
-            context: "listing groups (needs DESCRIBE on them)".into(),
-            source,
-        })?;
-    Ok(groups
-        .groups()
-        .iter()
-        .map(|g| g.name().to_string())
-        .collect())
+    GroupLister::new(cluster)?.list()
 }
 
 /// Members `group` has on `cluster` now.
 pub fn members(cluster: &ClusterConfig, group: &str) -> Result<usize, GroupError> {
-    let c = client(cluster, group)?;
-    let groups = c
-        .fetch_group_list(Some(group), GROUP_TIMEOUT)
-        .map_err(|source| GroupError::Kafka {
-            cluster: cluster.label.clone(),
-            group: group.to_string(),
-            context: "describing the group".into(),
-            source,
-        })?;
-    Ok(groups
-        .groups()
-        .iter()
-        .find(|g| g.name() == group)
-        .map_or(0, |g| g.members().len()))
+    GroupLister::new(cluster)?.members(group)
 }
 
 /// `group`'s committed offsets on `cluster` for `partitions` (topic →
@@ -111,56 +217,19 @@ pub fn committed(
     group: &str,
     partitions: &BTreeMap<String, Vec<i32>>,
 ) -> Result<Offsets, GroupError> {
-    let mut tpl = TopicPartitionList::new();
-    for (t, ps) in partitions {
-        for p in ps {
-            tpl.add_partition(t, *p);
-        }
-    }
-    if tpl.count() == 0 {
+    if partitions.values().all(Vec::is_empty) {
         return Ok(Offsets::new());
     }
-    let c = client(cluster, group)?;
-    let got = c
-        .committed_offsets(tpl, GROUP_TIMEOUT)
-        .map_err(|source| GroupError::Kafka {
-            cluster: cluster.label.clone(),
-            group: group.to_string(),
-            context: "reading committed offsets".into(),
-            source,
-        })?;
-    let mut out = Offsets::new();
-    for e in got.elements() {
-        if let Offset::Offset(o) = e.offset() {
-            out.entry(e.topic().to_string())
-                .or_default()
-                .insert(e.partition(), o);
-        }
-    }
-    Ok(out)
+    GroupClient::new(cluster, group)?.committed(partitions)
 }
 
 /// Commits `offsets` for `group` on `cluster` (a group with no members
 /// accepts commits from outside it).
 pub fn commit(cluster: &ClusterConfig, group: &str, offsets: &Offsets) -> Result<(), GroupError> {
-    let mut tpl = TopicPartitionList::new();
-    for (t, ps) in offsets {
-        for (p, o) in ps {
-            let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
-        }
-    }
-    if tpl.count() == 0 {
+    if offsets.values().all(BTreeMap::is_empty) {
         return Ok(());
     }
-    let c = client(cluster, group)?;
-    c.commit(&tpl, CommitMode::Sync)
-        .map_err(|source| GroupError::Kafka {
-            cluster: cluster.label.clone(),
-            group: group.to_string(),
-            context: "committing translated offsets (needs READ on the group and the topics)"
-                .into(),
-            source,
-        })
+    GroupClient::new(cluster, group)?.commit(offsets)
 }
 
 /// What happens to one target partition of a group.

@@ -241,7 +241,8 @@ pub fn translate(
         if !on_q.iter().any(|(p, _)| positions.contains_key(p)) {
             continue;
         }
-        let (offset, gap_uncertain) = target_position(q, &on_q, positions, preserved);
+        let (offset, pulled_back) = target_position(q, &on_q, positions, preserved);
+        let gap_uncertain = pulled_back || gap_may_reread(&on_q, positions, preserved, q, offset);
         let rereads = rereads_after(&on_q, positions, offset);
         // A group position past every recorded copy of its partition: the
         // records in between were copied but not recorded yet, and may be
@@ -294,13 +295,18 @@ fn target_position(
         .copied()
         .filter(|p| !preserved || *p == q)
         .collect();
-    gap_floor(on_q, &sources, best.unwrap_or(end))
+    gap_floor(on_q, &sources, positions, best.unwrap_or(end))
 }
 
 /// Pulls `offset` back to the first record of a gap of unrecorded copies
 /// below it that may hold records of `sources` copied nowhere later;
 /// returns the offset and whether a gap did so.
-fn gap_floor(on_q: &[(i32, Run)], sources: &[i32], mut offset: i64) -> (i64, bool) {
+fn gap_floor(
+    on_q: &[(i32, Run)],
+    sources: &[i32],
+    positions: &BTreeMap<i32, i64>,
+    mut offset: i64,
+) -> (i64, bool) {
     let mut gap_uncertain = false;
     for (gap_start, next) in gaps(on_q) {
         if gap_start >= offset {
@@ -331,7 +337,11 @@ fn gap_floor(on_q: &[(i32, Run)], sources: &[i32], mut offset: i64) -> (i64, boo
                     .map(|(_, r)| r.source)
                     .min()
             };
-            let Some(from) = before.or_else(first_after) else {
+            // Before any run, the gap may also hold records before the
+            // first recorded one (acknowledged without an offset): from the
+            // group's position when it is earlier.
+            let first = || first_after().map(|f| positions.get(p).map_or(f, |&c| f.min(c)));
+            let Some(from) = before.or_else(first) else {
                 // Nothing recorded of `p` here: the gap may hold any of it.
                 uncovered = true;
                 covered_one = 0;
@@ -341,7 +351,16 @@ fn gap_floor(on_q: &[(i32, Run)], sources: &[i32], mut offset: i64) -> (i64, boo
             for (_, r) in on_q.iter().filter(|(p2, r)| p2 == p && r.target >= next) {
                 again.insert(r.source.max(from), r.source_end());
             }
-            let covered = again.covered_from(from);
+            // A gap whose first record was not copied again holds records
+            // copied only there: copies acknowledged without an offset (an
+            // idempotent retry of a batch already written) leave such a
+            // gap, and the records after it are this process's next ones,
+            // so counting them would hide it.
+            let covered = if again.first_uncovered(from, from + 1).is_some() {
+                0
+            } else {
+                again.covered_from(from)
+            };
             uncovered |= covered < len;
             covered_one = covered;
         }
@@ -360,6 +379,34 @@ fn gap_floor(on_q: &[(i32, Run)], sources: &[i32], mut offset: i64) -> (i64, boo
         }
     }
     (offset, gap_uncertain)
+}
+
+/// Whether a gap of unrecorded copies at or after `offset` may hold copies
+/// of records before their partition's position (the group would read them
+/// again, uncounted): a gap with no run of a partition before it (its
+/// records' offsets are unknown), or after a run ending before the position.
+fn gap_may_reread(
+    on_q: &[(i32, Run)],
+    positions: &BTreeMap<i32, i64>,
+    preserved: bool,
+    q: i32,
+    offset: i64,
+) -> bool {
+    let sources = positions.iter().filter(|(p, _)| !preserved || **p == q);
+    let gaps: Vec<(i64, i64)> = gaps(on_q)
+        .into_iter()
+        .filter(|(_, next)| *next > offset)
+        .collect();
+    sources.clone().count() > 0
+        && gaps.iter().any(|(gap_start, _)| {
+            sources.clone().any(|(p, &c)| {
+                on_q.iter()
+                    .filter(|(p2, r)| p2 == p && r.target_end() <= *gap_start)
+                    .map(|(_, r)| r.source_end())
+                    .max()
+                    .is_none_or(|from| from < c)
+            })
+        })
 }
 
 /// The stretches of target offsets between runs (sorted by target offset)

@@ -7,7 +7,9 @@
 //!   growing run is written again under the same key with its new length;
 //! - the partitioning: key `["meta"]`, whether `--preserve.partitions` was on;
 //! - a group's source position last synced: key `["group", group, topic,
-//!   partition]`, so `kmirror offsets translate` works when the source is gone.
+//!   partition]`, so `kmirror offsets translate` works when the source is gone;
+//! - a sync round's mark: key `["mark"]`, a nonce the round reads the map
+//!   up to ([`MapReader::read_through`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,6 +68,14 @@ pub enum StoreError {
         /// The broker's answer.
         reason: String,
     },
+    /// A sync round's mark was not read back in time.
+    #[error("offset map topic {topic} on the target: the mark written before this sync round was not read back within {waited:?}; the round is skipped (nothing committed) and retried")]
+    MarkNotRead {
+        /// The map topic.
+        topic: String,
+        /// How long the reader waited.
+        waited: Duration,
+    },
     /// No source cluster id, so no map topic name.
     #[error("the {cluster} cluster did not report its cluster id, which names its offset map topic ({TOPIC_PREFIX}<id>)")]
     NoClusterId {
@@ -104,6 +114,13 @@ pub enum Entry {
         /// The group's committed offset on the source.
         offset: i64,
     },
+    /// Written by a sync round before it reads the map: once the reader
+    /// reaches it, it has read every entry acknowledged before it (the map
+    /// topic has one partition), whatever the broker's fetch timing.
+    Mark {
+        /// Unique per round: process id, round number and time.
+        nonce: String,
+    },
 }
 
 impl Entry {
@@ -122,6 +139,7 @@ impl Entry {
                 partition,
                 ..
             } => serde_json::json!(["group", group, topic, partition]),
+            Entry::Mark { .. } => serde_json::json!(["mark"]),
         };
         v.to_string()
     }
@@ -150,8 +168,12 @@ pub struct MapContents {
 }
 
 impl MapContents {
-    /// Applies one entry read from the topic (later entries win per key).
+    /// Applies one entry read from the topic (later entries win per key;
+    /// marks hold nothing to translate with).
     pub fn apply(&mut self, e: Entry) {
+        if matches!(e, Entry::Mark { .. }) {
+            return;
+        }
         self.latest.insert(e.key(), e);
         self.rebuild_dirty = true;
     }
@@ -182,6 +204,7 @@ impl MapContents {
                 Entry::Meta {
                     preserve_partitions,
                 } => self.preserve_partitions = Some(*preserve_partitions),
+                Entry::Mark { .. } => {}
                 Entry::Group {
                     group,
                     topic,
@@ -230,8 +253,9 @@ pub struct MapWriter {
 }
 
 impl MapWriter {
-    /// A writer to the target with kmirror's no-loss producer settings.
-    pub(crate) fn new(
+    /// A writer to the target with kmirror's no-loss producer settings;
+    /// `topics`: source cluster label → its map topic.
+    pub fn new(
         target: &ClusterConfig,
         topics: BTreeMap<String, String>,
     ) -> Result<MapWriter, StoreError> {
@@ -381,6 +405,8 @@ pub struct MapReader {
     consumer: BaseConsumer,
     topic: String,
     contents: MapContents,
+    /// The nonce of the last mark read.
+    last_mark: Option<String>,
 }
 
 impl MapReader {
@@ -408,12 +434,34 @@ impl MapReader {
             consumer,
             topic: topic.to_string(),
             contents: MapContents::default(),
+            last_mark: None,
         })
+    }
+
+    /// Whether the map topic exists on the target (a mark written to a
+    /// missing topic would wait for it until the write times out).
+    pub fn topic_exists(&self) -> Result<bool, StoreError> {
+        let md = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), Duration::from_secs(30))
+            .map_err(|source| StoreError::Kafka {
+                cluster: "target".into(),
+                topic: self.topic.clone(),
+                context: "reading metadata".into(),
+                source,
+            })?;
+        Ok(md
+            .topics()
+            .iter()
+            .any(|t| t.name() == self.topic && t.error().is_none() && !t.partitions().is_empty()))
     }
 
     /// Reads until nothing new arrives for `idle` (watermarks are not
     /// trusted: some brokers under-report them), at most `timeout`; returns
-    /// what the map holds now.
+    /// what the map holds now. Entries written within about one fetch wait
+    /// (`fetch.wait.max.ms`, 500 ms by default; tansu holds every fetch
+    /// that long) may not be read yet: a reader that needs every entry
+    /// written so far uses [`MapReader::read_through`].
     pub fn catch_up(
         &mut self,
         idle: Duration,
@@ -422,32 +470,98 @@ impl MapReader {
         let start = Instant::now();
         let mut last_new = Instant::now();
         while last_new.elapsed() < idle && start.elapsed() < timeout {
-            match self.consumer.poll(Duration::from_millis(50)) {
-                Some(Ok(m)) => {
-                    last_new = Instant::now();
-                    if let Some(e) = m
-                        .payload()
-                        .and_then(|v| serde_json::from_slice::<Entry>(v).ok())
-                    {
-                        self.contents.apply(e);
-                    }
-                }
-                Some(Err(e)) => {
-                    return Err(StoreError::Kafka {
-                        cluster: "target".into(),
-                        topic: self.topic.clone(),
-                        context: "reading".into(),
-                        source: e,
-                    })
-                }
-                None => {}
+            if self.poll_one()? {
+                last_new = Instant::now();
             }
         }
+        Ok(self.contents())
+    }
+
+    /// Writes a mark to the map topic of `label` with `writer` and reads
+    /// until it: the contents then hold every entry the target acknowledged
+    /// before the mark was written (by this process or any other), at most
+    /// `timeout`. A sync round translating with less could commit a copy
+    /// of a record that a later, not yet read run copies again (the group
+    /// would read the records in between twice).
+    pub fn read_through(
+        &mut self,
+        writer: &MapWriter,
+        label: &str,
+        timeout: Duration,
+    ) -> Result<&MapContents, StoreError> {
+        let nonce = mark_nonce();
+        writer.write(
+            label,
+            &[Entry::Mark {
+                nonce: nonce.clone(),
+            }],
+        )?;
+        let start = Instant::now();
+        loop {
+            self.poll_one()?;
+            if self.last_mark.as_deref() == Some(nonce.as_str()) {
+                return Ok(self.contents());
+            }
+            if start.elapsed() >= timeout {
+                return Err(StoreError::MarkNotRead {
+                    topic: self.topic.clone(),
+                    waited: timeout,
+                });
+            }
+        }
+    }
+
+    /// Polls once (50 ms at most) and applies the entry read, if any;
+    /// returns whether a record other than a mark was read (one this
+    /// version cannot parse counts too): the marks of a running sync do
+    /// not keep [`MapReader::catch_up`] from seeing the map idle.
+    fn poll_one(&mut self) -> Result<bool, StoreError> {
+        match self.consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(m)) => {
+                match m
+                    .payload()
+                    .and_then(|v| serde_json::from_slice::<Entry>(v).ok())
+                {
+                    Some(Entry::Mark { nonce }) => {
+                        self.last_mark = Some(nonce);
+                        return Ok(false);
+                    }
+                    Some(e) => self.contents.apply(e),
+                    None => {}
+                }
+                Ok(true)
+            }
+            Some(Err(e)) => Err(StoreError::Kafka {
+                cluster: "target".into(),
+                topic: self.topic.clone(),
+                context: "reading".into(),
+                source: e,
+            }),
+            None => Ok(false),
+        }
+    }
+
+    /// The contents read so far, views rebuilt.
+    fn contents(&mut self) -> &MapContents {
         if self.contents.rebuild_dirty {
             self.contents.rebuild();
         }
-        Ok(&self.contents)
+        &self.contents
     }
+}
+
+/// A mark's nonce: process id, a counter and the time, unique across the
+/// processes writing one map topic.
+fn mark_nonce() -> String {
+    static ROUND: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{}-{nanos}",
+        std::process::id(),
+        ROUND.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Creates an admin client for the target.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tracing::warn;
 
 use super::groups::{self, GroupError, Offsets, Row};
-use super::store::{self, MapContents, MapReader};
+use super::store::{self, MapContents, MapReader, MapWriter};
 use crate::config::Config;
 
 /// What `kmirror offsets translate` was asked.
@@ -111,10 +111,7 @@ impl Report {
 /// `apply`, commits them on the target.
 pub fn run(config: &Config, req: &Request) -> Result<Report, GroupError> {
     let topic = map_topic(config, req)?;
-    let mut reader = MapReader::new(&config.target, &topic)?;
-    let contents = reader
-        .catch_up(Duration::from_secs(1), Duration::from_secs(120))?
-        .clone();
+    let contents = read_map(config, &topic)?;
     let topics: Vec<String> = contents
         .runs
         .keys()
@@ -153,6 +150,38 @@ pub fn run(config: &Config, req: &Request) -> Result<Report, GroupError> {
         applied: req.apply,
     })
 }
+
+/// The map, read through a mark written now (every entry acknowledged
+/// before it, even while a mirror writes); without WRITE on the map topic,
+/// read until it is idle for a second.
+fn read_map(config: &Config, topic: &str) -> Result<MapContents, GroupError> {
+    let mut reader = MapReader::new(&config.target, topic)?;
+    if !reader.topic_exists()? {
+        return Err(GroupError::NoMap {
+            reason: format!(
+                "the target has no topic {topic}: was the mirror run with --offset.map or --sync.group.offsets?"
+            ),
+        });
+    }
+    let label = config.sources[0].label.clone();
+    let through = MapWriter::new(
+        &config.target,
+        BTreeMap::from([(label.clone(), topic.to_string())]),
+    )
+    .and_then(|w| Ok(reader.read_through(&w, &label, READ_TIMEOUT)?.clone()));
+    match through {
+        Ok(contents) => Ok(contents),
+        Err(e) => {
+            warn!("{e}: reading the map until nothing new arrives for 1 s instead");
+            Ok(reader
+                .catch_up(Duration::from_secs(1), READ_TIMEOUT)?
+                .clone())
+        }
+    }
+}
+
+/// How long reading the map may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The group's source positions: committed on the source, or last synced
 /// to the target (asked for, or the source cannot be read).

@@ -387,6 +387,12 @@ impl TopicSet {
             self.version.fetch_add(1, Ordering::AcqRel);
         }
     }
+    /// Makes the consumers subscribe again to the same topics: a topic got
+    /// partitions, which librdkafka would assign only at its next metadata
+    /// refresh (`topic.metadata.refresh.interval.ms`, 5 minutes).
+    fn touch(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
     /// Adds topics; returns the ones that were new.
     fn extend(&self, more: impl IntoIterator<Item = String>) -> Vec<String> {
         let mut t = self.topics.lock().expect("topics lock");
@@ -489,6 +495,10 @@ fn watch_topics(config: &Config, plan_cluster: &ClusterConfig, topics: &TopicSet
         (Err(e), _) | (_, Err(e)) => return shared.fail(e.into()),
     };
     let mut seen_ids = BTreeMap::new();
+    // Partition increases and, with --sync.topic.configs, configurations.
+    let mut follower = preflight::topic_sync::TopicFollower::new(config, plan_cluster)
+        .map_err(|e| warn!("topic refresh: partition and configuration sync disabled: {e}"))
+        .ok();
     let mut next = Instant::now() + config.topic_refresh_interval;
     while !shared.stopping() {
         if Instant::now() < next {
@@ -510,6 +520,13 @@ fn watch_topics(config: &Config, plan_cluster: &ClusterConfig, topics: &TopicSet
             // consumers have let the old incarnation go.
             topics.remove(&gone);
             continue;
+        }
+        if let Some(f) = &mut follower {
+            let grown = f.refresh(config, &admin, &matched, &topics.list());
+            if !grown.is_empty() {
+                info!(cluster = %plan_cluster.label, "partitions added: consumers subscribe again to pick them up ({})", grown.join(", "));
+                topics.touch();
+            }
         }
         let known: BTreeSet<String> = topics.list().into_iter().collect();
         let new: TopicPartitions = matched

@@ -115,6 +115,9 @@ pub struct FailoverNeeds {
     /// The synced groups: DESCRIBE on the source (their committed offsets),
     /// READ on the target (commit translated offsets).
     pub groups: Vec<String>,
+    /// `--sync.topic.configs`: DESCRIBE_CONFIGS on the source topics,
+    /// ALTER_CONFIGS on the target topics (which grants describing them).
+    pub topic_configs: bool,
 }
 
 /// The permissions `plan` needs, in report order.
@@ -267,6 +270,24 @@ fn failover_requirements(
                 "commit a synced group's translated offsets (--sync.group.offsets)",
             ),
         });
+    }
+    if plan.failover.topic_configs {
+        for t in &plan.topics {
+            more.push(match plan.side {
+                Side::Source => req(
+                    ResourceType::Topic,
+                    t,
+                    Operation::DescribeConfigs,
+                    "read the topic's settings (--sync.topic.configs)",
+                ),
+                Side::Target => req(
+                    ResourceType::Topic,
+                    t,
+                    Operation::AlterConfigs,
+                    "keep the topic's settings equal to the source's (--sync.topic.configs)",
+                ),
+            });
+        }
     }
     out.extend(more);
 }
@@ -1034,6 +1055,7 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
             failover: FailoverNeeds {
                 map_topics: Vec::new(),
                 groups: synced_groups(config, src, consumer.client()),
+                topic_configs: config.sync_topic_configs,
             },
         };
         if config.offset_map {
@@ -1098,6 +1120,7 @@ pub fn run_checks(config: &Config, opts: CheckOptions) -> Result<Report, Preflig
                         .map(|t| (t.clone(), !existing.contains_key(t)))
                         .collect(),
                     groups: synced.into_iter().collect(),
+                    topic_configs: config.sync_topic_configs,
                 },
             };
             let ev = gather(&AclAdmin::new(admin.inner()), &plan, principal, &opts);
@@ -1486,6 +1509,7 @@ mod tests {
         target.failover = FailoverNeeds {
             map_topics: vec![(map.into(), true)],
             groups: vec!["billing".into()],
+            ..FailoverNeeds::default()
         };
         let got = keys(&requirements(&target));
         assert_eq!(
@@ -1527,6 +1551,32 @@ mod tests {
             failing(&rows),
             [format!("source {ME} DESCRIBE GROUP:billing")]
         );
+    }
+
+    /// `--sync.topic.configs`: DESCRIBE_CONFIGS on each source topic,
+    /// ALTER_CONFIGS on each target topic; nothing without the flag.
+    #[test]
+    fn topic_config_sync_needs_describe_and_alter_configs() {
+        let mut source = source_plan();
+        let mut target = target_plan(false, false);
+        let before = (requirements(&source).len(), requirements(&target).len());
+        source.failover.topic_configs = true;
+        target.failover.topic_configs = true;
+        let (s, t) = (keys(&requirements(&source)), keys(&requirements(&target)));
+        assert_eq!(s.len() - before.0, source.topics.len());
+        assert_eq!(t.len() - before.1, target.topics.len());
+        for topic in &source.topics {
+            assert!(
+                s.contains(&format!("source DESCRIBE_CONFIGS TOPIC:{topic}")),
+                "{s:?}"
+            );
+        }
+        for topic in &target.topics {
+            assert!(
+                t.contains(&format!("target ALTER_CONFIGS TOPIC:{topic}")),
+                "{t:?}"
+            );
+        }
     }
 
     #[test]

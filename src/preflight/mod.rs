@@ -7,6 +7,7 @@ pub mod admin;
 pub mod check;
 pub mod scram;
 pub mod tls;
+pub mod topic_sync;
 pub mod topics;
 
 use rdkafka::error::KafkaError;

@@ -186,15 +186,28 @@ pub fn describe_topic_configs(
     topics: &[&String],
     timeout: Duration,
 ) -> Result<BTreeMap<String, Vec<rdkafka::admin::ConfigEntry>>, String> {
-    use rdkafka::admin::ResourceSpecifier;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime always builds");
     let admin: AdminClient<rdkafka::client::DefaultClientContext> = cluster
         .client_config()
         .create()
         .map_err(|e| e.to_string())?;
+    describe_configs_with(&admin, topics, timeout)
+}
+
+/// Each topic's DescribeConfigs entries, asked with `admin` (topics it
+/// could not describe are left out).
+pub fn describe_configs_with<C: ClientContext>(
+    admin: &AdminClient<C>,
+    topics: &[&String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, Vec<rdkafka::admin::ConfigEntry>>, String> {
+    use rdkafka::admin::ResourceSpecifier;
+    if topics.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime always builds");
     let specs: Vec<ResourceSpecifier<'_>> = topics
         .iter()
         .map(|t| ResourceSpecifier::Topic(t.as_str()))
