@@ -139,7 +139,8 @@ fn transaction(
 /// mirrors the 20 committed records (checker), passes over 10..16 as one
 /// skip explained by transactions (log line, and
 /// `kmirror_skipped_offsets_total{reason="transactions"}` = 7), commits
-/// 27, and does not stop.
+/// 27 (with the count in the commit's metadata: `kmirror lag` shows
+/// SKIPPED 7), and does not stop.
 #[test]
 fn transaction_skips_are_counted_not_stopped() {
     use rdkafka::producer::Producer;
@@ -241,6 +242,26 @@ fn transaction_skips_are_counted_not_stopped() {
     assert_eq!(skipped, [(10, 16, "transactions")]);
     let records: u64 = audited.entries.iter().map(|e| e.records).sum();
     assert_eq!(records, 20);
+    // The count travels with the committed offset: `kmirror lag` shows it.
+    let out = std::process::Command::new(kmirror_bin())
+        .arg("lag")
+        .args(mirror_args(&c, &p, &topic, &["--json"]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            &report["rows"][0]["current_offset"],
+            &report["rows"][0]["skipped"]
+        ),
+        (&serde_json::json!(27), &serde_json::json!(7)),
+        "{report}"
+    );
 }
 
 /// The DescribeConfigs kmirror sends on its consumer's own handle, at the

@@ -286,15 +286,16 @@ fn lag_is_exact_midway_and_zero_after_completion_metrics_match() {
                 "CONSUMER-ID",
                 "HOST",
                 "CLIENT-ID",
-                "LATENCY"
+                "LATENCY",
+                "SKIPPED"
             ],
             "{table}"
         );
         for l in &lines[1..] {
             // Caught up (no latency), and no member after the stop.
             assert_eq!(
-                (l[0], l[1], l[5], l[6], l[9]),
-                (group.as_str(), topic.as_str(), "0", "-", "-"),
+                (l[0], l[1], l[5], l[6], l[9], l[10]),
+                (group.as_str(), topic.as_str(), "0", "-", "-", "0"),
                 "{table}"
             );
         }

@@ -4,6 +4,7 @@
 //! file, line and key.
 
 pub mod cli;
+pub(crate) mod commit_metadata;
 pub(crate) mod producer;
 pub mod properties;
 pub mod topics;

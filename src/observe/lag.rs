@@ -70,6 +70,13 @@ pub struct LagRow {
     /// that record could not be read). The table's last column, `LATENCY`,
     /// after kafka-consumer-groups.sh's own so their positions stay.
     pub latency_ms: Option<i64>,
+    /// Source offsets below `current_offset` that held no record to mirror
+    /// and that kmirror skipped for a known reason (transaction markers and
+    /// aborted records, compaction, retention), counted since the group
+    /// first mirrored the partition; from the committed offset's metadata,
+    /// so 0 where the broker keeps none. The column `SKIPPED`, after
+    /// `LATENCY`.
+    pub skipped: u64,
 }
 
 /// Every row, plus totals.
@@ -97,6 +104,9 @@ const COLUMNS: [&str; 9] = [
 /// seconds (`12.3s`), `-` when nothing is behind.
 const LATENCY_COLUMN: &str = "LATENCY";
 
+/// kmirror's column after `LATENCY`: [`LagRow::skipped`].
+const SKIPPED_COLUMN: &str = "SKIPPED";
+
 impl LagReport {
     /// Renders the report as `kafka-consumer-groups.sh --describe` does:
     /// left-aligned columns, `-` for a missing value; a `CLUSTER` column
@@ -107,6 +117,7 @@ impl LagReport {
         let mut cells: Vec<Vec<String>> = Vec::new();
         let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
         header.push(LATENCY_COLUMN.into());
+        header.push(SKIPPED_COLUMN.into());
         if several {
             header.insert(0, "CLUSTER".into());
         }
@@ -127,6 +138,7 @@ impl LagReport {
                     || "-".to_string(),
                     |ms| format!("{:.1}s", ms as f64 / 1000.0),
                 ),
+                r.skipped.to_string(),
             ];
             if several {
                 // Labels hold spaces; the column stays one word for awk.
@@ -249,6 +261,7 @@ pub fn collect_cluster(
             host: owner.map(|m| m.host.clone()),
             client_id: owner.map(|m| m.client_id.clone()),
             latency_ms: None,
+            skipped: crate::config::commit_metadata::skipped_in_metadata(e.metadata()),
         });
     }
     rows.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
@@ -403,6 +416,7 @@ mod tests {
             host: (p == 0).then(|| "/10.0.0.7".into()),
             client_id: (p == 0).then(|| "kmirror".into()),
             latency_ms: (lag > 0).then_some(12_345),
+            skipped: if p == 0 { 7 } else { 0 },
         }
     }
 
@@ -420,6 +434,7 @@ mod tests {
         assert_eq!(lines.len(), 3, "{t}");
         let mut header = COLUMNS.to_vec();
         header.push(LATENCY_COLUMN);
+        header.push(SKIPPED_COLUMN);
         assert_eq!(lines[0], header);
         assert_eq!(
             lines[1],
@@ -433,12 +448,13 @@ mod tests {
                 "rdkafka-1b2c",
                 "/10.0.0.7",
                 "kmirror",
-                "12.3s"
+                "12.3s",
+                "7"
             ]
         );
         assert_eq!(
             lines[2],
-            ["mm", "orders", "1", "-", "7", "7", "-", "-", "-", "12.3s"]
+            ["mm", "orders", "1", "-", "7", "7", "-", "-", "-", "12.3s", "0"]
         );
         // JSON: the same fields.
         let j: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
@@ -452,6 +468,7 @@ mod tests {
         assert!(j["rows"][1]["current_offset"].is_null());
         assert!(j["rows"][1]["consumer_id"].is_null());
         assert_eq!(j["rows"][0]["latency_ms"], 12_345);
+        assert_eq!(j["rows"][0]["skipped"], 7);
         // Nothing behind: no latency.
         let caught_up = LagReport {
             rows: vec![row("source", 0, Some(10), 10, 0)],
@@ -459,7 +476,7 @@ mod tests {
         };
         let t = caught_up.table();
         assert_eq!(
-            t.lines().nth(1).unwrap().split_whitespace().last(),
+            t.lines().nth(1).unwrap().split_whitespace().nth(9),
             Some("-"),
             "{t}"
         );
@@ -484,8 +501,8 @@ mod tests {
         let t = two.table();
         let lines: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
         assert_eq!(lines[0][0], "CLUSTER");
-        assert_eq!(lines[0].len(), 11);
+        assert_eq!(lines[0].len(), 12);
         assert_eq!(lines[2][0], "source-2");
-        assert_eq!(lines[2].len(), 11);
+        assert_eq!(lines[2].len(), 12);
     }
 }

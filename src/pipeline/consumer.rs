@@ -236,7 +236,8 @@ impl MirrorConsumerContext {
                     timestamp_notes: std::sync::atomic::AtomicU8::new(0),
                     runs: Mutex::default(),
                     acked_ts: std::sync::atomic::AtomicI64::new(0),
-                    skips: super::skips::PartitionSkips::starting_at(start_offset),
+                    skips: super::skips::PartitionSkips::starting_at(start_offset)
+                        .counted_before(topic_id::skipped_in_metadata(e.metadata())),
                 }),
             );
         }
@@ -359,7 +360,8 @@ impl MirrorConsumerContext {
             let id = self
                 .state(topic, *partition)
                 .and_then(|s| s.topic_id.clone());
-            if !add_commit(&mut tpl, topic, *partition, *o, id.as_deref()) {
+            // Never committed before: nothing skipped yet.
+            if !add_commit(&mut tpl, topic, *partition, *o, (id.as_deref(), 0)) {
                 return;
             }
         }
@@ -442,7 +444,8 @@ impl MirrorConsumerContext {
         let mut pending = Vec::new();
         for s in states {
             if let Some(o) = s.tracker.lock().expect("tracker lock").needs_commit() {
-                if add_commit(&mut tpl, &s.topic, s.partition, o, s.topic_id.as_deref()) {
+                let meta = (s.topic_id.as_deref(), s.skips.skipped_below(o));
+                if add_commit(&mut tpl, &s.topic, s.partition, o, meta) {
                     pending.push((s.clone(), o));
                 }
             }
@@ -581,17 +584,18 @@ fn commit_with_retries(
 }
 
 /// Adds `offset` for `topic [partition]` to a commit, with the topic's id
-/// as the commit's metadata (see [`topic_id`]). False if it could not be
+/// and the partition's skipped offsets below `offset` as the commit's
+/// metadata (see [`topic_id`]). False if it could not be
 /// added (an offset librdkafka cannot represent).
 fn add_commit(
     tpl: &mut TopicPartitionList,
     topic: &str,
     partition: i32,
     offset: i64,
-    topic_id: Option<&str>,
+    (topic_id, skipped): (Option<&str>, u64),
 ) -> bool {
     let mut e = tpl.add_partition(topic, partition);
-    e.set_metadata(topic_id::commit_metadata(topic_id));
+    e.set_metadata(topic_id::commit_metadata(topic_id, skipped));
     e.set_offset(Offset::Offset(offset)).is_ok()
 }
 
@@ -1373,7 +1377,7 @@ mod tests {
     #[test]
     fn committed_offset_of_another_incarnation_is_recognised() {
         let (old, new) = (Some("OLD".to_string()), Some("NEW".to_string()));
-        let m = |id: &str| topic_id::commit_metadata(Some(id));
+        let m = |id: &str| topic_id::commit_metadata(Some(id), 0);
         #[rustfmt::skip]
         let table = [
             // committed, low, metadata,  id now, recreated?

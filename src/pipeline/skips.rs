@@ -89,6 +89,20 @@ pub(crate) struct PartitionSkips {
     logged: AtomicU8,
     /// The highest leader epoch of a record sent so far (-1: none known).
     sent_epoch: std::sync::atomic::AtomicI32,
+    /// Explained skips of the partition since kmirror first mirrored it:
+    /// `committed` those below the last committed offset (carried in the
+    /// commit's metadata, so `kmirror lag` shows them and a restart goes on
+    /// counting), `pending` those above it, as (last offset skipped, count).
+    /// A skip above the committed offset is seen again after a restart, so
+    /// it is only counted once the commit has passed it.
+    count: std::sync::Mutex<SkipCount>,
+}
+
+/// See [`PartitionSkips::count`].
+#[derive(Debug, Default)]
+struct SkipCount {
+    committed: u64,
+    pending: std::collections::VecDeque<(i64, u64)>,
 }
 
 impl PartitionSkips {
@@ -99,11 +113,39 @@ impl PartitionSkips {
             compacted: OnceLock::new(),
             logged: AtomicU8::new(0),
             sent_epoch: std::sync::atomic::AtomicI32::new(-1),
+            count: std::sync::Mutex::new(SkipCount::default()),
         }
     }
 }
 
 impl PartitionSkips {
+    /// The same, going on from `committed` skipped offsets counted by an
+    /// earlier run (from the committed offset's metadata).
+    pub fn counted_before(self, committed: u64) -> Self {
+        self.count.lock().expect("skip count lock").committed = committed;
+        self
+    }
+
+    /// An explained skip of `skip.len()` offsets.
+    fn counted(&self, skip: Skip) {
+        let mut c = self.count.lock().expect("skip count lock");
+        c.pending.push_back((skip.last, skip.len()));
+    }
+
+    /// Skipped offsets below `offset`, which is about to be committed: the
+    /// figure the commit's metadata records.
+    pub fn skipped_below(&self, offset: i64) -> u64 {
+        let mut c = self.count.lock().expect("skip count lock");
+        while let Some(&(last, n)) = c.pending.front() {
+            if last >= offset {
+                break;
+            }
+            c.committed += n;
+            c.pending.pop_front();
+        }
+        c.committed
+    }
+
     /// A record with leader epoch `epoch` (-1: unknown) was sent.
     pub fn sent_in_epoch(&self, epoch: i32) {
         self.sent_epoch.fetch_max(epoch, Ordering::Relaxed);
@@ -179,6 +221,7 @@ pub(crate) fn on_skip<C: rdkafka::client::ClientContext>(
             shared
                 .metrics
                 .skipped(&part.cluster, topic, partition, why, skip.len());
+            part.skips.counted(skip);
             if shared.audit.is_some() {
                 part.trail
                     .lock()
@@ -668,5 +711,25 @@ mod tests {
         p.sent_in_epoch(4);
         assert_eq!(p.reread(5), Duplicate);
         assert_eq!(p.reread(6), Rewritten);
+    }
+
+    /// A skip counts in a commit's figure only once the committed offset is
+    /// past it (a restart below it would see and count it again).
+    #[test]
+    fn skips_count_once_the_commit_has_passed_them() {
+        let p = PartitionSkips::starting_at(0).counted_before(5);
+        p.counted(Skip {
+            first: 10,
+            last: 16,
+        });
+        p.counted(Skip {
+            first: 30,
+            last: 30,
+        });
+        assert_eq!(p.skipped_below(10), 5, "the commit is before the skip");
+        assert_eq!(p.skipped_below(17), 12, "offset 17 is past 10..16");
+        assert_eq!(p.skipped_below(30), 12);
+        assert_eq!(p.skipped_below(31), 13);
+        assert_eq!(p.skipped_below(31), 13, "counted once");
     }
 }

@@ -12,21 +12,11 @@ use std::time::Duration;
 use rdkafka::bindings as rd;
 use rdkafka::types::RDKafkaErrorCode;
 
-/// The commit-metadata prefix before a topic id.
-const METADATA_PREFIX: &str = "kmirror:topic-id=";
-
-/// The commit metadata recording `topic_id` (empty when the broker reports
-/// no ids).
-pub(crate) fn commit_metadata(topic_id: Option<&str>) -> String {
-    topic_id.map_or_else(String::new, |id| format!("{METADATA_PREFIX}{id}"))
-}
-
-/// The topic id a commit's metadata records, if kmirror wrote it.
-pub(crate) fn id_in_metadata(metadata: &str) -> Option<&str> {
-    metadata
-        .strip_prefix(METADATA_PREFIX)
-        .filter(|id| !id.is_empty())
-}
+// The commit metadata's format is shared with `kmirror lag` (observe),
+// which cannot import the pipeline.
+pub(crate) use crate::config::commit_metadata::{
+    commit_metadata, id_in_metadata, skipped_in_metadata,
+};
 
 /// Why topic ids could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,21 +130,5 @@ unsafe fn c_text(s: *const std::ffi::c_char) -> String {
         String::new()
     } else {
         CStr::from_ptr(s).to_string_lossy().into_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commit_metadata_round_trips_and_ignores_foreign_metadata() {
-        let m = commit_metadata(Some("q1Sh-9_ISia_zwGINzRvyQ"));
-        assert_eq!(id_in_metadata(&m), Some("q1Sh-9_ISia_zwGINzRvyQ"));
-        assert_eq!(commit_metadata(None), "");
-        assert_eq!(id_in_metadata(""), None);
-        // Another tool's metadata, or MirrorMaker's: no identity.
-        assert_eq!(id_in_metadata("some app data"), None);
-        assert_eq!(id_in_metadata("kmirror:topic-id="), None);
     }
 }
