@@ -404,8 +404,10 @@ fn a_commit_waiting_on_a_silent_target_does_not_stop_reading() {
         km.records_mirrored(),
         km.output()
     );
-    // Full for more than PAUSE_AFTER: the partitions pause, then resume.
-    std::thread::sleep(Duration::from_secs(2));
+    // Full for longer than PAUSE_AFTER (1 s) plus a commit's wait for the
+    // map (2 s): the partitions pause (seen as "Application pausing" with
+    // debug=topic), then resume when the answers flow again.
+    std::thread::sleep(Duration::from_secs(5));
     proxy.hold_responses(false);
     cluster::produce_range(&source, &topic, &w, next..w.records).unwrap();
     km.await_all_committed(&source, &group, &topic, w.records, Duration::from_secs(60));
