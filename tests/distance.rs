@@ -149,16 +149,15 @@ fn proxy_outage(producer: &[&str]) -> checker::Report {
             &p,
             &topic,
             &[
-                // More than the whole workload: the queue never stays full
-                // for a second, so the partitions are never paused. A pause
-                // and resume was what failed this test's precondition
-                // before: 2,000 in flight for 1 s while the first produce
-                // round trip went through the proxy, the partitions paused,
-                // and after resuming (mid-batch) the rig's tansu returned
-                // nothing more for 60 s (3 of 5 runs; issue #18 case 0's
-                // mid-batch fetch), so nothing was ever in flight to hold.
+                // Smaller than the load: the queue fills during the hold and
+                // the partitions pause. With 2,000 this test once failed its
+                // precondition (nothing in flight during the hold, 60 s);
+                // the cause was not the pause nor tansu but the interval
+                // commit's offset-map write waiting on the held target on
+                // the consumer thread, up to 60 s (issue #18; now at most
+                // 2 s, see a_commit_waiting_on_a_silent_target_does_not_stop_reading).
                 "--queue.size",
-                "20000",
+                "2000",
                 "--progress.interval.ms",
                 "100",
                 // The trail and the offset map see the records the broker
@@ -316,4 +315,103 @@ fn idempotent_sequence_gap_is_fatal_and_commits_only_the_delivered_prefix() {
         (committed_total as usize) < w.records,
         "everything committed despite the gap:\n{out}"
     );
+}
+
+/// Issue #18 ("a mirror that reads nothing after a backpressure pause"):
+/// the target stops answering (the delay proxy holds its answers) while
+/// kmirror holds acknowledged records it has not committed yet, with
+/// `--offset.map`. The interval commit first writes the offset map to the
+/// target; that write must not hold the consumer thread for as long as the
+/// target is silent (it did, up to 60 s): kmirror keeps reading the source
+/// until its queue is full, pauses, and once the answers flow again
+/// everything is mirrored. The default producer (one request in flight).
+#[test]
+fn a_commit_waiting_on_a_silent_target_does_not_stop_reading() {
+    const QUEUE: u64 = 1_000;
+    let rig = Rig::start_with_target_delay(Duration::from_millis(5));
+    let topic = rig.topic_on_both("silent", 4);
+    let w = Workload {
+        records: 12_000,
+        keys: 200,
+        ..Default::default()
+    };
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let queue = QUEUE.to_string();
+    let mut km = Kmirror::spawn(
+        &mirror_args(
+            &c,
+            &p,
+            &topic,
+            &[
+                "--queue.size",
+                &queue,
+                "--progress.interval.ms",
+                "100",
+                "--offset.map",
+            ],
+        ),
+        &rig.dir.path().join("km.log"),
+    );
+    let proxy = rig.target_proxy.as_ref().unwrap();
+    let source = rig.source_conn();
+    let committed = || -> i64 {
+        cluster::committed_offsets(&source, &group, &topic)
+            .map(|c| c.values().flatten().sum())
+            .unwrap_or(0)
+    };
+    // Records flow steadily; the answers are held at some moment, and the
+    // precondition is checked rather than assumed: three commit intervals
+    // later, fewer records are committed than acknowledged, so a commit
+    // (and its map write) is due while the target is silent.
+    let mut next = 0;
+    let mut held = false;
+    while next < 6_000 {
+        cluster::produce_range(&source, &topic, &w, next..next + 100).unwrap();
+        next += 100;
+        if km.records_mirrored() < 500 {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        proxy.hold_responses(true);
+        std::thread::sleep(Duration::from_millis(1_500));
+        if (committed() as u64) < km.records_mirrored() {
+            held = true;
+            break;
+        }
+        proxy.hold_responses(false);
+    }
+    assert!(
+        held,
+        "never held the answers with a commit due:\n{}",
+        km.output()
+    );
+    // During the hold more records arrive: kmirror must read them until its
+    // queue is full, commit due or not.
+    let held_at = km.output().len();
+    cluster::produce_range(&source, &topic, &w, next..next + 2 * QUEUE as usize).unwrap();
+    next += 2 * QUEUE as usize;
+    let full = await_condition(Duration::from_secs(15), || {
+        let out = km.output();
+        log_field_values(&out[held_at.min(out.len())..], "progress:", "in_flight")
+            .max()
+            .filter(|n| *n >= QUEUE)
+    });
+    assert!(
+        full.is_some(),
+        "kmirror stopped reading the source while the target was silent (committed {}, mirrored {}):\n{}",
+        committed(),
+        km.records_mirrored(),
+        km.output()
+    );
+    // Full for longer than PAUSE_AFTER (1 s) plus a commit's wait for the
+    // map (2 s): the partitions pause (seen as "Application pausing" with
+    // debug=topic), then resume when the answers flow again.
+    std::thread::sleep(Duration::from_secs(5));
+    proxy.hold_responses(false);
+    cluster::produce_range(&source, &topic, &w, next..w.records).unwrap();
+    km.await_all_committed(&source, &group, &topic, w.records, Duration::from_secs(60));
+    km.stop_ok();
+    let report = check_mirror_and_commits(&rig, &group, &topic, w.records, Partitioning::ByKey);
+    eprintln!("silent target with a commit due: {report}");
 }

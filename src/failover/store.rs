@@ -32,8 +32,9 @@ use crate::config::ClusterConfig;
 /// Prefix of the offset map topics; the source cluster's id follows.
 pub const TOPIC_PREFIX: &str = crate::config::topics::OFFSET_MAP_TOPIC_PREFIX;
 
-/// How long writing a batch of entries may take before it counts as failed.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long writing a batch of entries may take before it counts as failed
+/// (when the caller can wait: a final commit, a revoke, a sync run).
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A failure reading or writing the offset map.
 #[derive(Debug, thiserror::Error)]
@@ -280,8 +281,21 @@ impl MapWriter {
     }
 
     /// Writes `entries` to the map topic of source cluster `label` and waits
-    /// until the target acknowledged all of them.
+    /// until the target acknowledged all of them (at most [`WRITE_TIMEOUT`]).
     pub fn write(&self, label: &str, entries: &[Entry]) -> Result<(), StoreError> {
+        self.write_within(label, entries, WRITE_TIMEOUT)
+    }
+
+    /// [`MapWriter::write`], waiting at most `timeout` for the target's
+    /// acknowledgements. Entries not acknowledged in time stay queued in the
+    /// producer and may still arrive; writing them again is harmless (the
+    /// map keeps the latest entry per key, and a run only grows).
+    pub(crate) fn write_within(
+        &self,
+        label: &str,
+        entries: &[Entry],
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
         let Some(topic) = self.topic(label) else {
             return Ok(());
         };
@@ -312,7 +326,7 @@ impl MapWriter {
                 }
             }
         }
-        if let Err(e) = self.producer.flush(WRITE_TIMEOUT) {
+        if let Err(e) = self.producer.flush(timeout) {
             return Err(StoreError::NotAcknowledged {
                 topic: topic.to_string(),
                 failed: self.producer.in_flight_count().max(1) as u64,
@@ -343,6 +357,7 @@ impl MapWriter {
         &self,
         label: &str,
         parts: impl IntoIterator<Item = (&'a str, i32, &'a Mutex<RunRecorder>, i64)>,
+        timeout: Duration,
     ) -> Result<(), StoreError> {
         let mut taken = Vec::new();
         let mut entries = Vec::new();
@@ -355,7 +370,7 @@ impl MapWriter {
             }));
             taken.push((rec, t));
         }
-        let r = self.write(label, &entries);
+        let r = self.write_within(label, &entries, timeout);
         if r.is_err() {
             for (rec, t) in taken {
                 rec.lock().expect("runs lock").put_back(t);

@@ -120,7 +120,7 @@ impl ConsumerContext for MirrorConsumerContext {
                 info!(cluster = %self.cluster, partitions = revoked.len(), "partitions revoked: draining in-flight records and committing");
                 self.drain(&revoked);
                 if !consumer.assignment_lost() {
-                    if let Err(e) = self.commit(consumer, &revoked) {
+                    if let Err(e) = self.commit(consumer, &revoked, MapWait::Full) {
                         // The next owner starts at the last committed offsets
                         // and mirrors these records again: nothing is lost.
                         warn!("revoke: {e}");
@@ -434,11 +434,14 @@ impl MirrorConsumerContext {
     }
 
     /// Commits the delivered prefix of `states` (synchronously, retrying
-    /// retriable errors). An error names every offset not committed.
+    /// retriable errors). An error names every offset not committed. With
+    /// `--offset.map`, the map is written to the target first, waiting for
+    /// it as `map_wait` says.
     fn commit(
         &self,
         consumer: &BaseConsumer<Self>,
         states: &[Arc<PartitionState>],
+        map_wait: MapWait,
     ) -> Result<(), PipelineError> {
         let mut tpl = TopicPartitionList::new();
         let mut pending = Vec::new();
@@ -482,7 +485,11 @@ impl MirrorConsumerContext {
             let parts = pending
                 .iter()
                 .map(|(s, o)| (s.topic.as_str(), s.partition, &s.runs, *o));
-            if let Err(e) = map.write_runs(&self.cluster, parts) {
+            let timeout = match map_wait {
+                MapWait::Full => crate::failover::store::WRITE_TIMEOUT,
+                MapWait::Interval => INTERVAL_MAP_WAIT,
+            };
+            if let Err(e) = map.write_runs(&self.cluster, parts, timeout) {
                 return Err(self.commit_failed(&pending, e.to_string()));
             }
         }
@@ -748,15 +755,16 @@ pub(crate) fn run_stream(spec: StreamSpec) {
             }
             let now = Instant::now();
             if now.duration_since(last_commit) >= commit_interval {
-                if let Err(e) = consumer
-                    .context()
-                    .commit(&consumer, &consumer.context().all_states())
-                {
+                let ctx = consumer.context();
+                if let Err(e) = ctx.commit(&consumer, &ctx.all_states(), MapWait::Interval) {
                     // Retried at the next interval; until then a restart
                     // only mirrors these records again.
                     warn!("{e}");
                 }
-                last_commit = now;
+                // From the commit's end: a commit that waited (a silent
+                // target, up to INTERVAL_MAP_WAIT) is followed by a whole
+                // interval of reading, not by the next commit at once.
+                last_commit = Instant::now();
             }
             if now.duration_since(last_lag) >= LAG_REFRESH {
                 refresh_lag(&consumer, &shared);
@@ -829,7 +837,7 @@ pub(crate) fn run_stream(spec: StreamSpec) {
     // has nothing left to drain or commit a second time.
     let states = ctx.take_states(None);
     ctx.drain(&states);
-    if let Err(e) = ctx.commit(&consumer, &states) {
+    if let Err(e) = ctx.commit(&consumer, &states, MapWait::Full) {
         // The last chance to commit: the run must not end as a success.
         tracing::error!("final commit: {e}");
         shared.fail(e);
@@ -846,6 +854,27 @@ pub(crate) fn run_stream(spec: StreamSpec) {
     drop(consumer);
     debug!(cluster = %label, stream, "consumer closed");
 }
+
+/// How long a commit waits for the target to acknowledge its offset-map
+/// entries ([`MirrorConsumerContext::commit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MapWait {
+    /// A final or revoke commit: the last chance, waits up to the map's own
+    /// bound (60 s).
+    Full,
+    /// An interval commit, made on the consumer thread: waits at most
+    /// [`INTERVAL_MAP_WAIT`], then the commit fails and is retried at the
+    /// next interval, so a silent target never stops the consumer from
+    /// polling (issue #18: it used to block it for up to 60 s, reading
+    /// nothing and serving no rebalance).
+    Interval,
+}
+
+/// The longest an interval commit waits for the target to acknowledge the
+/// offset map before the commit is given up until the next interval. Far
+/// above one produce round trip on a slow link (0.1-0.2 s at 50 ms RTT with
+/// the producer's linger), far below max.poll.interval.ms.
+const INTERVAL_MAP_WAIT: Duration = Duration::from_secs(2);
 
 /// Records a consumer forwards between checks of its commit and lag timers
 /// and of its subscription (at 200k records/s: about every 0.3 ms).
