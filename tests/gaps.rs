@@ -37,15 +37,7 @@ fn unexplained_gap_stops_the_mirror_with_the_range() {
     mock.lose_message_set(&topic, 0, 10).unwrap();
 
     let group = random_name("mm");
-    let c = rig.dir.path().join("mock-consumer.properties");
-    std::fs::write(
-        &c,
-        format!(
-            "bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n",
-            mock.bootstrap_servers()
-        ),
-    )
-    .unwrap();
+    let c = mock_consumer_properties(rig.dir.path(), &mock.bootstrap_servers(), &group);
     let (_, p) = rig.properties(&group, &[]);
     let mut km = Kmirror::spawn(
         &mirror_args(&c, &p, &topic, &[]),
@@ -162,15 +154,7 @@ fn transaction_skips_are_counted_not_stopped() {
     assert_eq!(end, 28);
 
     let group = random_name("mm");
-    let c = rig.dir.path().join("mock-consumer.properties");
-    std::fs::write(
-        &c,
-        format!(
-            "bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n",
-            mock.bootstrap_servers()
-        ),
-    )
-    .unwrap();
+    let c = mock_consumer_properties(rig.dir.path(), &mock.bootstrap_servers(), &group);
     let (_, p) = rig.properties(&group, &[]);
     let addr = format!("127.0.0.1:{}", kmirror_rig::free_port());
     let trail = rig.dir.path().join("audit.jsonl");

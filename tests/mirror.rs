@@ -757,18 +757,7 @@ fn mirror_from_mock_expecting_exit_1(
     group: &str,
     topic: &str,
 ) -> String {
-    let c = rig
-        .dir
-        .path()
-        .join(format!("{group}-mock-consumer.properties"));
-    std::fs::write(
-        &c,
-        format!(
-            "bootstrap.servers={}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n",
-            source.bootstrap_servers()
-        ),
-    )
-    .unwrap();
+    let c = mock_consumer_properties(rig.dir.path(), &source.bootstrap_servers(), group);
     let (_, p) = rig.properties(group, &[]);
     let mut km = Kmirror::spawn(
         &mirror_args(&c, &p, topic, &[]),

@@ -78,16 +78,6 @@ fn assert_lag_exact(
     total
 }
 
-fn mock_consumer_properties(dir: &Path, bootstrap: &str, group: &str) -> std::path::PathBuf {
-    let c = dir.join(format!("{group}-mock-consumer.properties"));
-    std::fs::write(
-        &c,
-        format!("bootstrap.servers={bootstrap}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n"),
-    )
-    .unwrap();
-    c
-}
-
 /// A mirror stopped midway leaves exact per-partition lag; a second run
 /// exposes metrics that parse and match what it mirrored, logs progress,
 /// and leaves lag 0.

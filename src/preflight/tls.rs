@@ -849,27 +849,28 @@ mod tests {
         key_der: PrivateKeyDer<'static>,
     }
 
+    /// A date as (year, month, day).
+    type Ymd = (i32, u8, u8);
+
     impl Ca {
         fn new(dir: &Path, name: &str) -> Ca {
-            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-            p.distinguished_name.push(DnType::CommonName, name);
-            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            let issuer = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
-            std::fs::write(dir.join(format!("{name}.pem")), issuer.pem()).unwrap();
-            Ca {
-                issuer,
-                dir: dir.to_owned(),
-                name: name.to_string(),
-            }
+            Ca::valid(dir, name, None)
         }
 
         /// A CA whose own certificate expired on 2025-06-30.
         fn expired(dir: &Path, name: &str) -> Ca {
+            Ca::valid(dir, name, Some(((2020, 1, 1), (2025, 6, 30))))
+        }
+
+        /// A CA valid from..to (rcgen's default without).
+        fn valid(dir: &Path, name: &str, validity: Option<(Ymd, Ymd)>) -> Ca {
             let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
             p.distinguished_name.push(DnType::CommonName, name);
             p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            p.not_before = date_time_ymd(2020, 1, 1);
-            p.not_after = date_time_ymd(2025, 6, 30);
+            if let Some(((y0, m0, d0), (y1, m1, d1))) = validity {
+                p.not_before = date_time_ymd(y0, m0, d0);
+                p.not_after = date_time_ymd(y1, m1, d1);
+            }
             let issuer = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
             std::fs::write(dir.join(format!("{name}.pem")), issuer.pem()).unwrap();
             Ca {

@@ -314,6 +314,18 @@ impl Drop for Kmirror {
 }
 
 /// The standard MirrorMaker-style arguments.
+/// A consumer properties file in `dir` for `group` on a plaintext cluster
+/// at `bootstrap` (librdkafka's mock cluster, mostly).
+pub fn mock_consumer_properties(dir: &Path, bootstrap: &str, group: &str) -> PathBuf {
+    let c = dir.join(format!("{group}-mock-consumer.properties"));
+    std::fs::write(
+        &c,
+        format!("bootstrap.servers={bootstrap}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\n"),
+    )
+    .unwrap();
+    c
+}
+
 pub fn mirror_args(c: &Path, p: &Path, whitelist: &str, extra: &[&str]) -> Vec<String> {
     let mut v = vec![
         "--consumer.config".to_string(),
