@@ -1197,17 +1197,7 @@ fn wan_main(dir: &Path, args: &Args, rtt_ms: u64, settings: &str) -> anyhow::Res
         show(ratios["near_target_distance_vs_consume_ceiling"].as_f64())
     );
     println!("(goal, issue 24: the distance mode at 50 ms RTT >= 0.8 x kmirror's own loopback rate; compare with a loopback run of scripts/bench.sh)");
-    if let Some(parent) = args.out.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(
-        &args.out,
-        serde_json::to_string_pretty(&serde_json::json!({
-            "machine": machine(), "settings": settings, "rows": rows, "ratios": ratios, "latency": latency,
-        }))?,
-    )?;
-    println!("written to {}", args.out.display());
-    Ok(())
+    write_results(&args.out, settings, &rows, &ratios, &latency)
 }
 
 /// One kmirror configuration's latency runs: its row label, its rate
@@ -1218,6 +1208,28 @@ struct LatencyConfig {
     capacity_rps: Option<f64>,
     producer_extra: &'static str,
     one_way: Option<Duration>,
+}
+
+/// Writes a run's JSON (machine, settings, rows, ratios, latency) to `out`,
+/// making its directory.
+fn write_results(
+    out: &Path,
+    settings: &str,
+    rows: &[Row],
+    ratios: &serde_json::Value,
+    latency: &[LatencyRow],
+) -> anyhow::Result<()> {
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "machine": machine(), "settings": settings, "rows": rows, "ratios": ratios, "latency": latency,
+        }))?,
+    )?;
+    println!("written to {}", out.display());
+    Ok(())
 }
 
 /// The latency runs ([`latency`]) of each configuration at each of
@@ -1554,15 +1566,5 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    if let Some(parent) = args.out.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(
-        &args.out,
-        serde_json::to_string_pretty(&serde_json::json!({
-            "machine": machine(), "settings": settings, "rows": rows, "ratios": ratios, "latency": latency,
-        }))?,
-    )?;
-    println!("written to {}", args.out.display());
-    Ok(())
+    write_results(&args.out, &settings, &rows, &ratios, &latency)
 }
