@@ -425,21 +425,11 @@ impl SourcesConfig {
     pub fn from_lag_args(args: &cli::LagArgs) -> Result<SourcesConfig, ConfigError> {
         let sec = SecurityOptions::from(&args.security);
         let kafka_opts = std::env::var("KAFKA_OPTS").ok();
-        let jaas = match (&args.jaas, kafka_opts.as_deref()) {
-            (Some(path), _) => Some(JaasFileSource {
-                path: path.clone(),
-                section: jaas::SOURCE_SECTION,
-                via: "--jaas",
-            }),
-            (None, Some(opts)) => {
-                jaas::login_config_from_kafka_opts(opts).map(|path| JaasFileSource {
-                    path,
-                    section: jaas::KAFKA_CLIENT_SECTION,
-                    via: "KAFKA_OPTS",
-                })
-            }
-            (None, None) => None,
-        };
+        let jaas = jaas_file(
+            args.jaas.as_ref(),
+            kafka_opts.as_deref(),
+            jaas::SOURCE_SECTION,
+        );
         let filter = match (&args.whitelist, &args.blacklist) {
             (None, None) => None,
             (w, b) => Some(TopicFilter::new(
@@ -504,22 +494,7 @@ impl Config {
             });
         }
         let sec = SecurityOptions::from(&args.security);
-        // --jaas reads per-side sections; KAFKA_OPTS only `KafkaClient`, as Java.
-        let jaas_for = |section: &'static str| match (&args.jaas, kafka_opts) {
-            (Some(path), _) => Some(JaasFileSource {
-                path: path.clone(),
-                section,
-                via: "--jaas",
-            }),
-            (None, Some(opts)) => {
-                jaas::login_config_from_kafka_opts(opts).map(|path| JaasFileSource {
-                    path,
-                    section: jaas::KAFKA_CLIENT_SECTION,
-                    via: "KAFKA_OPTS",
-                })
-            }
-            (None, None) => None,
-        };
+        let jaas_for = |section| jaas_file(args.jaas.as_ref(), kafka_opts, section);
         let source_jaas = jaas_for(jaas::SOURCE_SECTION);
         let target_jaas = jaas_for(jaas::TARGET_SECTION);
         let filter = TopicFilter::new(
@@ -581,6 +556,28 @@ impl Config {
             sync_interval: Duration::from_millis(args.sync_group_offsets_interval_ms),
             sync_topic_configs: args.sync_topic_configs,
         })
+    }
+}
+
+/// The JAAS file a side reads its login from: `--jaas`'s `section`, else
+/// the file `KAFKA_OPTS` names (section `KafkaClient` only, as Java reads it).
+fn jaas_file(
+    flag: Option<&PathBuf>,
+    kafka_opts: Option<&str>,
+    section: &'static str,
+) -> Option<JaasFileSource> {
+    match (flag, kafka_opts) {
+        (Some(path), _) => Some(JaasFileSource {
+            path: path.clone(),
+            section,
+            via: "--jaas",
+        }),
+        (None, Some(opts)) => jaas::login_config_from_kafka_opts(opts).map(|path| JaasFileSource {
+            path,
+            section: jaas::KAFKA_CLIENT_SECTION,
+            via: "KAFKA_OPTS",
+        }),
+        (None, None) => None,
     }
 }
 
