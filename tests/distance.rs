@@ -415,3 +415,82 @@ fn a_commit_waiting_on_a_silent_target_does_not_stop_reading() {
     let report = check_mirror_and_commits(&rig, &group, &topic, w.records, Partitioning::ByKey);
     eprintln!("silent target with a commit due: {report}");
 }
+
+/// `--queue.bytes` bounds what is in flight when records are large: with
+/// the target's answers held and a record bound far above the load, kmirror
+/// reads until about 100 KiB of keys and values wait for the target (never
+/// a record more), then stops reading; when the answers flow again every
+/// record is mirrored (checker).
+#[test]
+fn queue_bytes_bounds_what_waits_for_a_silent_target() {
+    const BOUND: u64 = 100 * 1024;
+    const RECORD: u64 = 1_006; // a 1,000-byte value and a key `key-<n>`
+    let rig = Rig::start_with_target_delay(Duration::from_millis(5));
+    let topic = rig.topic_on_both("qbytes", 4);
+    let w = Workload {
+        records: 2_000,
+        keys: 10,
+        value_size: 1_000,
+        ..Default::default()
+    };
+    let group = random_name("mm");
+    let (c, p) = rig.properties(&group, &[]);
+    let mut km = Kmirror::spawn(
+        &mirror_args(
+            &c,
+            &p,
+            &topic,
+            &[
+                "--queue.size",
+                "100000",
+                "--queue.bytes",
+                "100KiB",
+                "--progress.interval.ms",
+                "100",
+            ],
+        ),
+        &rig.dir.path().join("km.log"),
+    );
+    let source = rig.source_conn();
+    cluster::produce_range(&source, &topic, &w, 0..10).unwrap();
+    let flowing = await_condition(Duration::from_secs(60), || {
+        (km.records_mirrored() >= 10).then_some(())
+    });
+    assert!(flowing.is_some(), "never mirrored:\n{}", km.output());
+    let proxy = rig.target_proxy.as_ref().unwrap();
+    proxy.hold_responses(true);
+    let held_at = km.output().len();
+    // Five times the bound arrives while the target is silent.
+    cluster::produce_range(&source, &topic, &w, 10..510).unwrap();
+    let since_hold = |field: &'static str| {
+        let out = km.output();
+        log_field_values(&out[held_at.min(out.len())..], "progress:", field)
+            .max()
+            .unwrap_or(0)
+    };
+    let full = await_condition(Duration::from_secs(30), || {
+        (since_hold("bytes_in_flight") >= BOUND - RECORD).then_some(())
+    });
+    assert!(
+        full.is_some(),
+        "kmirror never read up to --queue.bytes ({} bytes in flight):\n{}",
+        since_hold("bytes_in_flight"),
+        km.output()
+    );
+    // Held for longer than the pause delay (1 s): still bounded.
+    std::thread::sleep(Duration::from_secs(3));
+    let (bytes, records) = (since_hold("bytes_in_flight"), since_hold("in_flight"));
+    assert!(
+        bytes < BOUND + RECORD && records <= BOUND / RECORD + 1,
+        "{bytes} bytes in {records} records in flight past --queue.bytes {BOUND}:\n{}",
+        km.output()
+    );
+    proxy.hold_responses(false);
+    cluster::produce_range(&source, &topic, &w, 510..w.records).unwrap();
+    km.await_all_committed(&source, &group, &topic, w.records, Duration::from_secs(60));
+    km.stop_ok();
+    let report = check_mirror_and_commits(&rig, &group, &topic, w.records, Partitioning::ByKey);
+    eprintln!(
+        "--queue.bytes {BOUND}: at most {bytes} bytes in {records} records in flight; {report}"
+    );
+}

@@ -464,9 +464,17 @@ pub struct MirrorArgs {
     pub num_producers: usize,
 
     /// Records buffered between consumers and producers (read from the
-    /// source, not yet acknowledged by the target). Bounds memory.
+    /// source, not yet acknowledged by the target). Bounds memory, with
+    /// --queue.bytes: consumers stop reading at whichever comes first.
     #[arg(long = "queue.size", value_name = "N", default_value_t = 10000)]
     pub queue_size: usize,
+
+    /// Bytes of record keys and values buffered between consumers and
+    /// producers: plain bytes or with a KiB, MiB or GiB suffix. A link with
+    /// a long round trip needs rate x acknowledgement time in flight to be
+    /// filled (docs/benchmarks.md).
+    #[arg(long = "queue.bytes", value_name = "BYTES", default_value = "64MiB")]
+    pub queue_bytes: ByteSize,
 
     /// Interval between offset commits, in milliseconds. Offsets are also
     /// committed when partitions are revoked and on shutdown.
@@ -674,6 +682,45 @@ pub struct MirrorArgs {
     pub log_format: String,
 }
 
+/// A size in bytes from the command line: `1048576`, `1024KiB`, `64MiB`,
+/// `1GiB` (binary units; `KB`/`MB`/`GB` and lower case are read the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub usize);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (n, unit) = t.split_at(digits);
+        let shift = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 0,
+            "k" | "kb" | "kib" => 10,
+            "m" | "mb" | "mib" => 20,
+            "g" | "gb" | "gib" => 30,
+            _ => {
+                return Err(format!(
+                    "{s:?}: expected bytes, e.g. 67108864 or 64MiB (units KiB, MiB, GiB)"
+                ))
+            }
+        };
+        n.parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_mul(1usize << shift))
+            .map(ByteSize)
+            .ok_or_else(|| {
+                format!("{s:?}: expected bytes, e.g. 67108864 or 64MiB (units KiB, MiB, GiB)")
+            })
+    }
+}
+
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -815,6 +862,7 @@ mod tests {
         assert_eq!(m.num_streams, 4);
         assert_eq!(m.num_producers, 1);
         assert_eq!(m.queue_size, 10000);
+        assert_eq!(m.queue_bytes, ByteSize(64 << 20));
         assert_eq!(m.offset_commit_interval_ms, 60000);
         assert_eq!(m.metrics_addr, None);
         assert_eq!(m.progress_interval_ms, 30000);
@@ -861,5 +909,42 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.mirror.abort_on_send_failure);
+    }
+
+    /// --queue.bytes: plain bytes or binary units; anything else is one
+    /// error naming the value and the accepted forms.
+    #[test]
+    fn queue_bytes_units() {
+        let ok = [
+            ("67108864", 67108864),
+            ("64MiB", 64 << 20),
+            ("64mb", 64 << 20),
+            ("512 KiB", 512 << 10),
+            ("1GiB", 1 << 30),
+            ("100b", 100),
+        ];
+        for (text, bytes) in ok {
+            assert_eq!(text.parse::<ByteSize>(), Ok(ByteSize(bytes)), "{text}");
+        }
+        for bad in [
+            "",
+            "MiB",
+            "64 furlongs",
+            "-1",
+            "1.5GiB",
+            "99999999999999999999",
+        ] {
+            let e = bad.parse::<ByteSize>().unwrap_err();
+            assert!(e.contains("64MiB"), "{bad}: {e}");
+        }
+        let cli = Cli::try_parse_from([
+            "kmirror",
+            "--consumer.config=c",
+            "--producer.config=p",
+            "--whitelist=t",
+            "--queue.bytes=8MiB",
+        ])
+        .unwrap();
+        assert_eq!(cli.mirror.queue_bytes, ByteSize(8 << 20));
     }
 }

@@ -360,8 +360,9 @@ pub struct Config {
     pub num_streams: usize,
     /// Producers to the target (`--num.producers`, default 1).
     pub num_producers: usize,
-    /// Records in flight between consume and acknowledge (`--queue.size`, default 10000).
-    pub queue_size: usize,
+    /// What may be in flight between consume and acknowledge
+    /// (`--queue.size`, `--queue.bytes`).
+    pub queue: QueueBound,
     /// Offset commit interval (`--offset.commit.interval.ms`, default 60 s).
     pub commit_interval: Duration,
     /// Stop on the first failed send (default true).
@@ -486,7 +487,10 @@ impl Config {
         };
         let num_streams = positive("--num.streams", args.num_streams)?;
         let num_producers = positive("--num.producers", args.num_producers)?;
-        let queue_size = positive("--queue.size", args.queue_size)?;
+        let queue = QueueBound {
+            records: positive("--queue.size", args.queue_size)?,
+            bytes: positive("--queue.bytes", args.queue_bytes.0)?,
+        };
         if args.offset_commit_interval_ms == 0 {
             return Err(ConfigError::Flag {
                 flag: "--offset.commit.interval.ms",
@@ -543,7 +547,7 @@ impl Config {
             filter,
             num_streams,
             num_producers,
-            queue_size,
+            queue,
             commit_interval: Duration::from_millis(args.offset_commit_interval_ms),
             abort_on_send_failure: args.abort_on_send_failure,
             create_topics: args.create_topics,
@@ -591,6 +595,17 @@ impl From<&cli::SecurityFlags> for SecurityOptions {
             insecure_skip_certificate_verification: f.insecure_skip_certificate_verification,
         }
     }
+}
+
+/// How much a run holds between reading a record from a source and the
+/// target's acknowledgement of its copy: consumers stop reading at either
+/// bound, so memory stays bounded however slow the target is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueBound {
+    /// Records (`--queue.size`, default 10000).
+    pub records: usize,
+    /// Bytes of record keys and values (`--queue.bytes`, default 64 MiB).
+    pub bytes: usize,
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 
 use rdkafka::config::ClientConfig;
 
-use super::ClusterConfig;
+use super::{ClusterConfig, QueueBound};
 
 /// The target's client config with kmirror's no-loss producer settings on
 /// top of the user's.
-pub(crate) fn producer_config(target: &ClusterConfig, queue_size: usize) -> ClientConfig {
+pub(crate) fn producer_config(target: &ClusterConfig, queue: QueueBound) -> ClientConfig {
     let mut c = target.client_config();
     // Every in-sync replica must have the record before it counts as
     // delivered; anything less can lose acknowledged records.
@@ -40,13 +40,31 @@ pub(crate) fn producer_config(target: &ClusterConfig, queue_size: usize) -> Clie
     // Java's default partitioner for keyed records (murmur2), so per-key
     // placement matches what a Java client would have produced.
     c.set("partitioner", "murmur2_random");
-    // kmirror bounds in-flight records by --queue.size itself; librdkafka's
-    // queue is set above that so QueueFull stays a rare race.
+    // kmirror bounds in-flight records by --queue.size and --queue.bytes
+    // itself; librdkafka's queue is set above both so QueueFull stays a rare
+    // race (it is waited out as backpressure when it happens, e.g. under a
+    // smaller queue.buffering.max.kbytes from the properties file).
     c.set(
         "queue.buffering.max.messages",
-        (queue_size + 1000).to_string(),
+        (queue.records.saturating_add(1000)).to_string(),
     );
+    if c.get("queue.buffering.max.kbytes").is_none() {
+        c.set(
+            "queue.buffering.max.kbytes",
+            queue_kbytes(queue.bytes).to_string(),
+        );
+    }
     c
+}
+
+/// librdkafka's `queue.buffering.max.kbytes` for a `--queue.bytes` bound:
+/// its default (1 GiB) plus the bound, so librdkafka's own limit (which
+/// counts values only) never comes first; at most its maximum, `INT_MAX`.
+fn queue_kbytes(queue_bytes: usize) -> usize {
+    const LIBRDKAFKA_DEFAULT_KBYTES: usize = 0x100000;
+    (queue_bytes / 1024)
+        .saturating_add(LIBRDKAFKA_DEFAULT_KBYTES)
+        .min(i32::MAX as usize)
 }
 
 /// Whether the target producer is idempotent (`enable.idempotence=true`),

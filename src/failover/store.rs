@@ -260,14 +260,20 @@ impl MapWriter {
         target: &ClusterConfig,
         topics: BTreeMap<String, String>,
     ) -> Result<MapWriter, StoreError> {
-        let producer = crate::config::producer::producer_config(target, 10_000)
-            .create_with_context(MapDelivery::default())
-            .map_err(|source| StoreError::Kafka {
-                cluster: target.label.clone(),
-                topic: topics.values().cloned().collect::<Vec<_>>().join(", "),
-                context: "creating the map producer".into(),
-                source,
-            })?;
+        let producer = crate::config::producer::producer_config(
+            target,
+            crate::config::QueueBound {
+                records: 10_000,
+                bytes: 64 << 20,
+            },
+        )
+        .create_with_context(MapDelivery::default())
+        .map_err(|source| StoreError::Kafka {
+            cluster: target.label.clone(),
+            topic: topics.values().cloned().collect::<Vec<_>>().join(", "),
+            context: "creating the map producer".into(),
+            source,
+        })?;
         Ok(MapWriter {
             producer,
             topics,

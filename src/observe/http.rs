@@ -329,7 +329,14 @@ mod tests {
         // One series of every family.
         m.topic_counters("t").delivered(3);
         m.delivery_error("MessageTimedOut");
-        m.set_queue(1, 10);
+        m.set_queue(
+            1,
+            100,
+            crate::config::QueueBound {
+                records: 10,
+                bytes: 1000,
+            },
+        );
         m.committed("source", "t", 0, 5);
         m.set_lag("source", "t", 0, 2);
         m.set_ticket_expiry("source", 600);

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::config::QueueBound;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -74,6 +75,8 @@ pub struct Metrics {
     delivery_errors: Family<CodeLabel, Counter>,
     in_flight: Gauge,
     queue_size: Gauge,
+    bytes_in_flight: Gauge,
+    queue_bytes: Gauge,
     last_commit: Family<PartitionLabels, FloatGauge>,
     committed_offset: Family<PartitionLabels, Gauge>,
     consumer_lag: Family<PartitionLabels, Gauge>,
@@ -178,6 +181,8 @@ impl Metrics {
             delivery_errors: Family::default(),
             in_flight: Gauge::default(),
             queue_size: Gauge::default(),
+            bytes_in_flight: Gauge::default(),
+            queue_bytes: Gauge::default(),
             last_commit: Family::default(),
             committed_offset: Family::default(),
             consumer_lag: Family::default(),
@@ -221,6 +226,16 @@ impl Metrics {
             "queue_size",
             "--queue.size: the in-flight limit at which consumers pause",
             m.queue_size.clone(),
+        );
+        registry.register(
+            "in_flight_bytes",
+            "Key plus value bytes read from a source and not yet acknowledged by the target",
+            m.bytes_in_flight.clone(),
+        );
+        registry.register(
+            "queue_bytes",
+            "--queue.bytes: the in-flight bytes at which consumers pause",
+            m.queue_bytes.clone(),
         );
         registry.register(
             "last_commit_timestamp_seconds",
@@ -303,10 +318,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Records in flight now, against the `--queue.size` limit.
-    pub fn set_queue(&self, in_flight: usize, queue_size: usize) {
-        self.in_flight.set(in_flight as i64);
-        self.queue_size.set(queue_size as i64);
+    /// Records and bytes in flight now, against the `--queue.size` and
+    /// `--queue.bytes` limits.
+    pub fn set_queue(&self, in_flight: usize, bytes_in_flight: usize, queue: QueueBound) {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.in_flight.set(gauge(in_flight));
+        self.queue_size.set(gauge(queue.records));
+        self.bytes_in_flight.set(gauge(bytes_in_flight));
+        self.queue_bytes.set(gauge(queue.bytes));
     }
 
     /// The target has acknowledged nothing for `age` while records wait
@@ -620,7 +639,14 @@ mod tests {
         m.topic_counters("orders").delivered(10);
         m.topic_counters("orders").delivered(5);
         m.delivery_error("MessageTimedOut");
-        m.set_queue(3, 100);
+        m.set_queue(
+            3,
+            3072,
+            QueueBound {
+                records: 100,
+                bytes: 1 << 20,
+            },
+        );
         m.committed("source 1", "orders", 2, 42);
         m.set_lag("source 1", "orders", 2, 7);
         m.set_replication_latency("source 1", "orders", 2, 12.5);
@@ -652,6 +678,8 @@ mod tests {
         );
         assert_eq!(value(&t, "kmirror_records_in_flight"), Some(3.0));
         assert_eq!(value(&t, "kmirror_queue_size"), Some(100.0));
+        assert_eq!(value(&t, "kmirror_in_flight_bytes"), Some(3072.0));
+        assert_eq!(value(&t, "kmirror_queue_bytes"), Some(1048576.0));
         let p = "{cluster=\"source 1\",topic=\"orders\",partition=\"2\"}";
         assert_eq!(
             value(&t, &format!("kmirror_committed_offset{p}")),

@@ -771,9 +771,10 @@ pub(crate) fn run_stream(spec: StreamSpec) {
                 last_lag = now;
             }
         }
-        if shared.in_flight.load(Ordering::Acquire) >= shared.queue_size {
-            // Backpressure: the target has --queue.size records to
-            // acknowledge; wait for it instead of reading more.
+        if shared.queue_full() {
+            // Backpressure: the target has --queue.size records (or
+            // --queue.bytes bytes) to acknowledge; wait for it instead of
+            // reading more.
             since_housekeeping = HOUSEKEEPING_EVERY;
             let since = *backpressure_since.get_or_insert_with(Instant::now);
             if since.elapsed() < PAUSE_AFTER {
@@ -1058,10 +1059,10 @@ fn forward(
         };
     }
     part.skips.sent_in_epoch(epoch);
-    shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let key = msg.key();
     let payload = msg.payload();
     let bytes = key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len);
+    shared.sending(bytes);
     if shared.audit.is_some() {
         let digest = crate::observe::audit::record_digest(
             key,
@@ -1102,7 +1103,7 @@ fn forward(
     if preserve_partitions {
         record = record.partition(msg.partition());
     }
-    let producer = producers.pick(key, msg.partition());
+    let producer = producers.pick(key, msg.partition(), preserve_partitions);
     loop {
         let (e, r) = match producer.send(record) {
             Ok(()) => return Ok(()),
@@ -1120,8 +1121,8 @@ fn forward(
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
-        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         let token = r.delivery_opaque;
+        shared.settled(token.bytes);
         return match settle_failed_send(shared, &token, action, &token.part.topic, &e) {
             Some(fatal) => Err(fatal),
             None => Ok(()),
@@ -1264,6 +1265,7 @@ fn find_gap(consumer: &BaseConsumer<MirrorConsumerContext>, label: &str) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::QueueBound;
 
     /// Case 8: what each source timestamp is produced with. librdkafka
     /// sends 0 as "now", so no timestamp must never be passed as 0.
@@ -1337,7 +1339,10 @@ mod tests {
     #[test]
     fn case10_rebalance_error_leaves_nothing_to_commit() {
         let shared = Arc::new(Shared::new(
-            10,
+            QueueBound {
+                records: 10,
+                bytes: usize::MAX,
+            },
             true,
             Arc::new(crate::observe::metrics::Metrics::new()),
             None,

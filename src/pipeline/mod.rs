@@ -8,8 +8,9 @@
 //! only the offset after the contiguous delivered prefix: on the interval,
 //! on revoke (after draining the partition) and on the way out.
 //!
-//! Memory is bounded by `--queue.size`: a consumer stops reading while that
-//! many records are unacknowledged.
+//! Memory is bounded by `--queue.size` and `--queue.bytes`: a consumer
+//! stops reading while that many records, or bytes of keys and values, are
+//! unacknowledged.
 
 mod consumer;
 pub mod errors;
@@ -33,7 +34,7 @@ use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use tracing::{error, info, warn};
 
-use crate::config::{ClusterConfig, Config};
+use crate::config::{ClusterConfig, Config, QueueBound};
 use crate::preflight::{self, topics::TopicPartitions, PreflightError};
 
 /// A failure that stopped the mirror. Only the delivered prefix of each
@@ -240,8 +241,10 @@ pub(crate) struct Shared {
     fatal: Mutex<Option<PipelineError>>,
     /// Records handed to a producer and not yet reported.
     pub in_flight: AtomicUsize,
-    /// `--queue.size`.
-    pub queue_size: usize,
+    /// Their keys' and values' bytes.
+    pub in_flight_bytes: AtomicUsize,
+    /// `--queue.size` and `--queue.bytes`.
+    pub queue: QueueBound,
     /// `--abort.on.send.failure`.
     pub abort_on_send_failure: bool,
     /// Counters.
@@ -257,9 +260,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// State for a run with `--queue.size` `queue_size`.
+    /// State for a run holding at most `queue` in flight.
     pub fn new(
-        queue_size: usize,
+        queue: QueueBound,
         abort_on_send_failure: bool,
         metrics: Arc<crate::observe::metrics::Metrics>,
         audit: Option<Arc<crate::observe::audit::AuditLog>>,
@@ -271,7 +274,8 @@ impl Shared {
             stop_notify: tokio::sync::Notify::new(),
             fatal: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
-            queue_size,
+            in_flight_bytes: AtomicUsize::new(0),
+            queue,
             abort_on_send_failure,
             stats: Stats::default(),
             metrics,
@@ -279,6 +283,26 @@ impl Shared {
             timestamp_notes: Mutex::new(BTreeSet::new()),
             offset_map: std::sync::OnceLock::new(),
         }
+    }
+
+    /// A record of `bytes` (key and value) handed to a producer.
+    pub fn sending(&self, bytes: usize) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// A record handed to a producer is settled (delivered, failed, or
+    /// never queued).
+    pub fn settled(&self, bytes: usize) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Whether consumers must stop reading: `--queue.size` records or
+    /// `--queue.bytes` bytes are in flight.
+    pub fn queue_full(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) >= self.queue.records
+            || self.in_flight_bytes.load(Ordering::Acquire) >= self.queue.bytes
     }
 
     /// The same with `--shutdown.timeout.ms` bounding a stop.
@@ -699,13 +723,8 @@ async fn start(
             .map_err(|e| PipelineError::Internal(format!("start-up task: {e}")))??
     };
     let shared = Arc::new(
-        Shared::new(
-            config.queue_size,
-            config.abort_on_send_failure,
-            metrics,
-            audit,
-        )
-        .with_shutdown_timeout(config.shutdown_timeout),
+        Shared::new(config.queue, config.abort_on_send_failure, metrics, audit)
+            .with_shutdown_timeout(config.shutdown_timeout),
     );
     shared
         .metrics
@@ -821,7 +840,8 @@ fn spawn_threads(
         sources = config.sources.len(),
         streams = config.num_streams,
         producers = config.num_producers,
-        queue_size = config.queue_size,
+        queue_size = config.queue.records,
+        queue_bytes = config.queue.bytes,
         "mirroring"
     );
     Ok(threads)
@@ -1016,7 +1036,11 @@ async fn report_progress(
     loop {
         tick.tick().await;
         let now = sample(&shared);
-        shared.metrics.set_queue(now.in_flight, shared.queue_size);
+        shared.metrics.set_queue(
+            now.in_flight,
+            shared.in_flight_bytes.load(Ordering::Relaxed),
+            shared.queue,
+        );
         report_stall(
             &shared,
             stall.sample(now.records, now.in_flight, Instant::now()),
@@ -1039,7 +1063,8 @@ async fn report_progress(
             records = now.records,
             bytes = now.bytes,
             in_flight = now.in_flight,
-            queue_size = shared.queue_size,
+            bytes_in_flight = shared.in_flight_bytes.load(Ordering::Relaxed),
+            queue_size = shared.queue.records,
             last_commit_s_ago,
             "progress: {per_s:.1} records/s, {} mirrored, {} in flight, last commit {}",
             now.records,
@@ -1075,7 +1100,10 @@ mod tests {
 
     fn shared() -> Arc<Shared> {
         Arc::new(Shared::new(
-            10,
+            QueueBound {
+                records: 10,
+                bytes: usize::MAX,
+            },
             true,
             Arc::new(crate::observe::metrics::Metrics::new()),
             None,

@@ -136,7 +136,7 @@ impl ProducerContext for DeliveryContext {
                 }
             }
         }
-        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.shared.settled(token.bytes);
     }
 }
 
@@ -211,7 +211,7 @@ impl ProducerPool {
         n: usize,
         shared: &Arc<Shared>,
     ) -> Result<Self, PipelineError> {
-        let cfg = producer_config(target, shared.queue_size);
+        let cfg = producer_config(target, shared.queue);
         let producers = (0..n)
             .map(|_| {
                 cfg.create_with_context(DeliveryContext {
@@ -227,30 +227,51 @@ impl ProducerPool {
         Ok(ProducerPool { producers })
     }
 
-    /// The producer for a record: the same key always goes through the same
-    /// producer, so per-key order holds with several producers.
+    /// The producer for a record: all records that must stay in order go
+    /// through the same producer. With `--preserve.partitions` that is a
+    /// whole partition (its records all land in one target partition, so two
+    /// producers writing it could interleave them out of order); otherwise
+    /// the same key (the key picks the target partition); records without
+    /// a key by source partition.
     pub fn pick(
         &self,
         key: Option<&[u8]>,
         source_partition: i32,
+        preserve_partitions: bool,
     ) -> &ThreadedProducer<DeliveryContext> {
-        if self.producers.len() == 1 {
-            return &self.producers[0];
-        }
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        match key {
-            Some(k) => k.hash(&mut h),
-            None => source_partition.hash(&mut h),
-        }
-        &self.producers[(h.finish() % self.producers.len() as u64) as usize]
+        &self.producers[route(
+            self.producers.len(),
+            key,
+            source_partition,
+            preserve_partitions,
+        )]
     }
+}
+
+/// The index of the producer among `n` for a record ([`ProducerPool::pick`]).
+fn route(n: usize, key: Option<&[u8]>, source_partition: i32, preserve_partitions: bool) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match key {
+        Some(k) if !preserve_partitions => k.hash(&mut h),
+        _ => source_partition.hash(&mut h),
+    }
+    (h.finish() % n as u64) as usize
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::producer::is_idempotent;
+    use crate::config::QueueBound;
     use clap::Parser;
+
+    const Q: QueueBound = QueueBound {
+        records: 10,
+        bytes: 1 << 20,
+    };
 
     fn target(p_text: &str, flags: &[&str]) -> ClusterConfig {
         let d = tempfile::tempdir().unwrap();
@@ -284,11 +305,11 @@ mod tests {
     fn producer_delivery_timeout_default_and_flag() {
         let text =
             "bootstrap.servers=b:9092\nsecurity.protocol=SASL_PLAINTEXT\nretries=2147483647\n";
-        let c = producer_config(&target(text, &[]), 10);
+        let c = producer_config(&target(text, &[]), Q);
         assert_eq!(c.get("message.timeout.ms"), Some("0"));
         assert_eq!(c.get("message.send.max.retries"), Some("2147483647"));
         assert_eq!(c.get("acks"), Some("all"));
-        let c = producer_config(&target(text, &["--delivery.timeout.ms=900000"]), 10);
+        let c = producer_config(&target(text, &["--delivery.timeout.ms=900000"]), Q);
         assert_eq!(c.get("message.timeout.ms"), Some("900000"));
         // librdkafka accepts the whole configuration as built.
         c.create_native_config().unwrap();
@@ -300,12 +321,12 @@ mod tests {
     #[test]
     fn producer_in_flight_default_and_idempotent() {
         let base = "bootstrap.servers=b:9092\nsecurity.protocol=SASL_PLAINTEXT\n";
-        let c = producer_config(&target(base, &[]), 10);
+        let c = producer_config(&target(base, &[]), Q);
         assert_eq!(c.get("max.in.flight.requests.per.connection"), Some("1"));
         assert_eq!(c.get("enable.gapless.guarantee"), None);
         assert!(!is_idempotent(&c));
         let text = format!("{base}enable.idempotence=true\n");
-        let c = producer_config(&target(&text, &[]), 10);
+        let c = producer_config(&target(&text, &[]), Q);
         assert_eq!(c.get("max.in.flight.requests.per.connection"), Some("5"));
         assert_eq!(c.get("enable.gapless.guarantee"), Some("true"));
         assert_eq!(c.get("acks"), Some("all"));
@@ -313,9 +334,37 @@ mod tests {
         let text = format!(
             "{base}max.in.flight=2\nenable.idempotence=True\nenable.gapless.guarantee=false\n"
         );
-        let c = producer_config(&target(&text, &[]), 10);
+        let c = producer_config(&target(&text, &[]), Q);
         assert_eq!(c.get("max.in.flight.requests.per.connection"), Some("2"));
         assert_eq!(c.get("enable.gapless.guarantee"), Some("true"));
         c.create_native_config().unwrap();
+    }
+
+    /// With several producers, a preserved partition's records all go
+    /// through one producer whatever their keys (else two producers write
+    /// one target partition and can reorder it); without
+    /// --preserve.partitions the same key always takes the same producer.
+    #[test]
+    fn routing_keeps_what_must_stay_in_order_on_one_producer() {
+        let keys: Vec<Vec<u8>> = (0..64u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        for partition in 0..8 {
+            let preserved: std::collections::BTreeSet<usize> = keys
+                .iter()
+                .map(|k| route(4, Some(k), partition, true))
+                .collect();
+            assert_eq!(preserved.len(), 1, "partition {partition}: {preserved:?}");
+            assert_eq!(
+                route(4, None, partition, false),
+                route(4, None, partition, true)
+            );
+        }
+        let by_key: std::collections::BTreeSet<usize> =
+            keys.iter().map(|k| route(4, Some(k), 0, false)).collect();
+        assert!(by_key.len() > 1, "keys spread over producers: {by_key:?}");
+        for k in &keys {
+            let first = route(4, Some(k), 0, false);
+            assert!((1..8).all(|p| route(4, Some(k), p, false) == first));
+        }
+        assert_eq!(route(1, Some(b"k"), 3, true), 0);
     }
 }
