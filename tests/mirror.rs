@@ -770,3 +770,43 @@ fn mirror_from_mock_expecting_exit_1(
     assert_eq!(status.code(), Some(1), "{out}");
     out
 }
+
+/// `--num.producers 3`: each target partition is written by one producer,
+/// so with `--preserve.partitions` every partition keeps its order whatever
+/// the records' keys (routed by key, two producers would write one target
+/// partition and interleave it), and without it every key keeps its order.
+#[test]
+fn several_producers_keep_partitions_and_keys_in_order() {
+    let rig = Rig::start();
+    for (mode, partitioning) in [
+        (Some("--preserve.partitions"), Partitioning::Preserve),
+        (None, Partitioning::ByKey),
+    ] {
+        let topic = rig.topic_on_both("producers", 4);
+        let w = Workload {
+            records: 20_000,
+            keys: 500,
+            value_size: 100,
+            ..Default::default()
+        };
+        cluster::produce_range(&rig.source_conn(), &topic, &w, 0..w.records).unwrap();
+        let group = random_name("mm");
+        let (c, p) = rig.properties(&group, &[]);
+        let mut flags = vec!["--num.producers", "3"];
+        flags.extend(mode);
+        let mut km = Kmirror::spawn(
+            &mirror_args(&c, &p, &topic, &flags),
+            &rig.dir.path().join(format!("km-{}.log", topic)),
+        );
+        km.await_all_committed(
+            &rig.source_conn(),
+            &group,
+            &topic,
+            w.records,
+            Duration::from_secs(120),
+        );
+        km.stop_ok();
+        let report = check_mirror_and_commits(&rig, &group, &topic, w.records, partitioning);
+        eprintln!("3 producers, {mode:?}: {report}");
+    }
+}

@@ -84,6 +84,16 @@ pub enum Violation {
         /// Position found.
         found: usize,
     },
+    /// `--preserve.partitions`: a target partition's records are not in
+    /// their source partition's order (keys aside).
+    PartitionOutOfOrder {
+        /// Target partition/offset where the order broke.
+        at: (i32, i64),
+        /// Position (within the source partition) expected next at most.
+        expected_at_most: usize,
+        /// Position found.
+        found: usize,
+    },
     /// One key's records are spread over several target partitions.
     KeySplit {
         /// The key.
@@ -134,6 +144,15 @@ impl fmt::Display for Violation {
             } => write!(
                 f,
                 "key {key:?} (source partition {source_partition}): target {}@{} holds its record #{found}, expected #{expected_at_most} or an earlier one (replay)",
+                at.0, at.1
+            ),
+            Violation::PartitionOutOfOrder {
+                at,
+                expected_at_most,
+                found,
+            } => write!(
+                f,
+                "target {}@{} holds its source partition's record #{found}, expected #{expected_at_most} or an earlier one (replay)",
                 at.0, at.1
             ),
             Violation::KeySplit { key, partitions } => {
@@ -198,8 +217,14 @@ pub fn check(
     sorted.sort_by_key(|&i| (source[i].partition, source[i].offset));
     let mut group_ids: HashMap<(i32, Option<&[u8]>), usize> = HashMap::new();
     let mut group_keys: Vec<(i32, Option<&[u8]>)> = Vec::new();
+    // Position of each source record within its partition.
+    let mut rank = vec![0; source.len()];
+    let mut partition_len: HashMap<i32, usize> = HashMap::new();
     for &i in &sorted {
         let r = &source[i];
+        let n = partition_len.entry(r.partition).or_default();
+        rank[i] = *n;
+        *n += 1;
         let gk = (r.partition, r.key.as_deref());
         let gid = *group_ids.entry(gk).or_insert_with(|| {
             group_keys.push(gk);
@@ -219,6 +244,7 @@ pub fn check(
     tsorted.sort_by_key(|r| (r.partition, r.offset));
     let mut seen: HashSet<(usize, usize)> = HashSet::with_capacity(source.len());
     let mut prev: HashMap<usize, usize> = HashMap::new();
+    let mut prev_in_partition: HashMap<i32, usize> = HashMap::new();
     let mut key_partitions: HashMap<usize, Vec<i32>> = HashMap::new();
     let mut duplicates = 0;
     for t in &tsorted {
@@ -233,12 +259,27 @@ pub fn check(
             duplicates += 1;
         }
         let (sp, key) = group_keys[gid];
-        let src = &source[groups[&(sp, key)][pos]];
-        if partitioning == Partitioning::Preserve && t.partition != src.partition {
-            violations.push(Violation::WrongPartition {
-                source: (src.partition, src.offset),
-                target_partition: t.partition,
-            });
+        let src_index = groups[&(sp, key)][pos];
+        let src = &source[src_index];
+        if partitioning == Partitioning::Preserve {
+            if t.partition != src.partition {
+                violations.push(Violation::WrongPartition {
+                    source: (src.partition, src.offset),
+                    target_partition: t.partition,
+                });
+            } else {
+                // One source partition, one target partition: the whole
+                // partition keeps its order, not only each key.
+                let r = rank[src_index];
+                let last = prev_in_partition.insert(sp, r);
+                if !last.map_or(r == 0, |p| r == p + 1 || r <= p) {
+                    violations.push(Violation::PartitionOutOfOrder {
+                        at: (t.partition, t.offset),
+                        expected_at_most: last.map_or(0, |p| p + 1),
+                        found: r,
+                    });
+                }
+            }
         }
         // Records without a key carry no order guarantee once partitioned.
         let Some(key) = key else { continue };
@@ -439,6 +480,44 @@ mod tests {
             }
         )));
         assert!(e.0.iter().any(|v| matches!(v, Violation::KeySplit { .. })));
+    }
+
+    /// With --preserve.partitions a partition keeps its whole order: keys
+    /// in order but interleaved differently is a violation; a replayed
+    /// suffix is not.
+    #[test]
+    fn preserve_checks_partition_order() {
+        let s = source();
+        let copy = |order: &[usize]| -> Vec<Record> {
+            let mut t: Vec<_> = order
+                .iter()
+                .enumerate()
+                .map(|(o, &i)| at(&s, i, 0, o as i64))
+                .collect();
+            t.push(at(&s, 4, 1, 0));
+            t
+        };
+        let swapped = copy(&[0, 2, 1, 3]);
+        assert!(check(&s, &swapped, Partitioning::ByKey).is_ok());
+        let e = check(&s, &swapped, Partitioning::Preserve).unwrap_err();
+        assert_eq!(
+            e.0,
+            vec![
+                Violation::PartitionOutOfOrder {
+                    at: (0, 1),
+                    expected_at_most: 1,
+                    found: 2
+                },
+                // After 1 (taken as a replay of 2), 3 skips 2 again.
+                Violation::PartitionOutOfOrder {
+                    at: (0, 3),
+                    expected_at_most: 2,
+                    found: 3
+                }
+            ]
+        );
+        let replayed = copy(&[0, 1, 0, 1, 2, 3]);
+        assert!(check(&s, &replayed, Partitioning::Preserve).is_ok());
     }
 
     #[test]
