@@ -571,10 +571,15 @@ pub(crate) fn kmirror_command(
         .unwrap_or_default()
         .replace(';', "\n");
     std::fs::write(&c, format!("bootstrap.servers={source_bootstrap}\ngroup.id={group}\nsecurity.protocol=PLAINTEXT\nfetch.max.wait.ms={FETCH_WAIT_MS}\n{extra}\n"))?;
+    // KMIRROR_BENCH_PRODUCER_EXTRA: extra producer properties lines (`;`
+    // separated), for experiments such as linger.ms or batch.size.
+    let producer_extra = std::env::var("KMIRROR_BENCH_PRODUCER_EXTRA")
+        .unwrap_or_default()
+        .replace(';', "\n");
     std::fs::write(
         &p,
         format!(
-            "bootstrap.servers={target_bootstrap}\nsecurity.protocol=PLAINTEXT\n{}",
+            "bootstrap.servers={target_bootstrap}\nsecurity.protocol=PLAINTEXT\n{}\n{producer_extra}\n",
             route.producer_extra
         ),
     )?;
@@ -1397,6 +1402,7 @@ fn main() -> anyhow::Result<()> {
     for var in [
         "KMIRROR_BENCH_KMIRROR_ARGS",
         "KMIRROR_BENCH_CONSUMER_EXTRA",
+        "KMIRROR_BENCH_PRODUCER_EXTRA",
         "KMIRROR_BENCH_KMIRROR_B",
     ] {
         if let Ok(v) = std::env::var(var) {
