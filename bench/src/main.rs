@@ -221,7 +221,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--only" => {
                 a.only = Some(
                     it.next()
-                        .context("--only produce,both,kmirror,python,bare")?
+                        .context("--only produce,both,kmirror,python,bare (with --rtt: produce,kmirror,distance,far)")?
                         .split(',')
                         .map(str::to_string)
                         .collect(),
@@ -240,7 +240,7 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--latency-secs" => a.latency_secs = it.next().context("--latency-secs S")?.parse()?,
             "-h" | "--help" => {
-                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,both,kmirror,python,bare; the consume ceiling always runs)] [--out FILE (target/bench/results.json)] [--rtt MS (instead: the distance rows, one cluster behind the rig's delay proxy, MS/2 each way, both placements)] [--latency-loads P,P,.. (10,50,90: latency runs at these % of kmirror's measured rate; empty for none)] [--latency-secs S (5: each load's length, at most --records records)]");
+                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,both,kmirror,python,bare; the consume ceiling always runs; with --rtt: produce,kmirror,distance,far)] [--out FILE (target/bench/results.json)] [--rtt MS (instead: the distance rows, one cluster behind the rig's delay proxy, MS/2 each way, both placements)] [--latency-loads P,P,.. (10,50,90: latency runs at these % of kmirror's measured rate; empty for none)] [--latency-secs S (5: each load's length, at most --records records)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -1046,6 +1046,27 @@ fn delayed_broker(dir: &Path, name: &str, one_way: Duration) -> anyhow::Result<D
 /// Measures the distance rows, `args.reps` interleaved repetitions.
 fn wan_rows(dir: &Path, s: &Scenario, args: &Args, rtt_ms: u64) -> anyhow::Result<Vec<Row>> {
     eprintln!("== {} at {rtt_ms} ms RTT", s.label());
+    // --only with --rtt: produce (the produce-only rows), kmirror (its
+    // defaults), distance (its distance mode), far (the placement near the
+    // target: its consume-only row and the kmirror rows wanted).
+    let wanted = |what: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|x| x == what))
+    };
+    let kmirror_rows: Vec<(&str, &str, &str)> = [
+        ("kmirror", WAN_KM_NEAR_SOURCE, WAN_KM_NEAR_TARGET, ""),
+        (
+            "distance",
+            WAN_KM_IDEMPOTENT_NEAR_SOURCE,
+            WAN_KM_IDEMPOTENT_NEAR_TARGET,
+            DISTANCE_MODE,
+        ),
+    ]
+    .into_iter()
+    .filter(|r| wanted(r.0))
+    .map(|(_, near_source, near_target, extra)| (near_source, near_target, extra))
+    .collect();
     let one_way = Duration::from_micros(rtt_ms * 500);
     let bin = bin_dir().join("kmirror");
     let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
@@ -1059,7 +1080,9 @@ fn wan_rows(dir: &Path, s: &Scenario, args: &Args, rtt_ms: u64) -> anyhow::Resul
     let far = delayed_broker(dir, "far-source", one_way)?;
     let far_src = ClusterConn::plaintext(far.bootstrap());
     let far_topic = kmirror_rig::random_name("wan-far");
-    load(&far_src, &far_topic, s)?;
+    if wanted("far") {
+        load(&far_src, &far_topic, s)?;
+    }
     let (mut near_records, mut far_records) = (None, None);
     let idempotent: &[(&str, &str)] = &[
         ("enable.idempotence", "true"),
@@ -1067,20 +1090,18 @@ fn wan_rows(dir: &Path, s: &Scenario, args: &Args, rtt_ms: u64) -> anyhow::Resul
     ];
     for rep in 0..args.reps {
         eprintln!("   repetition {} of {}", rep + 1, args.reps);
-        for (row, extra) in [
+        let produce_rows = [
             (WAN_PRODUCE_1, &[][..]),
             (WAN_PRODUCE_IDEMPOTENT, idempotent),
-        ] {
+        ];
+        for (row, extra) in produce_rows.into_iter().filter(|_| wanted("produce")) {
             let t = delayed_broker(dir, "target", one_way)?;
             let conn = ClusterConn::plaintext(t.bootstrap());
             let ceiling_topic = kmirror_rig::random_name("ceiling");
             let sample = produce_ceiling(&conn, t.tansu.pid(), &ceiling_topic, s, extra)?;
             samples.entry(row).or_default().push(sample);
         }
-        for (row, producer_extra) in [
-            (WAN_KM_NEAR_SOURCE, ""),
-            (WAN_KM_IDEMPOTENT_NEAR_SOURCE, DISTANCE_MODE),
-        ] {
+        for &(row, _, producer_extra) in &kmirror_rows {
             let t = delayed_broker(dir, "target", one_way)?;
             let route = Route {
                 target: Some(t.bootstrap()),
@@ -1093,12 +1114,12 @@ fn wan_rows(dir: &Path, s: &Scenario, args: &Args, rtt_ms: u64) -> anyhow::Resul
                 verify_copy(&src, &t.tansu, &topic, s, &mut near_records)?;
             }
         }
+        if !wanted("far") {
+            continue;
+        }
         let (sample, far_ends) = consume_ceiling(&far_src, far.tansu.pid(), &far_topic, s)?;
         samples.entry(WAN_CONSUME).or_default().push(sample);
-        for (row, producer_extra) in [
-            (WAN_KM_NEAR_TARGET, ""),
-            (WAN_KM_IDEMPOTENT_NEAR_TARGET, DISTANCE_MODE),
-        ] {
+        for &(_, row, producer_extra) in &kmirror_rows {
             let target = broker(dir, "target")?;
             let route = Route {
                 source: Some(far.bootstrap()),
