@@ -3889,6 +3889,7 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
         int inflight              = 0;
         uint64_t epoch_base_msgid = 0;
         rd_bool_t batch_ready     = rd_false;
+        rd_ts_t wakeup_if_blocked; /* kmirror patch: see below */
 
         /* By limiting the number of not-yet-sent buffers (rkb_outbufs) we
          * provide a backpressure mechanism to the producer loop
@@ -3945,6 +3946,10 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
                         }
                 }
         }
+
+        /* kmirror patch: the wake-up time before this partition's batch
+         * is considered, used when the in-flight limit below stops it. */
+        wakeup_if_blocked = *next_wakeup;
 
         if (unlikely(!may_send)) {
                 /* Sends prohibited on the broker or instance level */
@@ -4062,6 +4067,16 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
                  * to the broker's sequence de-duplication window. */
                 max_requests = RD_MIN(max_requests,
                                       RD_KAFKA_IDEMP_MAX_INFLIGHT - inflight);
+
+                /* kmirror patch: a partition at its in-flight limit cannot
+                 * send its ready batch until a response arrives, and
+                 * responses are served by this thread's IO poll, which
+                 * wakes it. So the batch's linger time (in the past once
+                 * linger.ms has passed) must not set the wake-up: that made
+                 * the poll below return at once, and this thread spin for
+                 * as long as the requests were in flight (a round trip). */
+                if (max_requests <= 0)
+                        *next_wakeup = wakeup_if_blocked;
         }
 
 
