@@ -181,6 +181,10 @@ fn row(what: &str, s: &Scenario, samples: &[Sample]) -> Row {
 struct Args {
     reps: usize,
     records: usize,
+    /// `--record-size B`: the main scenario's value size in bytes (1024);
+    /// smaller for record counts whose copies would not fit in the two
+    /// brokers' memory (tansu's memory storage keeps every record).
+    record_size: usize,
     quick: bool,
     main_only: bool,
     /// `--verify`: check every kmirror run's copy with the rig's checker.
@@ -201,6 +205,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         reps: 3,
         records: 1_000_000,
+        record_size: 1024,
         quick: false,
         main_only: false,
         verify: false,
@@ -215,6 +220,7 @@ fn parse_args() -> anyhow::Result<Args> {
         match x.as_str() {
             "--reps" => a.reps = it.next().context("--reps N")?.parse()?,
             "--records" => a.records = it.next().context("--records N")?.parse()?,
+            "--record-size" => a.record_size = it.next().context("--record-size B")?.parse()?,
             "--quick" => a.quick = true,
             "--main-only" => a.main_only = true,
             "--verify" => a.verify = true,
@@ -240,7 +246,7 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--latency-secs" => a.latency_secs = it.next().context("--latency-secs S")?.parse()?,
             "-h" | "--help" => {
-                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,both,kmirror,python,bare; the consume ceiling always runs; with --rtt: produce,kmirror,distance,far)] [--out FILE (target/bench/results.json)] [--rtt MS (instead: the distance rows, one cluster behind the rig's delay proxy, MS/2 each way, both placements)] [--latency-loads P,P,.. (10,50,90: latency runs at these % of kmirror's measured rate; empty for none)] [--latency-secs S (5: each load's length, at most --records records)]");
+                println!("kmirror-bench [--reps N (3)] [--records N (1000000)] [--record-size B (1024: the main scenario's value size)] [--quick] [--main-only (skip the scaling runs)] [--verify (check each kmirror run's copy with the rig's checker, outside the measured window)] [--only ROWS (comma list of produce,both,kmirror,python,bare; the consume ceiling always runs; with --rtt: produce,kmirror,distance,far)] [--out FILE (target/bench/results.json)] [--rtt MS (instead: the distance rows, one cluster behind the rig's delay proxy, MS/2 each way, both placements)] [--latency-loads P,P,.. (10,50,90: latency runs at these % of kmirror's measured rate; empty for none)] [--latency-secs S (5: each load's length, at most --records records)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -336,7 +342,17 @@ fn consume_ceiling(
     ))
 }
 
-/// Produce-only ceiling with kmirror's safety settings.
+/// The capped produce ceilings' queue, kmirror's own cap (`--queue.size`
+/// 10,000 plus a margin): the rows that compare like with like.
+const CAPPED_QUEUE: &[(&str, &str)] = &[("queue.buffering.max.messages", "11000")];
+/// The unconstrained produce ceilings' queue (issue #24): free to queue a
+/// million records, librdkafka's default `queue.buffering.max.kbytes`
+/// (1 GiB) still bounding it; what the brokers can take, not what a
+/// mirror with kmirror's queue cap can send.
+const FREE_QUEUE: &[(&str, &str)] = &[("queue.buffering.max.messages", "1000000")];
+
+/// Produce-only ceiling with kmirror's safety settings; `extra` sets the
+/// queue ([`CAPPED_QUEUE`] or [`FREE_QUEUE`]) and any other property.
 fn produce_ceiling(
     conn: &ClusterConn,
     broker: u32,
@@ -348,8 +364,7 @@ fn produce_ceiling(
     let mut cfg = conn.client_config();
     cfg.set("acks", "all")
         .set("max.in.flight.requests.per.connection", "1")
-        .set("partitioner", "murmur2_random")
-        .set("queue.buffering.max.messages", "11000");
+        .set("partitioner", "murmur2_random");
     for (k, v) in extra {
         cfg.set(*k, *v);
     }
@@ -390,13 +405,15 @@ fn produce_ceiling(
 /// the slower half's, and once the faster half is done the slower one runs
 /// alone, so the row overstates the rate while both run (a kmirror ratio
 /// against it errs low). Busy cores and broker CPU (both brokers) cover the
-/// whole window.
+/// whole window. `queue` is the producer's queue setting ([`CAPPED_QUEUE`]
+/// or [`FREE_QUEUE`]).
 fn both_ceilings(
     dir: &Path,
     src: &ClusterConn,
     source_pid: u32,
     topic: &str,
     s: &Scenario,
+    queue: &[(&str, &str)],
 ) -> anyhow::Result<Sample> {
     let target = broker(dir, "target")?;
     let dst = ClusterConn::plaintext(target.addr().to_string());
@@ -405,7 +422,7 @@ fn both_ceilings(
     let snap = cpu_snap(&pids);
     let (consumed, produced) = std::thread::scope(|scope| {
         let c = scope.spawn(|| consume_ceiling(src, source_pid, topic, s));
-        let p = produce_ceiling(&dst, target.pid(), &ceiling_topic, s, &[]);
+        let p = produce_ceiling(&dst, target.pid(), &ceiling_topic, s, queue);
         (c.join().expect("consume ceiling thread"), p)
     });
     let (busy_cores, broker_cpu_secs) = snap.until(&cpu_snap(&pids));
@@ -876,20 +893,28 @@ fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::
         // Always run: it also finds each partition's end offset.
         let (sample, ends) = consume_ceiling(&src, source.pid(), &topic, s)?;
         samples.entry(CONSUME_ROW).or_default().push(sample);
-        if with_peers && wanted("produce") {
-            let target = broker(dir, "target")?;
-            let sample = produce_ceiling(
-                &ClusterConn::plaintext(target.addr().to_string()),
-                target.pid(),
-                &kmirror_rig::random_name("ceiling"),
-                s,
-                &[],
-            )?;
-            samples.entry(PRODUCE_ROW).or_default().push(sample);
-        }
-        if with_peers && wanted("both") {
-            let sample = both_ceilings(dir, &src, source.pid(), &topic, s)?;
-            samples.entry(BOTH_ROW).or_default().push(sample);
+        // Each ceiling twice: the producer's queue capped as kmirror's is,
+        // and free (issue #24: what the brokers can actually take).
+        let queues = [
+            (CAPPED_QUEUE, PRODUCE_ROW, BOTH_ROW),
+            (FREE_QUEUE, PRODUCE_FREE_ROW, BOTH_FREE_ROW),
+        ];
+        for (queue, produce_row, both_row) in queues {
+            if with_peers && wanted("produce") {
+                let target = broker(dir, "target")?;
+                let sample = produce_ceiling(
+                    &ClusterConn::plaintext(target.addr().to_string()),
+                    target.pid(),
+                    &kmirror_rig::random_name("ceiling"),
+                    s,
+                    queue,
+                )?;
+                samples.entry(produce_row).or_default().push(sample);
+            }
+            if with_peers && wanted("both") {
+                let sample = both_ceilings(dir, &src, source.pid(), &topic, s, queue)?;
+                samples.entry(both_row).or_default().push(sample);
+            }
         }
         // The mirrors take turns going first: A/B pairs run in both orders
         // showed the first slot after the ceilings costing the build in it
@@ -928,7 +953,9 @@ fn scenario(dir: &Path, s: &Scenario, args: &Args, with_peers: bool) -> anyhow::
     let order = [
         CONSUME_ROW,
         PRODUCE_ROW,
+        PRODUCE_FREE_ROW,
         BOTH_ROW,
+        BOTH_FREE_ROW,
         KMIRROR_ROW,
         KMIRROR_B_ROW,
         PYTHON_ROW,
@@ -1011,6 +1038,10 @@ fn machine() -> String {
 const CONSUME_ROW: &str = "consume-only (rdkafka)";
 const PRODUCE_ROW: &str = "produce-only (rdkafka, acks=all, 1 in flight)";
 const BOTH_ROW: &str = "consume + produce at once (slower of the two)";
+/// The unconstrained rows: the producer free to queue ([`FREE_QUEUE`]).
+const PRODUCE_FREE_ROW: &str =
+    "produce-only, queue free (rdkafka, acks=all, 1 in flight, up to 1M queued)";
+const BOTH_FREE_ROW: &str = "consume + produce at once, queue free (slower of the two)";
 const KMIRROR_ROW: &str = "kmirror";
 const KMIRROR_B_ROW: &str = "kmirror B (KMIRROR_BENCH_KMIRROR_B)";
 const PYTHON_ROW: &str = "python confluent-kafka loop";
@@ -1084,14 +1115,16 @@ fn wan_rows(dir: &Path, s: &Scenario, args: &Args, rtt_ms: u64) -> anyhow::Resul
         load(&far_src, &far_topic, s)?;
     }
     let (mut near_records, mut far_records) = (None, None);
+    // Both capped as kmirror's queue is, as before the unconstrained rows.
     let idempotent: &[(&str, &str)] = &[
+        CAPPED_QUEUE[0],
         ("enable.idempotence", "true"),
         ("max.in.flight.requests.per.connection", "5"),
     ];
     for rep in 0..args.reps {
         eprintln!("   repetition {} of {}", rep + 1, args.reps);
         let produce_rows = [
-            (WAN_PRODUCE_1, &[][..]),
+            (WAN_PRODUCE_1, CAPPED_QUEUE),
             (WAN_PRODUCE_IDEMPOTENT, idempotent),
         ];
         for (row, extra) in produce_rows.into_iter().filter(|_| wanted("produce")) {
@@ -1416,7 +1449,7 @@ fn main() -> anyhow::Result<()> {
         .prefix("kmirror-bench-")
         .tempdir()?;
     let settings = format!(
-        "all clients: fetch.wait.max.ms={FETCH_WAIT_MS} (tansu holds fetches for the full wait); producers: acks=all, max.in.flight=1, murmur2 partitioner; kmirror: defaults (--queue.size 10000) with --offset.commit.interval.ms {COMMIT_INTERVAL_MS}; brokers: tansu 0.6.0, memory storage, loopback; {} repetition(s), median [min..max]",
+        "all clients: fetch.wait.max.ms={FETCH_WAIT_MS} (tansu holds fetches for the full wait); producers: acks=all, max.in.flight=1, murmur2 partitioner, queue.buffering.max.messages 11000 (the \"queue free\" rows: 1000000); kmirror: defaults (--queue.size 10000) with --offset.commit.interval.ms {COMMIT_INTERVAL_MS}; brokers: tansu 0.6.0, memory storage, loopback; {} repetition(s), median [min..max]",
         args.reps
     );
     let mut settings = settings;
@@ -1435,7 +1468,7 @@ fn main() -> anyhow::Result<()> {
         return wan_main(dir.path(), &args, rtt_ms, &settings);
     }
     let main_s = Scenario {
-        record_size: 1024,
+        record_size: args.record_size,
         partitions: 8,
         records: args.records,
         streams: 1,
@@ -1452,6 +1485,8 @@ fn main() -> anyhow::Result<()> {
     };
     let (km, py, bare) = (median(KMIRROR_ROW), median(PYTHON_ROW), median(BARE_ROW));
     let both = median(BOTH_ROW);
+    let both_free = median(BOTH_FREE_ROW);
+    let produce_free = median(PRODUCE_FREE_ROW);
     let km_cpu = rows
         .iter()
         .find(|r| r.what == KMIRROR_ROW)
@@ -1537,6 +1572,10 @@ fn main() -> anyhow::Result<()> {
         "kmirror_vs_both_at_once": ratio(km, both),
         "bare_loop_vs_both_at_once": ratio(bare, both),
         "both_at_once_mb_per_s": both,
+        "kmirror_vs_unconstrained_both_at_once": ratio(km, both_free),
+        "bare_loop_vs_unconstrained_both_at_once": ratio(bare, both_free),
+        "unconstrained_both_at_once_mb_per_s": both_free,
+        "unconstrained_produce_mb_per_s": produce_free,
     });
     let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
     println!();
@@ -1564,6 +1603,12 @@ fn main() -> anyhow::Result<()> {
         show(both),
         show(ratio(km, both)),
         show(ratio(bare, both))
+    );
+    println!(
+        "consume and produce at once, producer queue free: {} MB/s; kmirror / that: {}   (target >= 0.9), bare loop / that: {}   (the unconstrained bound: what the brokers can take)",
+        show(both_free),
+        show(ratio(km, both_free)),
+        show(ratio(bare, both_free))
     );
     if let Some(c) = &km_cpu {
         println!("kmirror CPU: {:.2} CPU-s/GB   (target <= 4)", c.median);

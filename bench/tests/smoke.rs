@@ -65,7 +65,9 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
     for what in [
         "consume-only",
         "produce-only",
+        "produce-only, queue free",
         "consume + produce at once",
+        "consume + produce at once, queue free",
         "kmirror",
         "python confluent-kafka loop",
         "bare rdkafka loop",
@@ -92,6 +94,10 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
         "ceiling_mb_per_s",
         "kmirror_vs_both_at_once",
         "both_at_once_mb_per_s",
+        // The unconstrained bound (issue #24): the producer free to queue.
+        "kmirror_vs_unconstrained_both_at_once",
+        "unconstrained_both_at_once_mb_per_s",
+        "unconstrained_produce_mb_per_s",
     ] {
         assert!(
             json["ratios"][ratio].as_f64().unwrap() > 0.0,
@@ -121,6 +127,10 @@ fn quick_run_measures_every_row_and_verifies_kmirrors_copy() {
     assert!(settings.contains("fetch.wait.max.ms="), "{settings}");
     assert!(stdout.contains("kmirror / ceiling:"), "{stdout}");
     assert!(stdout.contains("consume and produce at once:"), "{stdout}");
+    assert!(
+        stdout.contains("consume and produce at once, producer queue free:"),
+        "{stdout}"
+    );
 }
 
 /// The distance rows (`--rtt`), tiny: every row runs through the delay
