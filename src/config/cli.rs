@@ -466,8 +466,11 @@ pub struct MirrorArgs {
     /// Records buffered between consumers and producers (read from the
     /// source, not yet acknowledged by the target). Bounds memory, with
     /// --queue.bytes: consumers stop reading at whichever comes first.
-    #[arg(long = "queue.size", value_name = "N", default_value_t = 10000)]
-    pub queue_size: usize,
+    /// Default 10000; 100000 in the distance mode (enable.idempotence=true
+    /// in the producer properties), where --queue.bytes bounds memory and a
+    /// long link needs more records in flight to be filled.
+    #[arg(long = "queue.size", value_name = "N")]
+    pub queue_size: Option<usize>,
 
     /// Bytes of record keys and values buffered between consumers and
     /// producers: plain bytes or with a KiB, MiB or GiB suffix. A link with
@@ -861,7 +864,7 @@ mod tests {
         assert_eq!(m.consumer_config, vec![PathBuf::from("c.properties")]);
         assert_eq!(m.num_streams, 4);
         assert_eq!(m.num_producers, 1);
-        assert_eq!(m.queue_size, 10000);
+        assert_eq!(m.queue_size, None);
         assert_eq!(m.queue_bytes, ByteSize(64 << 20));
         assert_eq!(m.offset_commit_interval_ms, 60000);
         assert_eq!(m.metrics_addr, None);

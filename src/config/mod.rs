@@ -487,10 +487,6 @@ impl Config {
         };
         let num_streams = positive("--num.streams", args.num_streams)?;
         let num_producers = positive("--num.producers", args.num_producers)?;
-        let queue = QueueBound {
-            records: positive("--queue.size", args.queue_size)?,
-            bytes: positive("--queue.bytes", args.queue_bytes.0)?,
-        };
         if args.offset_commit_interval_ms == 0 {
             return Err(ConfigError::Flag {
                 flag: "--offset.commit.interval.ms",
@@ -528,6 +524,15 @@ impl Config {
         target
             .settings
             .push(delivery_timeout(args.delivery_timeout_ms));
+        let queue = QueueBound {
+            records: match args.queue_size {
+                Some(n) => positive("--queue.size", n)?,
+                None => {
+                    QueueBound::default_records(producer::is_idempotent(&target.client_config()))
+                }
+            },
+            bytes: positive("--queue.bytes", args.queue_bytes.0)?,
+        };
         // Before any broker connection: librdkafka's kinit would only fail
         // at the first connect, naming neither the file nor the fix.
         for c in sources.iter_mut().chain(std::iter::once(&mut target)) {
@@ -602,10 +607,28 @@ impl From<&cli::SecurityFlags> for SecurityOptions {
 /// bound, so memory stays bounded however slow the target is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueBound {
-    /// Records (`--queue.size`, default 10000).
+    /// Records (`--queue.size`, default 10000; 100000 in the distance mode).
     pub records: usize,
     /// Bytes of record keys and values (`--queue.bytes`, default 64 MiB).
     pub bytes: usize,
+}
+
+impl QueueBound {
+    /// `--queue.size`'s default: MirrorMaker's 10000, or 100000 in the
+    /// distance mode (`idempotent`). Over a link the target acknowledges a
+    /// record a round trip and its broker's time later, and the distance
+    /// mode's five requests in flight need rate x that time of records
+    /// waiting: at 50 ms RTT on the benchmark rig, 10000 records (1 KiB)
+    /// held it to 26 MB/s and 100000 (bounded at 64 MiB) gave 60 MB/s
+    /// (docs/benchmarks.md). With one request in flight a deeper queue
+    /// only adds latency, so the other mode keeps MirrorMaker's default.
+    pub fn default_records(idempotent: bool) -> usize {
+        if idempotent {
+            100_000
+        } else {
+            10_000
+        }
+    }
 }
 
 #[cfg(test)]
@@ -823,6 +846,38 @@ mod tests {
     /// The producer's delivery time limit reaches the librdkafka config:
     /// none by default (`message.timeout.ms=0`), the flag's bound with
     /// `--delivery.timeout.ms`; the consumer gets none of it.
+    /// --queue.size: 10000 by default, 100000 in the distance mode
+    /// (enable.idempotence=true), the flag's value in both; --queue.bytes
+    /// 64 MiB by default; 0 of either is an error naming the flag.
+    #[test]
+    fn queue_bound_defaults_by_mode_and_flags() {
+        let d = tempfile::tempdir().unwrap();
+        let c = write(
+            d.path(),
+            "c.properties",
+            "bootstrap.servers=a:9092\ngroup.id=mm\nsecurity.protocol=SASL_PLAINTEXT\n",
+        );
+        let base = "bootstrap.servers=b:9092\nsecurity.protocol=SASL_PLAINTEXT\n";
+        let p = write(d.path(), "p.properties", base);
+        let idem = write(
+            d.path(),
+            "i.properties",
+            &format!("{base}enable.idempotence=true\n"),
+        );
+        let queue =
+            |p: &Path, flags: &[&str]| Config::from_args(&args(&c, p, flags)).map(|c| c.queue);
+        let q = |records, bytes| QueueBound { records, bytes };
+        assert_eq!(queue(&p, &[]).unwrap(), q(10_000, 64 << 20));
+        assert_eq!(queue(&idem, &[]).unwrap(), q(100_000, 64 << 20));
+        let flags = ["--queue.size", "500", "--queue.bytes", "1MiB"];
+        assert_eq!(queue(&idem, &flags).unwrap(), q(500, 1 << 20));
+        assert_eq!(queue(&p, &flags).unwrap(), q(500, 1 << 20));
+        for flag in ["--queue.size", "--queue.bytes"] {
+            let e = queue(&p, &[flag, "0"]).unwrap_err().to_string();
+            assert!(e.contains(flag), "{e}");
+        }
+    }
+
     #[test]
     fn delivery_timeout_reaches_the_producer_config() {
         let d = tempfile::tempdir().unwrap();
