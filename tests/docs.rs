@@ -67,6 +67,11 @@ const ACCOUNTED: &[(&str, &str, &str)] = &[
         "not run whole (its figures are the point and take minutes); bench/tests/smoke.rs runs kmirror-bench --quick --verify with the venv from scripts/bench-venv.sh, and tests/shipping.rs shellchecks scripts/bench.sh",
     ),
     (
+        "README.md",
+        "KMIRROR_BENCH_KMIRROR_ARGS=\"--num.producers 4\" scripts/bench.sh",
+        "scripts/bench.sh with extra kmirror flags: not run whole for the same reason; bench/tests/smoke.rs runs --rtt 20 with the distance rows",
+    ),
+    (
         "docs/benchmarks.md",
         "scripts/bench.sh",
         "not run whole (its figures are the point and take minutes); bench/tests/smoke.rs runs kmirror-bench --quick --verify (loopback, with latency loads) and --rtt 20 --verify with its latency load, and tests/shipping.rs shellchecks scripts/bench.sh",
