@@ -255,6 +255,20 @@ fn parse_args() -> anyhow::Result<Args> {
     if a.quick {
         a.records = a.records.min(200_000);
     }
+    // A name the mode does not know would silently run no row.
+    let known: &[&str] = if a.rtt_ms.is_some() {
+        &["produce", "kmirror", "distance", "far"]
+    } else {
+        &["produce", "both", "kmirror", "python", "bare"]
+    };
+    if let Some(bad) = a
+        .only
+        .iter()
+        .flatten()
+        .find(|o| !known.contains(&o.as_str()))
+    {
+        bail!("--only {bad:?}: this mode's rows are {}", known.join(","));
+    }
     Ok(a)
 }
 
@@ -1449,7 +1463,7 @@ fn main() -> anyhow::Result<()> {
         .prefix("kmirror-bench-")
         .tempdir()?;
     let settings = format!(
-        "all clients: fetch.wait.max.ms={FETCH_WAIT_MS} (tansu holds fetches for the full wait); producers: acks=all, max.in.flight=1, murmur2 partitioner, queue.buffering.max.messages 11000 (the \"queue free\" rows: 1000000); kmirror: defaults (--queue.size 10000) with --offset.commit.interval.ms {COMMIT_INTERVAL_MS}; brokers: tansu 0.6.0, memory storage, loopback; {} repetition(s), median [min..max]",
+        "all clients: fetch.wait.max.ms={FETCH_WAIT_MS} (tansu holds fetches for the full wait); producers: acks=all, max.in.flight=1, murmur2 partitioner, queue.buffering.max.messages 11000 (the \"queue free\" rows: 1000000); kmirror: defaults (--queue.size 10000, 100000 in the distance mode; --queue.bytes 64MiB) with --offset.commit.interval.ms {COMMIT_INTERVAL_MS}; brokers: tansu 0.6.0, memory storage, loopback; {} repetition(s), median [min..max]",
         args.reps
     );
     let mut settings = settings;

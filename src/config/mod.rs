@@ -524,14 +524,14 @@ impl Config {
         target
             .settings
             .push(delivery_timeout(args.delivery_timeout_ms));
+        let target_client = target.client_config();
         let queue = QueueBound {
             records: match args.queue_size {
                 Some(n) => positive("--queue.size", n)?,
-                None => {
-                    QueueBound::default_records(producer::is_idempotent(&target.client_config()))
-                }
+                None => QueueBound::default_records(producer::is_idempotent(&target_client)),
             },
-            bytes: positive("--queue.bytes", args.queue_bytes.0)?,
+            bytes: positive("--queue.bytes", args.queue_bytes.0)?
+                .min(producer::librdkafka_queue_room(&target_client)),
         };
         // Before any broker connection: librdkafka's kinit would only fail
         // at the first connect, naming neither the file nor the fix.
@@ -843,12 +843,10 @@ mod tests {
         assert!(e.starts_with("--num.streams"), "{e}");
     }
 
-    /// The producer's delivery time limit reaches the librdkafka config:
-    /// none by default (`message.timeout.ms=0`), the flag's bound with
-    /// `--delivery.timeout.ms`; the consumer gets none of it.
     /// --queue.size: 10000 by default, 100000 in the distance mode
     /// (enable.idempotence=true), the flag's value in both; --queue.bytes
-    /// 64 MiB by default; 0 of either is an error naming the flag.
+    /// 64 MiB by default, and below the producer file's own byte limit
+    /// (buffer.memory); 0 of either is an error naming the flag.
     #[test]
     fn queue_bound_defaults_by_mode_and_flags() {
         let d = tempfile::tempdir().unwrap();
@@ -876,8 +874,23 @@ mod tests {
             let e = queue(&p, &[flag, "0"]).unwrap_err().to_string();
             assert!(e.contains(flag), "{e}");
         }
+        // A MirrorMaker file's buffer.memory (32 MiB) is librdkafka's own
+        // limit: kmirror pauses below it, leaving room for one record.
+        let mm = write(
+            d.path(),
+            "mm.properties",
+            &format!("{base}enable.idempotence=true\nbuffer.memory=33554432\n"),
+        );
+        assert_eq!(queue(&mm, &[]).unwrap(), q(100_000, (32 << 20) - 1_000_000));
+        assert_eq!(
+            queue(&mm, &["--queue.bytes", "1MiB"]).unwrap(),
+            q(100_000, 1 << 20)
+        );
     }
 
+    /// The producer's delivery time limit reaches the librdkafka config:
+    /// none by default (`message.timeout.ms=0`), the flag's bound with
+    /// `--delivery.timeout.ms`; the consumer gets none of it.
     #[test]
     fn delivery_timeout_reaches_the_producer_config() {
         let d = tempfile::tempdir().unwrap();

@@ -57,6 +57,31 @@ pub(crate) fn producer_config(target: &ClusterConfig, queue: QueueBound) -> Clie
     c
 }
 
+/// The bytes kmirror may keep in flight under a `queue.buffering.max.kbytes`
+/// (or `buffer.memory`) from the properties file, which librdkafka enforces
+/// by refusing a send (QueueFull). kmirror must pause before that: a send
+/// waiting on QueueFull does not poll the source, so during a long target
+/// outage its consumer would pass `max.poll.interval.ms` and leave the
+/// group. Room for one more record of at most `message.max.bytes` is left,
+/// as kmirror may pass its own bound by one record. Without the key,
+/// unbounded (kmirror sets librdkafka's limit above `--queue.bytes`).
+pub(crate) fn librdkafka_queue_room(c: &ClientConfig) -> usize {
+    let Some(kbytes) = c
+        .get("queue.buffering.max.kbytes")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    else {
+        return usize::MAX;
+    };
+    let largest_record = c
+        .get("message.max.bytes")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(1_000_000);
+    kbytes
+        .saturating_mul(1024)
+        .saturating_sub(largest_record)
+        .max(1)
+}
+
 /// librdkafka's `queue.buffering.max.kbytes` for a `--queue.bytes` bound:
 /// its default (1 GiB) plus the bound, so librdkafka's own limit (which
 /// counts values only) never comes first; at most its maximum, `INT_MAX`.

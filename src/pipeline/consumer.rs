@@ -1103,7 +1103,7 @@ fn forward(
     if preserve_partitions {
         record = record.partition(msg.partition());
     }
-    let producer = producers.pick(key, msg.partition(), preserve_partitions);
+    let producer = producers.pick(topic, key, msg.partition(), preserve_partitions);
     loop {
         let (e, r) = match producer.send(record) {
             Ok(()) => return Ok(()),

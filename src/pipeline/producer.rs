@@ -232,15 +232,18 @@ impl ProducerPool {
     /// whole partition (its records all land in one target partition, so two
     /// producers writing it could interleave them out of order); otherwise
     /// the same key (the key picks the target partition); records without
-    /// a key by source partition.
+    /// a key by source partition. Partitions are told apart by topic too, so
+    /// the partitions of many small topics spread over the producers.
     pub fn pick(
         &self,
+        topic: &str,
         key: Option<&[u8]>,
         source_partition: i32,
         preserve_partitions: bool,
     ) -> &ThreadedProducer<DeliveryContext> {
         &self.producers[route(
             self.producers.len(),
+            topic,
             key,
             source_partition,
             preserve_partitions,
@@ -249,14 +252,20 @@ impl ProducerPool {
 }
 
 /// The index of the producer among `n` for a record ([`ProducerPool::pick`]).
-fn route(n: usize, key: Option<&[u8]>, source_partition: i32, preserve_partitions: bool) -> usize {
+fn route(
+    n: usize,
+    topic: &str,
+    key: Option<&[u8]>,
+    source_partition: i32,
+    preserve_partitions: bool,
+) -> usize {
     if n == 1 {
         return 0;
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
     match key {
         Some(k) if !preserve_partitions => k.hash(&mut h),
-        _ => source_partition.hash(&mut h),
+        _ => (topic, source_partition).hash(&mut h),
     }
     (h.finish() % n as u64) as usize
 }
@@ -350,21 +359,28 @@ mod tests {
         for partition in 0..8 {
             let preserved: std::collections::BTreeSet<usize> = keys
                 .iter()
-                .map(|k| route(4, Some(k), partition, true))
+                .map(|k| route(4, "t", Some(k), partition, true))
                 .collect();
             assert_eq!(preserved.len(), 1, "partition {partition}: {preserved:?}");
             assert_eq!(
-                route(4, None, partition, false),
-                route(4, None, partition, true)
+                route(4, "t", None, partition, false),
+                route(4, "t", None, partition, true)
             );
         }
-        let by_key: std::collections::BTreeSet<usize> =
-            keys.iter().map(|k| route(4, Some(k), 0, false)).collect();
+        let by_key: std::collections::BTreeSet<usize> = keys
+            .iter()
+            .map(|k| route(4, "t", Some(k), 0, false))
+            .collect();
         assert!(by_key.len() > 1, "keys spread over producers: {by_key:?}");
         for k in &keys {
-            let first = route(4, Some(k), 0, false);
-            assert!((1..8).all(|p| route(4, Some(k), p, false) == first));
+            let first = route(4, "t", Some(k), 0, false);
+            assert!((1..8).all(|p| route(4, "u", Some(k), p, false) == first));
         }
-        assert_eq!(route(1, Some(b"k"), 3, true), 0);
+        assert_eq!(route(1, "t", Some(b"k"), 3, true), 0);
+        // One-partition topics spread over the producers.
+        let topics: std::collections::BTreeSet<usize> = (0..32)
+            .map(|i| route(4, &format!("topic-{i}"), None, 0, true))
+            .collect();
+        assert!(topics.len() > 1, "{topics:?}");
     }
 }
