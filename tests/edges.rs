@@ -143,6 +143,10 @@ fn stop_during_queue_full_ends_the_wait() {
             &addr,
             "--progress.interval.ms",
             "200",
+            // Above librdkafka's 1 KiB, so its QueueFull comes first (by
+            // default kmirror would pause below it).
+            "--queue.bytes",
+            "1MiB",
         ],
     );
     let mut km = Kmirror::spawn(&args, &rig.dir.path().join("km-0.log"));

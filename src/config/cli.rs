@@ -475,9 +475,11 @@ pub struct MirrorArgs {
     /// Bytes of record keys and values buffered between consumers and
     /// producers: plain bytes or with a KiB, MiB or GiB suffix. A link with
     /// a long round trip needs rate x acknowledgement time in flight to be
-    /// filled (docs/benchmarks.md).
-    #[arg(long = "queue.bytes", value_name = "BYTES", default_value = "64MiB")]
-    pub queue_bytes: ByteSize,
+    /// filled (docs/benchmarks.md). Default 64MiB, or less when the producer
+    /// file's buffer.memory (queue.buffering.max.kbytes) is smaller, so
+    /// consumers pause before librdkafka refuses a send.
+    #[arg(long = "queue.bytes", value_name = "BYTES")]
+    pub queue_bytes: Option<ByteSize>,
 
     /// Interval between offset commits, in milliseconds. Offsets are also
     /// committed when partitions are revoked and on shutdown.
@@ -865,7 +867,7 @@ mod tests {
         assert_eq!(m.num_streams, 4);
         assert_eq!(m.num_producers, 1);
         assert_eq!(m.queue_size, None);
-        assert_eq!(m.queue_bytes, ByteSize(64 << 20));
+        assert_eq!(m.queue_bytes, None);
         assert_eq!(m.offset_commit_interval_ms, 60000);
         assert_eq!(m.metrics_addr, None);
         assert_eq!(m.progress_interval_ms, 30000);
@@ -948,6 +950,6 @@ mod tests {
             "--queue.bytes=8MiB",
         ])
         .unwrap();
-        assert_eq!(cli.mirror.queue_bytes, ByteSize(8 << 20));
+        assert_eq!(cli.mirror.queue_bytes, Some(ByteSize(8 << 20)));
     }
 }

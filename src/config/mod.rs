@@ -530,8 +530,12 @@ impl Config {
                 Some(n) => positive("--queue.size", n)?,
                 None => QueueBound::default_records(producer::is_idempotent(&target_client)),
             },
-            bytes: positive("--queue.bytes", args.queue_bytes.0)?
-                .min(producer::librdkafka_queue_room(&target_client)),
+            bytes: match args.queue_bytes {
+                Some(b) => positive("--queue.bytes", b.0)?,
+                None => {
+                    QueueBound::DEFAULT_BYTES.min(producer::librdkafka_queue_room(&target_client))
+                }
+            },
         };
         // Before any broker connection: librdkafka's kinit would only fail
         // at the first connect, naming neither the file nor the fix.
@@ -614,6 +618,10 @@ pub struct QueueBound {
 }
 
 impl QueueBound {
+    /// `--queue.bytes`' default, 64 MiB (less under a smaller
+    /// `buffer.memory` in the producer file).
+    pub const DEFAULT_BYTES: usize = 64 << 20;
+
     /// `--queue.size`'s default: MirrorMaker's 10000, or 100000 in the
     /// distance mode (`idempotent`). Over a link the target acknowledges a
     /// record a round trip and its broker's time later, and the distance
@@ -875,7 +883,8 @@ mod tests {
             assert!(e.contains(flag), "{e}");
         }
         // A MirrorMaker file's buffer.memory (32 MiB) is librdkafka's own
-        // limit: kmirror pauses below it, leaving room for one record.
+        // limit: by default kmirror pauses below it, leaving room for one
+        // record; an explicit --queue.bytes is taken as given.
         let mm = write(
             d.path(),
             "mm.properties",
@@ -885,6 +894,10 @@ mod tests {
         assert_eq!(
             queue(&mm, &["--queue.bytes", "1MiB"]).unwrap(),
             q(100_000, 1 << 20)
+        );
+        assert_eq!(
+            queue(&mm, &["--queue.bytes", "64MiB"]).unwrap(),
+            q(100_000, 64 << 20)
         );
     }
 

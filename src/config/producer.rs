@@ -64,7 +64,9 @@ pub(crate) fn producer_config(target: &ClusterConfig, queue: QueueBound) -> Clie
 /// outage its consumer would pass `max.poll.interval.ms` and leave the
 /// group. Room for one more record of at most `message.max.bytes` is left,
 /// as kmirror may pass its own bound by one record. Without the key,
-/// unbounded (kmirror sets librdkafka's limit above `--queue.bytes`).
+/// unbounded (kmirror sets librdkafka's limit above `--queue.bytes`). An
+/// explicit `--queue.bytes` is taken as given: librdkafka's smaller limit
+/// then applies as backpressure (a send waits on QueueFull).
 pub(crate) fn librdkafka_queue_room(c: &ClientConfig) -> usize {
     let Some(kbytes) = c
         .get("queue.buffering.max.kbytes")
